@@ -1,0 +1,75 @@
+// Package executor does all of berth's I/O: it gathers the live state of every
+// node, applies a plan and rolls it back. It holds no decision logic: what to
+// do comes from planner.Plan.
+package executor
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// Node is the contract between the executor and one server's Docker engine.
+// Implementations: the SSH transport (one SSH connection per node, the Docker
+// API over direct-streamlocal channels), the local engine (address = "local"),
+// and an in-memory fake for unit tests. A shared suite (nodetest) runs against
+// all of them.
+//
+// Every method honours ctx's deadline. An error from a method is a transport
+// or engine error: callers must never read it as "nothing there".
+type Node interface {
+	// Name is the node's configured name.
+	Name() string
+
+	// Info returns the engine's facts.
+	Info(ctx context.Context) (planner.EngineFacts, error)
+	// Containers returns every container labelled for project (any state),
+	// and the other containers that publish host ports.
+	Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error)
+	// Inspect returns one container's current state.
+	Inspect(ctx context.Context, id string) (planner.Container, error)
+	// Images returns the images on the engine.
+	Images(ctx context.Context) ([]planner.Image, error)
+	// HostPorts returns the listening TCP and UDP sockets of the node's kernel.
+	HostPorts(ctx context.Context) ([]planner.HostPort, error)
+	// Volumes returns the named volumes whose labels match every given
+	// label (an empty value matches any value of that key).
+	Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error)
+
+	// CreateContainer creates (does not start) a container from spec under
+	// name and returns its ID.
+	CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer stops with the given grace before SIGKILL.
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	RenameContainer(ctx context.Context, id, name string) error
+	// RemoveContainer removes a container; anonymous volumes go with it, named
+	// volumes never.
+	RemoveContainer(ctx context.Context, id string) error
+	// UpdateContainer changes resources and restart policy in place.
+	UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error
+	// Logs returns the last lines of a container's output.
+	Logs(ctx context.Context, id string, tail int) (string, error)
+
+	// CreateVolume creates a named volume with labels, or returns the existing
+	// volume of that name with its own labels (atomic on the engine: the
+	// first creator's labels win). Used for the lock.
+	CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error)
+	RemoveVolume(ctx context.Context, name string) error
+
+	// DialContainer opens a TCP connection to addr (the container's IP and
+	// port) as seen from the node: a direct-tcpip channel over SSH, or a
+	// plain dial for the local engine.
+	DialContainer(ctx context.Context, addr string) (net.Conn, error)
+
+	// LoadImage loads an image tarball (docker save format) into the engine.
+	LoadImage(ctx context.Context, r io.Reader) error
+	// PullImage pulls ref, with an optional base64 registry auth header.
+	PullImage(ctx context.Context, ref, registryAuth string) error
+
+	// Close releases the connection.
+	Close() error
+}

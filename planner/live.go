@@ -1,0 +1,112 @@
+package planner
+
+// Live is the observed state of every configured node, as gathered by
+// executor.Gather. The planner owns this type; the executor fills it in. It is
+// plain data (JSON in golden tests) so that planning needs no I/O.
+type Live struct {
+	Nodes map[string]*NodeState `json:"nodes"`
+}
+
+// NodeState is what one node looked like when gathered.
+type NodeState struct {
+	Name string `json:"name"`
+	// Reachable is false when the node could not be read; Error then says why.
+	// An unreachable node is never read as "no containers".
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+
+	Engine EngineFacts `json:"engine"`
+
+	// Containers holds every container carrying this project's labels
+	// (berth.project), running or not, including ones renamed aside by an
+	// interrupted apply.
+	Containers []Container `json:"containers,omitempty"`
+	// Foreign holds containers of other projects and unlabelled containers,
+	// only those that publish host ports (they are never touched).
+	Foreign []Container `json:"foreign,omitempty"`
+	// Images present on the node's engine.
+	Images []Image `json:"images,omitempty"`
+	// HostPorts are the ports bound on the node by anything (Docker's proxies
+	// included), read from the node's kernel.
+	HostPorts []HostPort `json:"host_ports,omitempty"`
+	// Volumes are the named volumes on the node that this project's services
+	// use or that berth keeps for itself (lock, audit).
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// EngineFacts come from the Docker engine's /info and /version.
+type EngineFacts struct {
+	ID          string `json:"id,omitempty"`
+	Hostname    string `json:"hostname,omitempty"`
+	Version     string `json:"version,omitempty"`
+	APIVersion  string `json:"api_version,omitempty"`
+	OS          string `json:"os,omitempty"`
+	Arch        string `json:"arch,omitempty"`
+	CPUs        int    `json:"cpus,omitempty"`
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+}
+
+// Container is one container as the engine reports it.
+type Container struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"` // without the leading "/"
+	Labels  map[string]string `json:"labels,omitempty"`
+	Image   string            `json:"image,omitempty"`    // the reference it was created from
+	ImageID string            `json:"image_id,omitempty"` // sha256:...
+	// State is Docker's: created, running, paused, restarting, removing, exited, dead.
+	State string `json:"state"`
+	// Health is Docker's health status: "", starting, healthy, unhealthy.
+	Health       string        `json:"health,omitempty"`
+	ExitCode     int           `json:"exit_code,omitempty"`
+	RestartCount int           `json:"restart_count,omitempty"`
+	Ports        []PortBinding `json:"ports,omitempty"`
+	// IP is the container's address on its first network, for health probes.
+	IP string `json:"ip,omitempty"`
+	// Mounts are the container's volumes and binds.
+	Mounts []Mount `json:"mounts,omitempty"`
+}
+
+// PortBinding is a published port of a container.
+type PortBinding struct {
+	HostIP        string `json:"host_ip,omitempty"`
+	HostPort      int    `json:"host_port"`
+	ContainerPort int    `json:"container_port"`
+	Protocol      string `json:"protocol"`
+}
+
+// Mount is a container mount.
+type Mount struct {
+	Type        string `json:"type"` // volume | bind
+	Name        string `json:"name,omitempty"`
+	Source      string `json:"source,omitempty"`
+	Destination string `json:"destination"`
+}
+
+// Image is an image present on a node.
+type Image struct {
+	ID      string   `json:"id"`
+	Tags    []string `json:"tags,omitempty"`
+	Digests []string `json:"digests,omitempty"`
+	Size    int64    `json:"size,omitempty"`
+}
+
+// HostPort is a listening socket on the node.
+type HostPort struct {
+	Protocol string `json:"protocol"` // tcp | udp
+	IP       string `json:"ip,omitempty"`
+	Port     int    `json:"port"`
+}
+
+// Volume is a named volume.
+type Volume struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Node returns the state of the named node, or nil.
+func (l *Live) Node(name string) *NodeState {
+	if l == nil || l.Nodes == nil {
+		return nil
+	}
+	return l.Nodes[name]
+}

@@ -1,0 +1,169 @@
+package planner
+
+// FormatVersion is the version of the JSON plan document (plan -json, show
+// -json and saved plan files). Bump the minor version for additions, the major
+// for changes a reader must know about.
+const FormatVersion = "1.0"
+
+// ActionKind is the closed set of things a plan can do to a replica.
+type ActionKind string
+
+const (
+	// Create starts a replica that does not exist.
+	Create ActionKind = "create"
+	// Update changes a running container in place (resources, restart policy).
+	Update ActionKind = "update"
+	// Replace swaps a container for a new one (order says which goes first).
+	Replace ActionKind = "replace"
+	// Delete removes a replica.
+	Delete ActionKind = "delete"
+	// Restore renames a container left aside by an interrupted apply back to
+	// its name and starts it (recovery, before anything else).
+	Restore ActionKind = "restore"
+	// Discard removes a container left behind by an interrupted apply:
+	// either a new container of a rolled-back apply, or an old one of an
+	// apply being finished.
+	Discard ActionKind = "discard"
+)
+
+// Order of a replace.
+const (
+	StartFirst = "start-first"
+	StopFirst  = "stop-first"
+)
+
+// Plan is a plain value: what apply will do, and why. Apply consumes it and
+// may refuse it (stale), but never decides anything the plan did not say.
+type Plan struct {
+	FormatVersion string `json:"format_version"`
+	// ID is a hash of the plan's content: the same inputs give the same ID.
+	ID      string `json:"id"`
+	Project string `json:"project"`
+
+	// Recovery holds the actions that finish or undo an interrupted apply;
+	// they run before Actions.
+	Recovery    []Action     `json:"recovery,omitempty"`
+	Interrupted *Interrupted `json:"interrupted,omitempty"`
+
+	// Images lists image work (build, send, pull) that runs before any
+	// container changes.
+	Images []ImageAction `json:"images,omitempty"`
+
+	// Actions in execution order. Batch numbers increase; actions with the
+	// same batch run together (nodes in parallel).
+	Actions []Action `json:"actions"`
+
+	// Unchanged counts replicas that need nothing, per service.
+	Unchanged map[string]int `json:"unchanged,omitempty"`
+
+	// Services holds the resolved desired state of each service (placement
+	// and assigned ports included), for show and status.
+	Services []ServicePlan `json:"services"`
+
+	// Nodes holds, per configured node, what the plan was made against:
+	// reachable or not, and a fingerprint of its live state. Apply of a saved
+	// plan re-gathers and refuses if any fingerprint differs.
+	Nodes []NodeSnapshot `json:"nodes"`
+
+	// Warnings explain things the user should know that change nothing
+	// (a volume's data staying behind on a node, an unreachable node).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ServicePlan is a service's resolved desired state.
+type ServicePlan struct {
+	Name      string   `json:"name"`
+	Image     string   `json:"image"`
+	Replicas  int      `json:"replicas"`
+	DependsOn []string `json:"depends_on,omitempty"`
+	// Placement maps replica index (as a string, for JSON) to node name.
+	Placement map[string]string `json:"placement"`
+	Ports     []PortSpec        `json:"ports,omitempty"`
+}
+
+// Action is one change to one replica.
+type Action struct {
+	Kind ActionKind `json:"kind"`
+	// Order is set for Replace: StartFirst or StopFirst.
+	Order string `json:"order,omitempty"`
+	// OrderReason explains a forced stop-first.
+	OrderReason string `json:"order_reason,omitempty"`
+
+	Service   string `json:"service"`
+	Replica   int    `json:"replica"`
+	Node      string `json:"node"`      // where the new container runs (or the deleted one ran)
+	Container string `json:"container"` // the container's name
+
+	// Old is the existing container an update, replace, delete, restore or
+	// discard acts on.
+	Old *ContainerRef `json:"old,omitempty"`
+	// Spec is the container to create (create, replace) or the new settings
+	// (update).
+	Spec *ContainerSpec `json:"spec,omitempty"`
+
+	Reason  string        `json:"reason"`
+	Drift   bool          `json:"drift,omitempty"`
+	Changes []FieldChange `json:"changes,omitempty"`
+
+	// Batch groups actions that run together; Step is the action's position
+	// in the whole plan.
+	Batch int `json:"batch"`
+	Step  int `json:"step"`
+}
+
+// ContainerRef names an existing container.
+type ContainerRef struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Node  string `json:"node"`
+	Image string `json:"image,omitempty"`
+	// ImageID is the image the container runs, needed if it must be restored.
+	ImageID string `json:"image_id,omitempty"`
+}
+
+// FieldChange is one field that differs. Values of sensitive fields are
+// "(sensitive)".
+type FieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// ImageAction is image work done before container changes.
+type ImageAction struct {
+	// Kind: "build" (on the local engine), "send" (local engine to nodes over
+	// SSH), "pull" (nodes pull from a registry).
+	Kind  string   `json:"kind"`
+	Image string   `json:"image"`
+	ID    string   `json:"id,omitempty"`
+	Size  int64    `json:"size,omitempty"`
+	Nodes []string `json:"nodes,omitempty"`
+	// Services that need the image.
+	Services []string `json:"services,omitempty"`
+}
+
+// Interrupted describes an apply that was killed before it finished.
+type Interrupted struct {
+	ApplyID string `json:"apply_id"`
+	PlanID  string `json:"plan_id,omitempty"`
+	Holder  string `json:"holder,omitempty"`
+	// Mode is "rollback" (restore the old containers) or "forward" (keep the
+	// new ones and remove the old).
+	Mode string `json:"mode"`
+}
+
+// NodeSnapshot is what the plan saw of a node.
+type NodeSnapshot struct {
+	Name        string `json:"name"`
+	Reachable   bool   `json:"reachable"`
+	Error       string `json:"error,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	// Items are the lines the fingerprint hashes, so a stale-plan error can
+	// say what changed.
+	Items []string `json:"items,omitempty"`
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0
+}
