@@ -64,6 +64,12 @@ type Container struct {
 	IP string `json:"ip,omitempty"`
 	// Mounts are the container's volumes and binds.
 	Mounts []Mount `json:"mounts,omitempty"`
+
+	// The fields Docker can change on a running container, read from the
+	// engine (not from labels, which cannot change after create).
+	NanoCPUs    int64  `json:"nano_cpus,omitempty"`
+	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+	Restart     string `json:"restart,omitempty"` // restart policy name
 }
 
 // PortBinding is a published port of a container.

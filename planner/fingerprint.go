@@ -1,0 +1,190 @@
+package planner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/berth-dev/berth/config"
+)
+
+// snapshots records what the plan saw of each configured node. The items
+// cover what the plan depends on: this project's containers, other
+// containers and host processes holding ports the plan publishes (or the
+// auto range), and the images the services use. Health transitions and
+// berth's own lock are left out so that a plan does not go stale for them.
+func (p *planState) snapshots(live *Live) []NodeSnapshot {
+	ports := map[string]bool{}
+	images := map[string]bool{}
+	for _, sp := range p.plan.Services {
+		for _, pt := range sp.Ports {
+			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
+		}
+		images[NormalizeRef(sp.Image)] = true
+	}
+	relevant := func(proto string, port int) bool {
+		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
+	}
+	out := make([]NodeSnapshot, 0, len(p.cfg.Nodes))
+	for _, n := range p.cfg.Nodes {
+		st := live.Node(n.Name)
+		s := NodeSnapshot{Name: n.Name}
+		switch {
+		case st == nil:
+			s.Error = "not gathered"
+		case !st.Reachable:
+			s.Error = st.Error
+		default:
+			s.Reachable = true
+			s.Items = fingerprintItems(st, relevant, images)
+		}
+		s.Fingerprint = fingerprint(s)
+		out = append(out, s)
+	}
+	return out
+}
+
+func fingerprintItems(st *NodeState, relevant func(string, int) bool, images map[string]bool) []string {
+	var items []string
+	for _, c := range st.Containers {
+		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, shortContainerID(c.ID), c.State, c.Labels[LabelHash]))
+	}
+	for _, c := range st.Foreign {
+		var ps []string
+		for _, b := range c.Ports {
+			if relevant(b.Protocol, b.HostPort) {
+				ps = append(ps, fmt.Sprintf("%d/%s", b.HostPort, b.Protocol))
+			}
+		}
+		if len(ps) > 0 {
+			sort.Strings(ps)
+			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, shortContainerID(c.ID), strings.Join(ps, ",")))
+		}
+	}
+	seen := map[string]bool{}
+	for _, hp := range st.HostPorts {
+		k := fmt.Sprintf("port %s/%d", hp.Protocol, hp.Port)
+		if relevant(hp.Protocol, hp.Port) && !seen[k] {
+			seen[k] = true
+			items = append(items, k+" in use")
+		}
+	}
+	for _, img := range st.Images {
+		for _, t := range img.Tags {
+			if images[NormalizeRef(t)] {
+				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), shortID(img.ID)))
+			}
+		}
+	}
+	sort.Strings(items)
+	return items
+}
+
+func shortContainerID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func fingerprint(s NodeSnapshot) string {
+	h := sha256.New()
+	if !s.Reachable {
+		fmt.Fprintf(h, "unreachable\n")
+	}
+	for _, it := range s.Items {
+		h.Write([]byte(it))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// StaleError says how the live state differs from what a saved plan saw.
+type StaleError struct {
+	Nodes []NodeChange
+}
+
+// NodeChange is one node whose state changed since the plan was made.
+type NodeChange struct {
+	Node    string
+	Added   []string // items present now, not in the plan
+	Removed []string // items in the plan, gone now
+	Reach   string   // reachability change, if any
+}
+
+func (e *StaleError) Error() string {
+	var b strings.Builder
+	b.WriteString("stale plan: the cluster changed since the plan was made; run berth plan again")
+	for _, n := range e.Nodes {
+		fmt.Fprintf(&b, "\n  node %s:", n.Node)
+		if n.Reach != "" {
+			fmt.Fprintf(&b, " %s", n.Reach)
+		}
+		for _, it := range n.Removed {
+			fmt.Fprintf(&b, "\n    - %s", it)
+		}
+		for _, it := range n.Added {
+			fmt.Fprintf(&b, "\n    + %s", it)
+		}
+	}
+	return b.String()
+}
+
+// CheckFresh compares a saved plan's snapshots with a fresh plan's (made
+// from the same configuration against the live state now) and returns a
+// *StaleError naming each node that changed, or nil.
+func CheckFresh(saved, now *Plan) error {
+	cur := map[string]NodeSnapshot{}
+	for _, s := range now.Nodes {
+		cur[s.Name] = s
+	}
+	var changes []NodeChange
+	for _, s := range saved.Nodes {
+		c, ok := cur[s.Name]
+		if !ok {
+			changes = append(changes, NodeChange{Node: s.Name, Reach: "no longer in the configuration"})
+			continue
+		}
+		if c.Fingerprint == s.Fingerprint {
+			continue
+		}
+		nc := NodeChange{Node: s.Name}
+		if c.Reachable != s.Reachable {
+			if c.Reachable {
+				nc.Reach = "was unreachable, is reachable now"
+			} else {
+				nc.Reach = "is unreachable now: " + c.Error
+			}
+		}
+		old := setOf(s.Items)
+		now := setOf(c.Items)
+		for _, it := range c.Items {
+			if !old[it] {
+				nc.Added = append(nc.Added, it)
+			}
+		}
+		for _, it := range s.Items {
+			if !now[it] {
+				nc.Removed = append(nc.Removed, it)
+			}
+		}
+		changes = append(changes, nc)
+	}
+	for _, s := range now.Nodes {
+		found := false
+		for _, o := range saved.Nodes {
+			if o.Name == s.Name {
+				found = true
+			}
+		}
+		if !found {
+			changes = append(changes, NodeChange{Node: s.Name, Reach: "added to the configuration since the plan"})
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	return &StaleError{Nodes: changes}
+}

@@ -1,0 +1,439 @@
+// Package planner decides what to change: given the desired configuration and
+// the live state of every node, it places each service's replicas on nodes
+// and lists the actions that bring the cluster to the configuration.
+//
+// The planner is pure: no I/O, no context, no clients, no clock, no
+// randomness. The same configuration and live state give a byte-identical
+// plan.
+package planner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Options adjust a plan.
+type Options struct {
+	// Recover says how to treat an interrupted apply found on the nodes:
+	// "rollback" (default: restore the old containers) or "forward" (keep
+	// the new containers, remove the old ones).
+	Recover string
+	// BuildImages maps a service with a build block to the content-tagged
+	// image reference its build produces (computed by the caller, who reads
+	// the build context).
+	BuildImages map[string]string
+	// LocalImages are the images on the engine running berth, so the plan
+	// can say which missing images will be sent rather than pulled.
+	LocalImages []Image
+	// Destroy plans the removal of every container of the project.
+	Destroy bool
+}
+
+// Make computes the plan that brings live to cfg. Errors (a service that
+// cannot be placed, an image that cannot be found) are diagnostics pointing
+// at the configuration.
+func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics) {
+	if live == nil {
+		live = &Live{}
+	}
+	p := &planState{cfg: cfg, opts: opts, project: cfg.Project.Name}
+	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}}
+	original := live
+	live = p.recover(live)
+	p.buildNodes(live)
+	p.collectOwn()
+
+	order, diags := serviceOrder(cfg)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p.removedServices()
+	if !opts.Destroy {
+		p.assignPorts(order)
+		for _, svc := range order {
+			diags = append(diags, p.planService(svc)...)
+		}
+	} else {
+		for _, svc := range order {
+			p.deleteAll(svc.Name, "destroy")
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, p.planImages()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p.finish()
+	p.plan.Nodes = p.snapshots(original)
+	p.plan.ID = planID(p.plan)
+	return p.plan, diags
+}
+
+type planState struct {
+	cfg     *config.Config
+	opts    Options
+	project string
+	plan    *Plan
+
+	nodes     []*nodeView // sorted by name; configured nodes only
+	nodeByName map[string]*nodeView
+	// own holds this project's containers by service (not renamed aside).
+	own map[string][]ownContainer
+	// desired by service name, for ServicePlan.
+	desired map[string]*serviceDesired
+	// resolvedPorts by service name, auto-assigned ports filled in.
+	resolvedPorts map[string][]PortSpec
+	// batches of actions in execution order.
+	batches [][]Action
+}
+
+type ownContainer struct {
+	c       *Container
+	node    *nodeView
+	replica int // 0 when the label is missing or invalid
+}
+
+// nodeView is a configured node with what placement needs to know of it.
+type nodeView struct {
+	cfg       *config.Node
+	state     *NodeState
+	reachable bool
+	reason    string // why unreachable
+	value     cty.Value
+	cpus      int64 // nano CPUs
+	memory    int64
+	usedCPUs  int64
+	usedMem   int64
+	// ports holds every host port taken on the node, by whom.
+	ports []portHold
+	// images by reference and by ID
+	imageIDs map[string]string // ref -> ID
+	imageSet map[string]bool   // ID -> present
+	// count of the current service's replicas placed here.
+	count int
+}
+
+type portHold struct {
+	proto, ip string
+	port      int
+	holder    string
+	service   string // own service holding it, "" for foreign or host
+}
+
+func (n *nodeView) name() string { return n.cfg.Name }
+
+func (p *planState) buildNodes(live *Live) {
+	p.nodeByName = map[string]*nodeView{}
+	for _, n := range p.cfg.Nodes {
+		v := &nodeView{cfg: n, state: live.Node(n.Name)}
+		switch {
+		case v.state == nil:
+			v.reason = "not gathered"
+		case !v.state.Reachable:
+			v.reason = v.state.Error
+			if v.reason == "" {
+				v.reason = "unreachable"
+			}
+		default:
+			v.reachable = true
+		}
+		if v.reachable {
+			e := v.state.Engine
+			v.cpus = int64(e.CPUs) * 1e9
+			v.memory = e.MemoryBytes
+			v.value = config.NodeValue(config.NodeInfo{
+				Name: n.Name, Address: n.Address, Labels: n.Labels,
+				CPUs: e.CPUs, MemoryBytes: e.MemoryBytes, Arch: e.Arch, OS: e.OS,
+			})
+			v.imageIDs = map[string]string{}
+			v.imageSet = map[string]bool{}
+			for _, img := range v.state.Images {
+				v.imageSet[img.ID] = true
+				for _, t := range img.Tags {
+					v.imageIDs[NormalizeRef(t)] = img.ID
+				}
+			}
+			v.holdForeign()
+		}
+		p.nodes = append(p.nodes, v)
+		p.nodeByName[n.Name] = v
+	}
+}
+
+// holdForeign records ports held by containers outside this project and by
+// host processes.
+func (n *nodeView) holdForeign() {
+	bound := map[string]bool{}
+	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
+	for i := range n.state.Containers {
+		for _, b := range n.state.Containers[i].Ports {
+			bound[key(b.Protocol, b.HostPort)] = true
+		}
+	}
+	for i := range n.state.Foreign {
+		c := &n.state.Foreign[i]
+		who := "container " + c.Name
+		if proj := c.Labels[LabelProject]; proj != "" {
+			who += " of berth project " + strconv.Quote(proj)
+		} else {
+			who += " (not managed by berth)"
+		}
+		for _, b := range c.Ports {
+			bound[key(b.Protocol, b.HostPort)] = true
+			n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort, holder: who})
+		}
+	}
+	for _, hp := range n.state.HostPorts {
+		if bound[key(hp.Protocol, hp.Port)] {
+			continue
+		}
+		n.ports = append(n.ports, portHold{proto: hp.Protocol, ip: hp.IP, port: hp.Port, holder: "a host process"})
+	}
+}
+
+// collectOwn indexes this project's containers by service, and counts what
+// they hold (ports, resources) on their node.
+func (p *planState) collectOwn() {
+	p.own = map[string][]ownContainer{}
+	for _, n := range p.nodes {
+		if !n.reachable {
+			continue
+		}
+		for i := range n.state.Containers {
+			c := &n.state.Containers[i]
+			if _, _, aside := ParseAsideName(c.Name); aside {
+				continue
+			}
+			svc := c.Labels[LabelService]
+			r, err := strconv.Atoi(c.Labels[LabelReplica])
+			if err != nil || r < 1 {
+				r = 0
+			}
+			p.own[svc] = append(p.own[svc], ownContainer{c: c, node: n, replica: r})
+			if c.State == "running" || c.State == "restarting" {
+				n.usedCPUs += c.NanoCPUs
+				n.usedMem += c.MemoryBytes
+			}
+			for _, b := range c.Ports {
+				n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort,
+					holder: fmt.Sprintf("service %q replica %d", svc, r), service: svc})
+			}
+		}
+	}
+}
+
+// release drops what the service's current containers hold, before the
+// service is placed again.
+func (p *planState) release(service string) {
+	for _, oc := range p.own[service] {
+		n := oc.node
+		if oc.c.State == "running" || oc.c.State == "restarting" {
+			n.usedCPUs -= oc.c.NanoCPUs
+			n.usedMem -= oc.c.MemoryBytes
+		}
+		kept := n.ports[:0]
+		for _, h := range n.ports {
+			if h.service != service {
+				kept = append(kept, h)
+			}
+		}
+		n.ports = kept
+	}
+}
+
+// serviceOrder sorts services so that dependencies come first, ties by name.
+func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
+	byName := map[string]*config.Service{}
+	for _, s := range cfg.Services {
+		byName[s.Name] = s
+	}
+	var out []*config.Service
+	state := map[string]int{} // 1 visiting, 2 done
+	var diags hcl.Diagnostics
+	var visit func(s *config.Service)
+	visit = func(s *config.Service) {
+		switch state[s.Name] {
+		case 1:
+			r := s.Range("depends_on")
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Dependency cycle",
+				Detail: fmt.Sprintf("Service %q is part of a depends_on cycle.", s.Name), Subject: &r})
+			return
+		case 2:
+			return
+		}
+		state[s.Name] = 1
+		deps := append([]string(nil), s.DependsOn...)
+		sort.Strings(deps)
+		for _, d := range deps {
+			if ds := byName[d]; ds != nil {
+				visit(ds)
+			}
+		}
+		state[s.Name] = 2
+		out = append(out, s)
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		visit(byName[n])
+	}
+	return out, diags
+}
+
+// removedServices deletes the containers of services no longer configured,
+// dependents first (as recorded in their labels).
+func (p *planState) removedServices() {
+	var names []string
+	for svc := range p.own {
+		if p.cfg.Service(svc) == nil {
+			names = append(names, svc)
+		}
+	}
+	sort.Strings(names)
+	// Reverse dependency order: a service that depends on another goes first.
+	deps := map[string][]string{}
+	for _, n := range names {
+		for _, oc := range p.own[n] {
+			if f, ok := parseSpecLabel(oc.c.Labels); ok {
+				deps[n] = f.DependsOn
+				break
+			}
+		}
+	}
+	var order []string
+	done := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		if done[n] {
+			return
+		}
+		done[n] = true
+		for _, d := range deps[n] {
+			if _, removed := p.own[d]; removed && p.cfg.Service(d) == nil {
+				visit(d)
+			}
+		}
+		order = append(order, n)
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		reason := "service removed from the configuration"
+		if order[i] == "" {
+			reason = "container has berth's project label but no service label"
+		}
+		p.deleteAll(order[i], reason)
+		p.release(order[i])
+	}
+}
+
+func (p *planState) deleteAll(service, reason string) {
+	var batch []Action
+	for _, oc := range p.sortedOwn(service) {
+		batch = append(batch, p.deleteAction(oc, reason))
+	}
+	p.addBatch(batch)
+}
+
+func (p *planState) sortedOwn(service string) []ownContainer {
+	l := append([]ownContainer(nil), p.own[service]...)
+	sort.Slice(l, func(i, j int) bool {
+		if l[i].replica != l[j].replica {
+			return l[i].replica < l[j].replica
+		}
+		if l[i].node.name() != l[j].node.name() {
+			return l[i].node.name() < l[j].node.name()
+		}
+		return l[i].c.Name < l[j].c.Name
+	})
+	return l
+}
+
+func (p *planState) deleteAction(oc ownContainer, reason string) Action {
+	return Action{
+		Kind: Delete, Service: oc.c.Labels[LabelService], Replica: oc.replica,
+		Node: oc.node.name(), Container: oc.c.Name, Old: ref(oc.c, oc.node.name()), Reason: reason,
+	}
+}
+
+func ref(c *Container, node string) *ContainerRef {
+	return &ContainerRef{ID: c.ID, Name: c.Name, Node: node, Image: c.Image, ImageID: c.ImageID}
+}
+
+func (p *planState) addBatch(b []Action) {
+	if len(b) > 0 {
+		p.batches = append(p.batches, b)
+	}
+}
+
+// finish numbers batches and steps, fills ServicePlans, warnings and the ID.
+func (p *planState) finish() {
+	step := 0
+	for i, b := range p.batches {
+		for _, a := range b {
+			step++
+			a.Batch = i + 1
+			a.Step = step
+			p.plan.Actions = append(p.plan.Actions, a)
+		}
+	}
+	for i := range p.plan.Recovery {
+		p.plan.Recovery[i].Step = i + 1
+	}
+	for _, n := range p.nodes {
+		if !n.reachable {
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+				"node %s is unreachable (%s): its containers are unknown and left alone; no replica is placed there", n.name(), n.reason))
+		}
+	}
+	sort.Slice(p.plan.Services, func(i, j int) bool { return p.plan.Services[i].Name < p.plan.Services[j].Name })
+}
+
+// planID hashes the plan's content (without the ID itself).
+func planID(pl *Plan) string {
+	c := *pl
+	c.ID = ""
+	b, _ := json.Marshal(&c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// NormalizeRef gives an image reference the ":latest" tag when it has no tag
+// or digest, so "nginx" and "nginx:latest" compare equal; Docker Hub's
+// "docker.io/library/" prefix is dropped.
+func NormalizeRef(ref string) string {
+	for _, pre := range []string{"docker.io/library/", "index.docker.io/library/", "docker.io/"} {
+		if len(ref) > len(pre) && ref[:len(pre)] == pre {
+			ref = ref[len(pre):]
+			break
+		}
+	}
+	// A tag is a ':' after the last '/'; a digest has '@'.
+	last := 0
+	for i := len(ref) - 1; i >= 0; i-- {
+		if ref[i] == '/' {
+			last = i
+			break
+		}
+	}
+	for i := last; i < len(ref); i++ {
+		if ref[i] == ':' || ref[i] == '@' {
+			return ref
+		}
+	}
+	return ref + ":latest"
+}

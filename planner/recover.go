@@ -1,0 +1,162 @@
+package planner
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Labels of berth's own volumes (lock, audit, commit markers).
+const (
+	LabelHolder = "berth.holder" // user@host
+	LabelPID    = "berth.pid"
+	LabelSince  = "berth.since" // RFC 3339
+	LabelResult = "berth.result"
+
+	KindLock   = "lock"
+	KindAudit  = "audit"
+	KindCommit = "commit"
+)
+
+// Recovery modes.
+const (
+	RecoverRollback = "rollback"
+	RecoverForward  = "forward"
+)
+
+// recover finds containers left by an interrupted apply (renamed aside, or
+// created by it), plans their recovery, and returns the live state as it
+// will be once recovery has run.
+func (p *planState) recover(live *Live) *Live {
+	applies := map[string]bool{}
+	committing := map[string]bool{}
+	holders := map[string]string{}
+	for _, n := range p.cfg.Nodes {
+		st := live.Node(n.Name)
+		if st == nil || !st.Reachable {
+			continue
+		}
+		for _, c := range st.Containers {
+			if _, id, ok := ParseAsideName(c.Name); ok {
+				applies[id] = true
+			}
+		}
+		for _, v := range st.Volumes {
+			id := v.Labels[LabelApply]
+			switch v.Labels[LabelKind] {
+			case KindCommit:
+				committing[id] = true
+			case KindLock:
+				if h := v.Labels[LabelHolder]; h != "" && id != "" {
+					holders[id] = h
+				}
+			}
+		}
+	}
+	if len(applies) == 0 {
+		return live
+	}
+	ids := make([]string, 0, len(applies))
+	for id := range applies {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	mode := p.opts.Recover
+	if mode == "" {
+		mode = RecoverRollback
+	}
+	for _, id := range ids {
+		if committing[id] {
+			// The apply had succeeded and was removing old containers:
+			// finishing it is the only way that loses nothing.
+			mode = RecoverForward
+		}
+	}
+	p.plan.Interrupted = &Interrupted{ApplyID: ids[0], Holder: holders[ids[0]], Mode: mode}
+
+	out := cloneLive(live)
+	for _, n := range p.cfg.Nodes {
+		st := out.Node(n.Name)
+		if st == nil || !st.Reachable {
+			continue
+		}
+		var discards, restores []Action
+		for _, c := range st.Containers {
+			orig, id, aside := ParseAsideName(c.Name)
+			switch {
+			case aside && applies[id] && mode == RecoverRollback:
+				restores = append(restores, p.recoveryAction(Restore, c, n.Name, orig,
+					fmt.Sprintf("interrupted apply %s: restore the container it replaced or deleted", id)))
+			case aside && applies[id]:
+				discards = append(discards, p.recoveryAction(Discard, c, n.Name, c.Name,
+					fmt.Sprintf("interrupted apply %s is finished: remove the old container it replaced", id)))
+			case !aside && applies[c.Labels[LabelApply]] && mode == RecoverRollback:
+				discards = append(discards, p.recoveryAction(Discard, c, n.Name, c.Name,
+					fmt.Sprintf("interrupted apply %s is rolled back: remove the container it created", c.Labels[LabelApply])))
+			}
+		}
+		p.plan.Recovery = append(p.plan.Recovery, discards...)
+		p.plan.Recovery = append(p.plan.Recovery, restores...)
+		for _, a := range discards {
+			removeContainer(st, a.Old.ID)
+		}
+		for _, a := range restores {
+			for i := range st.Containers {
+				if st.Containers[i].ID == a.Old.ID {
+					st.Containers[i].Name = a.Container
+					st.Containers[i].State = "running"
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, reason string) Action {
+	r := 0
+	fmt.Sscanf(c.Labels[LabelReplica], "%d", &r)
+	return Action{Kind: kind, Service: c.Labels[LabelService], Replica: r, Node: node, Container: name,
+		Old: ref(&c, node), Reason: reason}
+}
+
+func removeContainer(st *NodeState, id string) {
+	out := st.Containers[:0]
+	for _, c := range st.Containers {
+		if c.ID != id {
+			out = append(out, c)
+		}
+	}
+	st.Containers = out
+}
+
+// cloneLive deep-copies the parts of a live state that planning and
+// simulation modify.
+func cloneLive(l *Live) *Live {
+	out := &Live{Nodes: make(map[string]*NodeState, len(l.Nodes))}
+	for k, st := range l.Nodes {
+		c := *st
+		c.Containers = make([]Container, len(st.Containers))
+		for i, ct := range st.Containers {
+			ct.Labels = cloneMap(ct.Labels)
+			ct.Ports = append([]PortBinding(nil), ct.Ports...)
+			ct.Mounts = append([]Mount(nil), ct.Mounts...)
+			c.Containers[i] = ct
+		}
+		c.Foreign = append([]Container(nil), st.Foreign...)
+		c.Images = append([]Image(nil), st.Images...)
+		c.HostPorts = append([]HostPort(nil), st.HostPorts...)
+		c.Volumes = append([]Volume(nil), st.Volumes...)
+		out.Nodes[k] = &c
+	}
+	return out
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

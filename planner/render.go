@@ -1,0 +1,247 @@
+package planner
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Symbol is the one- to three-character mark of an action, as in Terraform.
+func (a *Action) Symbol() string {
+	switch a.Kind {
+	case Create:
+		return "+"
+	case Update:
+		return "~"
+	case Replace:
+		if a.Order == StopFirst {
+			return "-/+"
+		}
+		return "+/-"
+	case Delete:
+		return "-"
+	case Restore:
+		return "<"
+	case Discard:
+		return "x"
+	}
+	return "?"
+}
+
+// Summary counts actions as Terraform does.
+func (p *Plan) Summary() (add, change, replace, destroy int) {
+	for _, a := range p.Actions {
+		switch a.Kind {
+		case Create:
+			add++
+		case Update:
+			change++
+		case Replace:
+			replace++
+		case Delete:
+			destroy++
+		}
+	}
+	return
+}
+
+// WriteText renders the plan for people: grouped by service, each action
+// with its symbol, replica, node, reason and changed fields, and a summary
+// line. Colour is the caller's business (see cmd/berth).
+func (p *Plan) WriteText(w io.Writer) error {
+	var b strings.Builder
+	if p.Empty() {
+		b.WriteString("No changes. The cluster matches the configuration.\n")
+		p.writeWarnings(&b)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	if p.Interrupted != nil {
+		in := p.Interrupted
+		who := ""
+		if in.Holder != "" {
+			who = " by " + in.Holder
+		}
+		verb := "rolled back: the containers it replaced are restored"
+		if in.Mode == RecoverForward {
+			verb = "finished: the old containers it replaced are removed"
+		}
+		fmt.Fprintf(&b, "An interrupted apply (%s%s) was found. It will be %s first.\n\n", in.ApplyID, who, verb)
+		for _, a := range p.Recovery {
+			fmt.Fprintf(&b, "  %-3s %s on %s: %s\n", a.Symbol(), a.Old.Name, a.Node, a.Reason)
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Images) > 0 {
+		b.WriteString("Images (before any container changes):\n\n")
+		for _, ia := range p.Images {
+			b.WriteString("  " + ia.describe() + "\n")
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Actions) > 0 {
+		b.WriteString("berth will perform the following actions:\n")
+		var cur string
+		for i := range p.Actions {
+			a := &p.Actions[i]
+			if a.Service != cur {
+				cur = a.Service
+				b.WriteString("\n" + p.serviceHeader(cur) + "\n")
+			}
+			a.writeText(&b)
+		}
+		b.WriteString("\n")
+	}
+	p.writeWarnings(&b)
+	add, change, repl, destroy := p.Summary()
+	fmt.Fprintf(&b, "Plan: %d to add, %d to change, %d to replace, %d to destroy.\n", add, change, repl, destroy)
+	if len(p.Recovery) > 0 {
+		var restore, discard int
+		for _, a := range p.Recovery {
+			if a.Kind == Restore {
+				restore++
+			} else {
+				discard++
+			}
+		}
+		fmt.Fprintf(&b, "Recovery: %d to restore, %d to discard.\n", restore, discard)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (p *Plan) writeWarnings(b *strings.Builder) {
+	if len(p.Warnings) == 0 {
+		return
+	}
+	b.WriteString("Warnings:\n")
+	for _, w := range p.Warnings {
+		b.WriteString("  - " + w + "\n")
+	}
+	b.WriteString("\n")
+}
+
+func (p *Plan) serviceHeader(name string) string {
+	for _, s := range p.Services {
+		if s.Name != name {
+			continue
+		}
+		var parts []string
+		parts = append(parts, "image "+s.Image)
+		parts = append(parts, fmt.Sprintf("%d replica%s", s.Replicas, plural(s.Replicas)))
+		if len(s.Ports) > 0 {
+			var ps []string
+			for _, pt := range s.Ports {
+				x := portString(pt)
+				if pt.Assigned {
+					x += " (assigned)"
+				}
+				ps = append(ps, x)
+			}
+			parts = append(parts, "ports "+strings.Join(ps, ", "))
+		}
+		if len(s.Placement) > 0 {
+			parts = append(parts, "on "+placementString(s.Placement))
+		}
+		if u := p.Unchanged[name]; u > 0 {
+			parts = append(parts, fmt.Sprintf("%d unchanged", u))
+		}
+		return fmt.Sprintf("  # service %q: %s", name, strings.Join(parts, "; "))
+	}
+	return fmt.Sprintf("  # service %q: not in the configuration", name)
+}
+
+// placementString summarises replica placement as node(count), sorted.
+func placementString(pl map[string]string) string {
+	counts := map[string]int{}
+	for _, n := range pl {
+		counts[n]++
+	}
+	names := make([]string, 0, len(counts))
+	for n := range counts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		if counts[n] == 1 {
+			parts = append(parts, n)
+		} else {
+			parts = append(parts, fmt.Sprintf("%s (%d)", n, counts[n]))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (a *Action) verb() string {
+	switch a.Kind {
+	case Create:
+		return "create"
+	case Update:
+		return "update in place"
+	case Replace:
+		return "replace, " + a.Order
+	case Delete:
+		return "delete"
+	}
+	return string(a.Kind)
+}
+
+func (a *Action) writeText(b *strings.Builder) {
+	where := a.Node
+	if a.Old != nil && a.Old.Node != a.Node {
+		where = a.Old.Node + " -> " + a.Node
+	}
+	drift := ""
+	if a.Drift {
+		drift = " [drift]"
+	}
+	fmt.Fprintf(b, "  %-3s %s.%d on %s (%s)%s: %s  [batch %d]\n", a.Symbol(), a.Service, a.Replica, where, a.verb(), drift, a.Reason, a.Batch)
+	if a.OrderReason != "" {
+		fmt.Fprintf(b, "        %s: %s\n", a.Order, a.OrderReason)
+	}
+	for _, c := range a.Changes {
+		fmt.Fprintf(b, "        ~ %s: %s -> %s\n", c.Field, c.Old, c.New)
+	}
+}
+
+func (ia *ImageAction) describe() string {
+	size := ""
+	if ia.Size > 0 {
+		size = " (" + humanBytes(ia.Size) + ")"
+	}
+	name := ia.Image
+	if ia.ID != "" {
+		name += " " + shortID(ia.ID)
+	}
+	switch ia.Kind {
+	case "build":
+		return fmt.Sprintf("image %s will be built on the local engine for %s", ia.Image, strings.Join(ia.Services, ", "))
+	case "send":
+		return fmt.Sprintf("image %s%s will be sent to %s", name, size, strings.Join(ia.Nodes, ", "))
+	case "pull":
+		return fmt.Sprintf("image %s will be pulled on %s", ia.Image, strings.Join(ia.Nodes, ", "))
+	}
+	return ia.Kind + " " + ia.Image
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
+	case n >= 1e6:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 0, 64) + " MB"
+	case n >= 1e3:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + " kB"
+	}
+	return strconv.FormatInt(n, 10) + " B"
+}

@@ -1,0 +1,123 @@
+package planner
+
+import (
+	"strings"
+)
+
+// Simulate returns the live state that applying plan to live would leave,
+// assuming every action succeeds. live is not modified. Tests use it to check
+// that a plan converges: Make(cfg, Simulate(live, plan)) has no actions.
+func Simulate(live *Live, plan *Plan) *Live {
+	out := cloneLive(live)
+	for _, a := range plan.Recovery {
+		st := out.Node(a.Node)
+		if st == nil {
+			continue
+		}
+		switch a.Kind {
+		case Discard:
+			dropContainer(st, a.Old.ID)
+		case Restore:
+			for i := range st.Containers {
+				if st.Containers[i].ID == a.Old.ID {
+					st.Containers[i].Name = a.Container
+					st.Containers[i].State = "running"
+				}
+			}
+		}
+	}
+	for _, ia := range plan.Images {
+		for _, n := range ia.Nodes {
+			st := out.Node(n)
+			if st == nil {
+				continue
+			}
+			id := ia.ID
+			if id == "" {
+				id = "sha256:sim-" + ia.Image
+			}
+			st.Images = append(st.Images, Image{ID: id, Tags: []string{ia.Image}})
+		}
+	}
+	for _, a := range plan.Actions {
+		switch a.Kind {
+		case Create:
+			addContainer(out.Node(a.Node), a.Spec)
+		case Replace:
+			if st := out.Node(a.Old.Node); st != nil {
+				dropContainer(st, a.Old.ID)
+			}
+			addContainer(out.Node(a.Node), a.Spec)
+		case Delete:
+			if st := out.Node(a.Node); st != nil {
+				dropContainer(st, a.Old.ID)
+			}
+		case Update:
+			st := out.Node(a.Node)
+			for i := range st.Containers {
+				if st.Containers[i].ID == a.Old.ID {
+					st.Containers[i].NanoCPUs = a.Spec.NanoCPUs
+					st.Containers[i].MemoryBytes = a.Spec.MemoryBytes
+					st.Containers[i].Restart = a.Spec.Restart
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dropContainer removes a container and the host ports its bindings held.
+func dropContainer(st *NodeState, id string) {
+	out := st.Containers[:0]
+	for _, c := range st.Containers {
+		if c.ID != id {
+			out = append(out, c)
+			continue
+		}
+		for _, b := range c.Ports {
+			hp := st.HostPorts[:0]
+			for _, h := range st.HostPorts {
+				if !(h.Port == b.HostPort && h.Protocol == b.Protocol) {
+					hp = append(hp, h)
+				}
+			}
+			st.HostPorts = hp
+		}
+	}
+	st.Containers = out
+}
+
+func addContainer(st *NodeState, spec *ContainerSpec) {
+	if st == nil {
+		return
+	}
+	c := Container{
+		ID:          "sim-" + spec.Name + "-" + spec.Labels[LabelNode],
+		Name:        spec.Name,
+		Labels:      cloneMap(spec.Labels),
+		Image:       spec.Image,
+		State:       "running",
+		NanoCPUs:    spec.NanoCPUs,
+		MemoryBytes: spec.MemoryBytes,
+		Restart:     spec.Restart,
+	}
+	for _, img := range st.Images {
+		for _, t := range img.Tags {
+			if NormalizeRef(t) == NormalizeRef(spec.Image) {
+				c.ImageID = img.ID
+			}
+		}
+	}
+	for _, p := range spec.Ports {
+		c.Ports = append(c.Ports, PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: p.Protocol})
+		st.HostPorts = append(st.HostPorts, HostPort{Protocol: p.Protocol, IP: p.HostIP, Port: p.Published})
+	}
+	for _, v := range spec.Volumes {
+		m := Mount{Type: "volume", Name: v.Source, Destination: v.Target}
+		if v.Bind || strings.HasPrefix(v.Source, "/") {
+			m = Mount{Type: "bind", Source: v.Source, Destination: v.Target}
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	st.Containers = append(st.Containers, c)
+}
