@@ -97,13 +97,13 @@ func (p *planState) keptPort(service string, pt config.Port) int {
 
 // placement is one service's placement in progress.
 type placement struct {
-	p      *planState
-	svc    *config.Service
-	d      *serviceDesired
-	base   []*nodeView        // reachable nodes whose constraint holds
-	ruled  map[string]string  // node name -> why it cannot take a replica
-	kinds  map[string]int     // reason kind -> nodes ruled out by it
-	groups map[string]*group  // spread value -> group
+	p         *planState
+	svc       *config.Service
+	d         *serviceDesired
+	base      []*nodeView       // reachable nodes whose constraint holds
+	ruled     map[string]string // node name -> why it cannot take a replica
+	kinds     map[string]int    // reason kind -> nodes ruled out by it
+	groups    map[string]*group // spread value -> group
 	nodeGroup map[*nodeView]*group
 }
 
@@ -250,9 +250,9 @@ func (h nodeHeap) Less(i, j int) bool {
 	}
 	return h[i].name() < h[j].name()
 }
-func (h nodeHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i] }
-func (h *nodeHeap) Push(x any)    { *h = append(*h, x.(*nodeView)) }
-func (h *nodeHeap) Pop() any      { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
+func (h nodeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *nodeHeap) Push(x any)   { *h = append(*h, x.(*nodeView)) }
+func (h *nodeHeap) Pop() any     { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
 
 type groupHeap []*group
 

@@ -85,7 +85,7 @@ type planState struct {
 	project string
 	plan    *Plan
 
-	nodes     []*nodeView // sorted by name; configured nodes only
+	nodes      []*nodeView // sorted by name; configured nodes only
 	nodeByName map[string]*nodeView
 	// own holds this project's containers by service (not renamed aside).
 	own map[string][]ownContainer
