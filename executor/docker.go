@@ -1,0 +1,460 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/docker/pkg/stdcopy"
+	"go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// ErrNotFound is wrapped by a Node's error when the container or volume a
+// method names does not exist. It is the only error a caller may read as
+// "nothing there"; any other error is a transport or engine failure.
+var ErrNotFound = errors.New("not found")
+
+// Defaults for Options; see there.
+const (
+	DefaultParallelism    = 10
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultRequestTimeout = 20 * time.Second
+	DefaultKeepAlive      = 2 * time.Second
+	DefaultKeepAliveMax   = 3
+)
+
+// dockerNode is a Node backed by a Docker Engine API client. The SSH and the
+// local transports differ only in how a connection to the engine's socket is
+// opened, how the node's host ports are read and how a container is dialled.
+type dockerNode struct {
+	name    string
+	cli     *client.Client
+	tr      *http.Transport
+	timeout time.Duration // deadline of one API request
+
+	hostPorts func(ctx context.Context) ([]planner.HostPort, error)
+	dial      func(ctx context.Context, addr string) (net.Conn, error)
+	// broken, if set, explains why the transport failed (keep-alive lost):
+	// errors are reported with that reason rather than a bare EOF.
+	broken func() error
+	close  func() error
+}
+
+// newDockerClient returns an API client whose every connection comes from
+// dial. berth passes its own *http.Transport so that connections (SSH
+// channels) are kept alive and reused, and it controls their number.
+func newDockerClient(dial func(ctx context.Context) (net.Conn, error), host string) (*client.Client, *http.Transport, error) {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dial(ctx)
+		},
+		// Enough idle channels for a gather's and an apply's parallel calls
+		// to reuse them; more are opened on demand (forwarding channels do
+		// not count against sshd's MaxSessions).
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	cli, err := client.NewClientWithOpts(
+		client.WithHost(host),
+		client.WithHTTPClient(&http.Client{Transport: tr}),
+		client.WithAPIVersionNegotiation(),
+		client.WithTraceProvider(noop.NewTracerProvider()),
+		client.WithUserAgent("berth"),
+	)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cli, tr, nil
+}
+
+// connect pings the engine and settles the API version, so that a node whose
+// engine does not answer is unreachable from the start.
+func (d *dockerNode) connect(ctx context.Context) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	p, err := d.cli.Ping(ctx)
+	if err != nil {
+		return d.wrap("ping engine", err)
+	}
+	d.cli.NegotiateAPIVersionPing(p)
+	return nil
+}
+
+func (d *dockerNode) Name() string { return d.name }
+
+func (d *dockerNode) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d.timeout)
+}
+
+// wrap turns an engine or transport error into one line: "op: reason". Not
+// found errors also wrap ErrNotFound.
+func (d *dockerNode) wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if d.broken != nil {
+		if b := d.broken(); b != nil {
+			return fmt.Errorf("%s: %w", op, b)
+		}
+	}
+	if errdefs.IsNotFound(err) {
+		return fmt.Errorf("%s: %w: %s", op, ErrNotFound, oneLine(err.Error()))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: no answer within the request timeout (%s): %w", op, d.timeout, err)
+	}
+	return fmt.Errorf("%s: %s", op, oneLine(err.Error()))
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.ReplaceAll(s, "\r", "")
+	return strings.ReplaceAll(s, "\n", "; ")
+}
+
+func (d *dockerNode) Info(ctx context.Context) (planner.EngineFacts, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	var f planner.EngineFacts
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		info, err := d.cli.Info(gctx)
+		if err != nil {
+			return d.wrap("engine info", err)
+		}
+		f.ID, f.Hostname = info.ID, info.Name
+		f.CPUs, f.MemoryBytes = info.NCPU, info.MemTotal
+		return nil
+	})
+	var v struct{ version, api, os, arch string }
+	g.Go(func() error {
+		ver, err := d.cli.ServerVersion(gctx)
+		if err != nil {
+			return d.wrap("engine version", err)
+		}
+		v.version, v.api, v.os, v.arch = ver.Version, ver.APIVersion, ver.Os, ver.Arch
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return planner.EngineFacts{}, err
+	}
+	f.Version, f.APIVersion, f.OS, f.Arch = v.version, v.api, v.os, v.arch
+	return f, nil
+}
+
+// Containers lists every container once, keeps this project's (inspected
+// for exact state, health and restart count) and the others that publish
+// host ports (from the list only: berth never touches them).
+func (d *dockerNode) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true})
+	if err != nil {
+		return nil, nil, d.wrap("list containers", err)
+	}
+	var ownIDs []string
+	for _, s := range list {
+		if s.Labels[planner.LabelProject] == project && project != "" {
+			ownIDs = append(ownIDs, s.ID)
+			continue
+		}
+		c := fromSummary(s)
+		if len(c.Ports) > 0 {
+			foreign = append(foreign, c)
+		}
+	}
+	own = make([]planner.Container, len(ownIDs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	var mu sync.Mutex
+	var gone []int
+	for i, id := range ownIDs {
+		g.Go(func() error {
+			c, err := d.inspect(gctx, id)
+			if errors.Is(err, ErrNotFound) {
+				// Removed between list and inspect: it is gone now.
+				mu.Lock()
+				gone = append(gone, i)
+				mu.Unlock()
+				return nil
+			}
+			own[i] = c
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	if len(gone) > 0 {
+		sort.Sort(sort.Reverse(sort.IntSlice(gone)))
+		for _, i := range gone {
+			own = append(own[:i], own[i+1:]...)
+		}
+	}
+	sortContainers(own)
+	sortContainers(foreign)
+	return own, foreign, nil
+}
+
+func sortContainers(cs []planner.Container) {
+	sort.Slice(cs, func(i, j int) bool {
+		if cs[i].Name != cs[j].Name {
+			return cs[i].Name < cs[j].Name
+		}
+		return cs[i].ID < cs[j].ID
+	})
+}
+
+func (d *dockerNode) Inspect(ctx context.Context, id string) (planner.Container, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.inspect(ctx, id)
+}
+
+func (d *dockerNode) inspect(ctx context.Context, id string) (planner.Container, error) {
+	r, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return planner.Container{}, d.wrap("inspect container "+id, err)
+	}
+	return fromInspect(r), nil
+}
+
+func (d *dockerNode) Images(ctx context.Context) ([]planner.Image, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	list, err := d.cli.ImageList(ctx, image.ListOptions{})
+	if err != nil {
+		return nil, d.wrap("list images", err)
+	}
+	out := make([]planner.Image, 0, len(list))
+	for _, s := range list {
+		img := planner.Image{ID: s.ID, Size: s.Size}
+		for _, t := range s.RepoTags {
+			if t != "<none>:<none>" {
+				img.Tags = append(img.Tags, t)
+			}
+		}
+		for _, t := range s.RepoDigests {
+			if t != "<none>@<none>" {
+				img.Digests = append(img.Digests, t)
+			}
+		}
+		sort.Strings(img.Tags)
+		sort.Strings(img.Digests)
+		out = append(out, img)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (d *dockerNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	ports, err := d.hostPorts(ctx)
+	if err != nil {
+		return nil, d.wrap("read host ports", err)
+	}
+	return ports, nil
+}
+
+func (d *dockerNode) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	f := filters.NewArgs()
+	for k, v := range labels {
+		if v == "" {
+			f.Add("label", k)
+		} else {
+			f.Add("label", k+"="+v)
+		}
+	}
+	resp, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: f})
+	if err != nil {
+		return nil, d.wrap("list volumes", err)
+	}
+	out := make([]planner.Volume, 0, len(resp.Volumes))
+	for _, v := range resp.Volumes {
+		if v == nil || !labelsMatch(v.Labels, labels) {
+			continue
+		}
+		out = append(out, planner.Volume{Name: v.Name, Labels: v.Labels})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// labelsMatch reports whether have carries every label of want (an empty
+// value matching any value). The engine filters already; this guards
+// against an engine that ignores a filter.
+func labelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		hv, ok := have[k]
+		if !ok || (v != "" && hv != v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *dockerNode) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	cfg, hc, err := dockerConfig(spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
+	resp, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	if err != nil {
+		return "", d.wrap("create container "+name, err)
+	}
+	return resp.ID, nil
+}
+
+func (d *dockerNode) StartContainer(ctx context.Context, id string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.wrap("start container "+id, d.cli.ContainerStart(ctx, id, container.StartOptions{}))
+}
+
+func (d *dockerNode) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	secs := int((grace + time.Second - 1) / time.Second)
+	if grace <= 0 {
+		secs = 0
+	}
+	// The engine answers only once the container is down: allow the grace
+	// on top of the request timeout.
+	ctx, cancel := context.WithTimeout(ctx, d.timeout+time.Duration(secs)*time.Second)
+	defer cancel()
+	return d.wrap("stop container "+id, d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
+}
+
+func (d *dockerNode) RenameContainer(ctx context.Context, id, name string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.wrap("rename container "+id+" to "+name, d.cli.ContainerRename(ctx, id, name))
+}
+
+// RemoveContainer removes with force (a running or restarting container is
+// killed: apply stops with grace first) and with its anonymous volumes.
+func (d *dockerNode) RemoveContainer(ctx context.Context, id string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.wrap("remove container "+id, d.cli.ContainerRemove(ctx, id, container.RemoveOptions{RemoveVolumes: true, Force: true}))
+}
+
+func (d *dockerNode) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	_, err := d.cli.ContainerUpdate(ctx, id, dockerUpdate(spec))
+	return d.wrap("update container "+id, err)
+}
+
+func (d *dockerNode) Logs(ctx context.Context, id string, tail int) (string, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	t := "all"
+	if tail > 0 {
+		t = fmt.Sprint(tail)
+	}
+	rc, err := d.cli.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: t})
+	if err != nil {
+		return "", d.wrap("logs of container "+id, err)
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return "", d.wrap("logs of container "+id, err)
+	}
+	// Without a TTY the stream is multiplexed (8-byte frame headers).
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, bytes.NewReader(raw)); err != nil {
+		return string(raw), nil // a TTY container: the raw stream is the text
+	}
+	return buf.String(), nil
+}
+
+func (d *dockerNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	v, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: labels})
+	if err != nil {
+		return planner.Volume{}, d.wrap("create volume "+name, err)
+	}
+	return planner.Volume{Name: v.Name, Labels: v.Labels}, nil
+}
+
+func (d *dockerNode) RemoveVolume(ctx context.Context, name string) error {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	return d.wrap("remove volume "+name, d.cli.VolumeRemove(ctx, name, false))
+}
+
+func (d *dockerNode) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	c, err := d.dial(ctx, addr)
+	if err != nil {
+		return nil, d.wrap("dial "+addr, err)
+	}
+	return c, nil
+}
+
+// LoadImage has no request deadline (a tarball may take long to send); ctx
+// and the connection's keep-alive bound it.
+func (d *dockerNode) LoadImage(ctx context.Context, r io.Reader) error {
+	resp, err := d.cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return d.wrap("load image", err)
+	}
+	defer resp.Body.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
+		return d.wrap("load image", err)
+	}
+	return nil
+}
+
+// PullImage has no request deadline (a pull may take long); ctx and the
+// connection's keep-alive bound it.
+func (d *dockerNode) PullImage(ctx context.Context, ref, registryAuth string) error {
+	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: registryAuth})
+	if err != nil {
+		return d.wrap("pull image "+ref, err)
+	}
+	defer rc.Close()
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
+		return d.wrap("pull image "+ref, err)
+	}
+	return nil
+}
+
+func (d *dockerNode) Close() error {
+	d.cli.Close()
+	d.tr.CloseIdleConnections()
+	if d.close != nil {
+		return d.close()
+	}
+	return nil
+}

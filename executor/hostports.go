@@ -1,0 +1,185 @@
+package executor
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// procNetFiles are the kernel's socket tables read for host ports, in the
+// order the remote command prints them.
+var procNetFiles = []string{"tcp", "tcp6", "udp", "udp6"}
+
+// hostPortsCommand prints every socket table, each after a "#berth NAME"
+// marker, in one exec session. A table the kernel lacks (IPv6 disabled) is
+// left out; a missing "tcp" table is an error on our side.
+const hostPortsCommand = `for f in tcp tcp6 udp udp6; do echo "#berth $f"; cat /proc/net/$f 2>/dev/null; done`
+
+// Socket states in /proc/net/{tcp,udp}*: st column.
+const (
+	tcpListen = 0x0A
+	// An unconnected UDP socket (one that receives from anyone) shows as
+	// TCP_CLOSE.
+	udpUnconnected = 0x07
+)
+
+// parseHostPortsOutput parses the output of hostPortsCommand.
+func parseHostPortsOutput(out []byte) ([]planner.HostPort, error) {
+	sections := map[string][]byte{}
+	var cur string
+	var buf bytes.Buffer
+	flush := func() {
+		if cur != "" {
+			sections[cur] = append([]byte(nil), buf.Bytes()...)
+		}
+		buf.Reset()
+	}
+	for _, line := range bytes.SplitAfter(out, []byte("\n")) {
+		if name, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("#berth ")); ok {
+			flush()
+			cur = string(name)
+			continue
+		}
+		buf.Write(line)
+	}
+	flush()
+	if len(sections["tcp"]) == 0 {
+		return nil, errors.New("/proc/net/tcp could not be read on the node")
+	}
+	return parseProcNetTables(sections)
+}
+
+// readLocalHostPorts reads this machine's socket tables.
+func readLocalHostPorts() ([]planner.HostPort, error) {
+	sections := map[string][]byte{}
+	for _, f := range procNetFiles {
+		b, err := os.ReadFile("/proc/net/" + f)
+		if err != nil {
+			if f != "tcp" && errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		sections[f] = b
+	}
+	return parseProcNetTables(sections)
+}
+
+func parseProcNetTables(sections map[string][]byte) ([]planner.HostPort, error) {
+	seen := map[planner.HostPort]bool{}
+	var out []planner.HostPort
+	for _, f := range procNetFiles {
+		data, ok := sections[f]
+		if !ok {
+			continue
+		}
+		ports, err := parseProcNet(f, data)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ports {
+			if !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sortHostPorts(out)
+	return out, nil
+}
+
+func sortHostPorts(ps []planner.HostPort) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.Protocol != b.Protocol {
+			return a.Protocol < b.Protocol
+		}
+		if a.Port != b.Port {
+			return a.Port < b.Port
+		}
+		return a.IP < b.IP
+	})
+}
+
+// parseProcNet parses one /proc/net table (name is tcp, tcp6, udp or udp6)
+// and returns its listening TCP sockets or unconnected UDP sockets.
+//
+// Addresses are printed as 32-bit words in the node's byte order; berth
+// assumes a little-endian node (amd64, arm64), as Docker hosts are.
+func parseProcNet(name string, data []byte) ([]planner.HostPort, error) {
+	proto := strings.TrimSuffix(name, "6")
+	want := tcpListen
+	if proto == "udp" {
+		want = udpUnconnected
+	}
+	var out []planner.HostPort
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	first := true
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if first {
+			first = false
+			if fields[0] == "sl" {
+				continue // header
+			}
+		}
+		if len(fields) < 4 {
+			return nil, fmt.Errorf("/proc/net/%s line %d: too few fields", name, n)
+		}
+		st, err := strconv.ParseUint(fields[3], 16, 8)
+		if err != nil {
+			return nil, fmt.Errorf("/proc/net/%s line %d: state %q: %v", name, n, fields[3], err)
+		}
+		if int(st) != want {
+			continue
+		}
+		ip, port, err := parseProcAddr(fields[1])
+		if err != nil {
+			return nil, fmt.Errorf("/proc/net/%s line %d: %v", name, n, err)
+		}
+		out = append(out, planner.HostPort{Protocol: proto, IP: ip.String(), Port: port})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("/proc/net/%s: %v", name, err)
+	}
+	return out, nil
+}
+
+// parseProcAddr parses "0100007F:1F90" (IPv4) or a 32-hex-digit IPv6
+// address and a port.
+func parseProcAddr(s string) (netip.Addr, int, error) {
+	hexIP, hexPort, ok := strings.Cut(s, ":")
+	if !ok {
+		return netip.Addr{}, 0, fmt.Errorf("address %q: no port", s)
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("address %q: port: %v", s, err)
+	}
+	b, err := hex.DecodeString(hexIP)
+	if err != nil || (len(b) != 4 && len(b) != 16) {
+		return netip.Addr{}, 0, fmt.Errorf("address %q: bad IP", s)
+	}
+	// Each 32-bit word is in little-endian order.
+	for i := 0; i < len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	ip, _ := netip.AddrFromSlice(b)
+	if ip.Is4In6() {
+		ip = ip.Unmap()
+	}
+	return ip, int(port), nil
+}
