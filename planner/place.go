@@ -104,6 +104,7 @@ type placement struct {
 	ruled     map[string]string // node name -> why it cannot take a replica
 	kinds     map[string]int    // reason kind -> nodes ruled out by it
 	groups    map[string]*group // spread value -> group
+	spread    *exprMemo
 	nodeGroup map[*nodeView]*group
 }
 
@@ -178,7 +179,10 @@ func (pl *placement) rule(n *nodeView, reason, kind string) {
 func (pl *placement) eligibility() {
 	pl.ruled = map[string]string{}
 	pl.kinds = map[string]int{}
-	c := pl.svc.Placement.Constraint
+	var c *exprMemo
+	if e := pl.svc.Placement.Constraint; e != nil {
+		c = newExprMemo(e)
+	}
 	for _, n := range pl.p.nodes {
 		n.count = 0
 		if !n.reachable {
@@ -186,7 +190,7 @@ func (pl *placement) eligibility() {
 			continue
 		}
 		if c != nil {
-			v, diags := c.Value(config.PlacementContext(n.value))
+			v, diags := c.value(n)
 			switch {
 			case diags.HasErrors():
 				pl.rule(n, "constraint cannot be evaluated: "+diagText(diags), "placement.constraint")
@@ -219,11 +223,10 @@ func diagText(diags hcl.Diagnostics) string {
 
 // spreadKey is the node's value of the spread expression.
 func (pl *placement) spreadKey(n *nodeView) string {
-	e := pl.svc.Placement.Spread
-	if e == nil {
+	if pl.spread == nil {
 		return n.name()
 	}
-	v, diags := e.Value(config.PlacementContext(n.value))
+	v, diags := pl.spread.value(n)
 	if diags.HasErrors() || v.IsNull() || !v.IsKnown() {
 		return ""
 	}
@@ -248,7 +251,7 @@ func (h nodeHeap) Less(i, j int) bool {
 	if h[i].count != h[j].count {
 		return h[i].count < h[j].count
 	}
-	return h[i].name() < h[j].name()
+	return h[i].nm < h[j].nm
 }
 func (h nodeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *nodeHeap) Push(x any)   { *h = append(*h, x.(*nodeView)) }
@@ -333,6 +336,9 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 
 	pl := &placement{p: p, svc: svc, d: d, groups: map[string]*group{}, nodeGroup: map[*nodeView]*group{}}
 	pl.eligibility()
+	if e := svc.Placement.Spread; e != nil {
+		pl.spread = newExprMemo(e)
+	}
 	baseSet := map[*nodeView]bool{}
 	for _, n := range pl.base {
 		baseSet[n] = true

@@ -10,7 +10,6 @@ package planner
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -105,6 +104,7 @@ type ownContainer struct {
 
 // nodeView is a configured node with what placement needs to know of it.
 type nodeView struct {
+	nm        string
 	cfg       *config.Node
 	state     *NodeState
 	reachable bool
@@ -130,12 +130,12 @@ type portHold struct {
 	service   string // own service holding it, "" for foreign or host
 }
 
-func (n *nodeView) name() string { return n.cfg.Name }
+func (n *nodeView) name() string { return n.nm }
 
 func (p *planState) buildNodes(live *Live) {
 	p.nodeByName = map[string]*nodeView{}
 	for _, n := range p.cfg.Nodes {
-		v := &nodeView{cfg: n, state: live.Node(n.Name)}
+		v := &nodeView{nm: n.Name, cfg: n, state: live.Node(n.Name)}
 		switch {
 		case v.state == nil:
 			v.reason = "not gathered"
@@ -383,6 +383,11 @@ func (p *planState) addBatch(b []Action) {
 // finish numbers batches and steps, fills ServicePlans, warnings and the ID.
 func (p *planState) finish() {
 	step := 0
+	total := 0
+	for _, b := range p.batches {
+		total += len(b)
+	}
+	p.plan.Actions = make([]Action, 0, total)
 	for i, b := range p.batches {
 		for _, a := range b {
 			step++
@@ -403,13 +408,43 @@ func (p *planState) finish() {
 	sort.Slice(p.plan.Services, func(i, j int) bool { return p.plan.Services[i].Name < p.plan.Services[j].Name })
 }
 
-// planID hashes the plan's content (without the ID itself).
+// planID hashes what the plan will do and what it was made against: every
+// action (with its new container's spec hash), the recovery, the image work
+// and each node's fingerprint.
 func planID(pl *Plan) string {
-	c := *pl
-	c.ID = ""
-	b, _ := json.Marshal(&c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:6])
+	h := sha256.New()
+	w := func(parts ...string) {
+		for _, s := range parts {
+			h.Write([]byte(s))
+			h.Write([]byte{0})
+		}
+		h.Write([]byte{'\n'})
+	}
+	w(pl.FormatVersion, pl.Project)
+	act := func(a *Action) {
+		old, spec := "", ""
+		if a.Old != nil {
+			old = a.Old.ID
+		}
+		if a.Spec != nil {
+			spec = a.Spec.Labels[LabelHash] + "/" + strconv.FormatInt(a.Spec.NanoCPUs, 10) + "/" +
+				strconv.FormatInt(a.Spec.MemoryBytes, 10) + "/" + a.Spec.Restart + "/" + a.Spec.Labels[LabelReplicas]
+		}
+		w(string(a.Kind), a.Order, a.Service, strconv.Itoa(a.Replica), a.Node, a.Container, old, spec, strconv.Itoa(a.Batch))
+	}
+	for i := range pl.Recovery {
+		act(&pl.Recovery[i])
+	}
+	for i := range pl.Actions {
+		act(&pl.Actions[i])
+	}
+	for _, ia := range pl.Images {
+		w(append([]string{ia.Kind, ia.Image, ia.ID}, ia.Nodes...)...)
+	}
+	for _, n := range pl.Nodes {
+		w(n.Name, n.Fingerprint)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:6])
 }
 
 // NormalizeRef gives an image reference the ":latest" tag when it has no tag
