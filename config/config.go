@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // LocalAddress is the node address that means "the local Docker engine, no SSH".
@@ -111,6 +112,12 @@ type Variable struct {
 	// "env BERTH_VAR_x", "-var".
 	Source    string
 	DeclRange hcl.Range
+
+	// Type is the declared type constraint (cty.DynamicPseudoType: any).
+	Type cty.Type
+	// Value is the resolved value, unmarked: check Sensitive before showing
+	// it. cty.NilVal when the variable has no value (or a bad one).
+	Value cty.Value
 }
 
 // Node is a server running a Docker engine, reachable over SSH (or the local

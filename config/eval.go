@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
@@ -15,6 +16,8 @@ import (
 func Functions() map[string]function.Function { return functions }
 
 var functions = map[string]function.Function{
+	"try":             tryfunc.TryFunc,
+	"can":             tryfunc.CanFunc,
 	"abs":             stdlib.AbsoluteFunc,
 	"ceil":            stdlib.CeilFunc,
 	"chomp":           stdlib.ChompFunc,
@@ -38,7 +41,9 @@ var functions = map[string]function.Function{
 	"jsondecode":      stdlib.JSONDecodeFunc,
 	"jsonencode":      stdlib.JSONEncodeFunc,
 	"keys":            stdlib.KeysFunc,
-	"length":          stdlib.LengthFunc,
+	"length":          lengthFunc, // Terraform's: strings too
+	"endswith":        endsWithFunc,
+	"startswith":      startsWithFunc,
 	"log":             stdlib.LogFunc,
 	"lookup":          stdlib.LookupFunc,
 	"lower":           stdlib.LowerFunc,

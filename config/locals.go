@@ -1,0 +1,119 @@
+package config
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// declareLocals collects the attributes of every locals block.
+func (l *loader) declareLocals(blocks hcl.Blocks) {
+	for _, b := range blocks {
+		attrs, diags := b.Body.JustAttributes()
+		l.diags = append(l.diags, diags...)
+		list := make([]*hcl.Attribute, 0, len(attrs))
+		for _, a := range attrs {
+			list = append(list, a)
+		}
+		sort.Slice(list, func(i, j int) bool { return list[i].Range.Start.Byte < list[j].Range.Start.Byte })
+		for _, a := range list {
+			if prev, dup := l.locals[a.Name]; dup {
+				l.duplicatef(a.NameRange, prev.NameRange, "Duplicate local value definition", "A local value named %q was already defined.", a.Name)
+				continue
+			}
+			l.locals[a.Name] = a
+		}
+	}
+}
+
+// localDeps returns the locals an expression refers to.
+func localDeps(expr hcl.Expression) []string {
+	var deps []string
+	for _, tr := range expr.Variables() {
+		if tr.RootName() != "local" {
+			continue
+		}
+		if name, ok := refName(tr); ok {
+			deps = append(deps, name)
+		}
+	}
+	return deps
+}
+
+// evalLocals evaluates the locals in dependency order, reporting cycles. A
+// local that fails (or sits on a cycle) is unknown, so that what uses it is
+// skipped rather than reported twice.
+func (l *loader) evalLocals() {
+	vars := l.varObject()
+	values := map[string]cty.Value{}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		switch state[name] {
+		case done:
+			return
+		case visiting:
+			// A cycle: the stack from name's first appearance.
+			i := len(stack) - 1
+			for i >= 0 && stack[i] != name {
+				i--
+			}
+			cycle := append(append([]string(nil), stack[i:]...), name)
+			for _, n := range cycle {
+				values[n] = cty.DynamicVal
+			}
+			a := l.locals[cycle[0]]
+			l.errorf(a.NameRange, "Cycle in local values",
+				"The local values refer to each other in a cycle: local.%s.", strings.Join(cycle, " -> local."))
+			return
+		}
+		state[name] = visiting
+		stack = append(stack, name)
+		a := l.locals[name]
+		for _, dep := range localDeps(a.Expr) {
+			if _, ok := l.locals[dep]; ok {
+				visit(dep)
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+		if _, set := values[name]; set {
+			return // on a cycle
+		}
+		l.ctx = &hcl.EvalContext{
+			Variables: map[string]cty.Value{"var": vars, "local": localObject(values)},
+			Functions: Functions(),
+		}
+		values[name] = cty.DynamicVal
+		if !l.checkRefs(a.Expr, scopeConfig, "") {
+			return
+		}
+		v, diags := a.Expr.Value(l.ctx)
+		l.diags = append(l.diags, diags...)
+		if !diags.HasErrors() {
+			values[name] = v
+		}
+	}
+	for _, name := range sortedKeys(l.locals) {
+		visit(name)
+	}
+	l.ctx = &hcl.EvalContext{
+		Variables: map[string]cty.Value{"var": vars, "local": localObject(values)},
+		Functions: Functions(),
+	}
+}
+
+func localObject(values map[string]cty.Value) cty.Value {
+	if len(values) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(values)
+}

@@ -1,0 +1,4 @@
+# the same name again
+service "web" {
+  image = "httpd"
+}

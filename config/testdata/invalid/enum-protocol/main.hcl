@@ -1,0 +1,11 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image = "nginx"
+  port {
+    target   = 53
+    protocol = "UDP"
+    host_ip  = "localhost"
+  }
+}

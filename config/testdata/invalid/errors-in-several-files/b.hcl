@@ -1,0 +1,4 @@
+service "api" {
+  image   = "nginx"
+  restart = "sometimes"
+}

@@ -1,0 +1,9 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image = "nginx"
+  health {
+    interval = "5s"
+  }
+}

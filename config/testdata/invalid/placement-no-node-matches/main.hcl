@@ -1,0 +1,16 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+node "n2" {
+  address = "10.0.0.2"
+  labels = {
+    role = "db"
+  }
+}
+
+service "web" {
+  image = "nginx"
+  placement {
+    constraint = lookup(node.labels, "role", "") == "web"
+  }
+}

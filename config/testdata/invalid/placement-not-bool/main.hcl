@@ -1,0 +1,10 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image = "nginx"
+  placement {
+    constraint = node.labels.role
+    spread     = node.labels
+  }
+}

@@ -1,0 +1,9 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image = "nginx"
+  placement {
+    constraint = node.lables.role == "web"
+  }
+}

@@ -1,0 +1,15 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+node "n2" {
+  address = "10.0.0.2"
+}
+
+service "web" {
+  image    = "nginx"
+  replicas = 3
+  port {
+    target    = 80
+    published = 80
+  }
+}

@@ -1,0 +1,7 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image    = "nginx"
+  replicas = -1
+}

@@ -1,0 +1,6 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+service "web" {
+  image = uppper("nginx")
+}

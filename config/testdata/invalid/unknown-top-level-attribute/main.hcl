@@ -1,0 +1,4 @@
+node "n1" {
+  address = "10.0.0.1"
+}
+replicas = 3

@@ -1,0 +1,2 @@
+replicas = "x"
+replica  = 2
