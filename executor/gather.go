@@ -1,0 +1,83 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// Gather reads the live state of every node, all nodes in parallel (at most
+// Options.Parallelism at once) and, per node, its engine facts, containers,
+// images, host ports and this project's volumes in parallel too.
+//
+// Every node appears in the result: reachable with its state, or
+// unreachable with a one-line reason that names it. If any part of a node's
+// gather fails the whole node is unreachable: a transport error is never
+// read as "no containers".
+func (s *Session) Gather(ctx context.Context) *planner.Live {
+	live := &planner.Live{Nodes: map[string]*planner.NodeState{}}
+	var mu sync.Mutex
+	g := errgroup.Group{}
+	g.SetLimit(s.opts.Parallelism)
+	for _, name := range s.names {
+		g.Go(func() error {
+			st := s.gatherNode(ctx, name)
+			mu.Lock()
+			live.Nodes[name] = st
+			mu.Unlock()
+			return nil
+		})
+	}
+	g.Wait()
+	return live
+}
+
+func (s *Session) gatherNode(ctx context.Context, name string) *planner.NodeState {
+	n, err := s.Node(name)
+	if err != nil {
+		return &planner.NodeState{Name: name, Error: err.Error()}
+	}
+	st, err := GatherNode(ctx, n, s.project)
+	if err != nil {
+		return &planner.NodeState{Name: name, Error: (&NodeError{Node: name, Err: err}).Error()}
+	}
+	return st
+}
+
+// GatherNode reads one node's state for project. On any error it returns
+// no state at all.
+func GatherNode(ctx context.Context, n Node, project string) (*planner.NodeState, error) {
+	st := &planner.NodeState{Name: n.Name(), Reachable: true}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		st.Engine, err = n.Info(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		st.Containers, st.Foreign, err = n.Containers(gctx, project)
+		return err
+	})
+	g.Go(func() (err error) {
+		st.Images, err = n.Images(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		st.HostPorts, err = n.HostPorts(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		st.Volumes, err = n.Volumes(gctx, map[string]string{planner.LabelProject: project})
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("gather: %w", ctx.Err())
+		}
+		return nil, err
+	}
+	return st, nil
+}

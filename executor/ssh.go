@@ -1,0 +1,436 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// sshPool holds the run's SSH connections: one per host, shared when a node
+// is also another node's bastion.
+type sshPool struct {
+	opts   Options
+	keys   *keyStore
+	writer *knownHostsWriter
+
+	mu    sync.Mutex
+	conns map[string]*poolEntry
+}
+
+type poolEntry struct {
+	ready chan struct{}
+	conn  *sshConn
+	err   error
+}
+
+func newSSHPool(opts Options) *sshPool {
+	return &sshPool{opts: opts, keys: newKeyStore(opts), writer: &knownHostsWriter{}, conns: map[string]*poolEntry{}}
+}
+
+// get returns the connection to t, dialling it once for all callers. Each
+// successful get takes a reference that release gives back.
+func (p *sshPool) get(ctx context.Context, t *sshTarget) (*sshConn, error) {
+	key := t.key()
+	p.mu.Lock()
+	e, ok := p.conns[key]
+	if !ok {
+		e = &poolEntry{ready: make(chan struct{})}
+		p.conns[key] = e
+		p.mu.Unlock()
+		e.conn, e.err = p.dial(ctx, t)
+		if e.err == nil {
+			e.conn.pool, e.conn.key = p, key
+		}
+		close(e.ready)
+		p.mu.Lock()
+		if e.err != nil {
+			delete(p.conns, key)
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e.conn.refs < 0 {
+		return nil, errors.New("connection closed")
+	}
+	e.conn.refs++
+	return e.conn, nil
+}
+
+func (p *sshPool) release(c *sshConn) {
+	p.mu.Lock()
+	c.refs--
+	last := c.refs == 0
+	if last {
+		c.refs = -1
+		if p.conns[c.key] != nil && p.conns[c.key].conn == c {
+			delete(p.conns, c.key)
+		}
+	}
+	p.mu.Unlock()
+	if last {
+		c.close(errors.New("connection closed"))
+	}
+}
+
+// closeAll closes every connection left.
+func (p *sshPool) closeAll() {
+	p.mu.Lock()
+	var cs []*sshConn
+	for k, e := range p.conns {
+		select {
+		case <-e.ready:
+			if e.conn != nil {
+				e.conn.refs = -1
+				cs = append(cs, e.conn)
+			}
+		default:
+		}
+		delete(p.conns, k)
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		c.close(errors.New("connection closed"))
+	}
+}
+
+// sshConn is one SSH connection with its keep-alive.
+type sshConn struct {
+	client *ssh.Client
+	target *sshTarget
+	via    *sshConn // the bastion's connection, released on close
+	pool   *sshPool
+	key    string
+	refs   int // guarded by pool.mu
+
+	once   sync.Once
+	mu     sync.Mutex
+	broken error // why the connection ended
+	done   chan struct{}
+}
+
+// failure returns why the connection broke, or nil while it is up.
+func (c *sshConn) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken
+}
+
+// close ends the connection once; reason is what later calls report.
+func (c *sshConn) close(reason error) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.broken = reason
+		c.mu.Unlock()
+		close(c.done)
+		c.client.Close()
+		if c.via != nil && c.pool != nil {
+			c.pool.release(c.via)
+		}
+	})
+}
+
+// keepAlive sends keepalive@openssh.com every interval; when one gets no
+// answer within interval*max the connection is closed, so every request in
+// flight fails at once instead of hanging. A node that goes silent is thus
+// reported within about interval*(max+1) (8 s by default).
+func (c *sshConn) keepAlive(interval time.Duration, max int) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		bound := interval * time.Duration(max)
+		timer := time.NewTimer(bound)
+		select {
+		case err := <-replied:
+			timer.Stop()
+			if err != nil {
+				c.close(fmt.Errorf("connection to %s lost: %s", c.target.addr(), oneLine(err.Error())))
+				return
+			}
+		case <-timer.C:
+			c.close(fmt.Errorf("connection to %s lost: no answer to keep-alive for %s", c.target.addr(), bound))
+			return
+		case <-c.done:
+			timer.Stop()
+			return
+		}
+	}
+}
+
+// dial connects to t (through its bastion if any), verifies the host key
+// and authenticates. A connection the server closes before its host key was
+// even offered (sshd's MaxStartups drops excess unauthenticated connections
+// at random) is tried again, twice, after a short pause: nothing was sent.
+func (p *sshPool) dial(ctx context.Context, t *sshTarget) (*sshConn, error) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		var c *sshConn
+		c, err = p.dialOnce(ctx, t)
+		var re *retryableError
+		if !errors.As(err, &re) {
+			return c, err
+		}
+		err = re.err
+	}
+	return nil, err
+}
+
+// retryableError is a handshake closed by the server before the host key.
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+
+func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) {
+	timeout := p.opts.ConnectTimeout
+	verifier, err := newHostKeyVerifier(t, p.opts.TrustNewHosts, p.writer.append)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := p.keys.authFor(t)
+	if err != nil {
+		return nil, err
+	}
+	defer auth.close()
+
+	var raw net.Conn
+	var via *sshConn
+	if t.via != nil {
+		via, err = p.get(ctx, t.via)
+		if err != nil {
+			return nil, fmt.Errorf("jump host %s: %w", t.via.label, err)
+		}
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		raw, err = via.client.DialContext(dctx, "tcp", t.addr())
+		cancel()
+		if err != nil {
+			if b := via.failure(); b != nil {
+				err = b
+			} else if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("no answer within %s", timeout)
+			}
+			p.release(via)
+			var oce *ssh.OpenChannelError
+			if errors.As(err, &oce) {
+				err = errors.New(strings.ToLower(oce.Message))
+			}
+			return nil, fmt.Errorf("connect to %s through jump host %s: %s", t.addr(), t.via.label, oneLine(err.Error()))
+		}
+	} else {
+		d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+		raw, err = d.DialContext(ctx, "tcp", t.addr())
+		if err != nil {
+			return nil, dialError(t, timeout, err)
+		}
+		raw = tuneTCP(raw, !p.opts.NoQuickAck)
+	}
+
+	// The handshake gets the connect timeout too; a channel to a jump
+	// target has no deadlines, so a timer closes the connection instead.
+	var timedOut bool
+	var tmu sync.Mutex
+	stopTimer := time.AfterFunc(timeout, func() {
+		tmu.Lock()
+		timedOut = true
+		tmu.Unlock()
+		raw.Close()
+	})
+	stopCtx := context.AfterFunc(ctx, func() { raw.Close() })
+	cfg := &ssh.ClientConfig{
+		User:              t.user,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(auth.signers...)},
+		HostKeyCallback:   verifier.callback,
+		HostKeyAlgorithms: verifier.algorithms,
+		ClientVersion:     "SSH-2.0-berth",
+		Timeout:           timeout,
+	}
+	cc, chans, reqs, err := ssh.NewClientConn(raw, t.addr(), cfg)
+	stopTimer.Stop()
+	stopCtx()
+	if err != nil {
+		raw.Close()
+		if via != nil {
+			p.release(via)
+		}
+		tmu.Lock()
+		to := timedOut
+		tmu.Unlock()
+		switch {
+		case verifier.failure() != nil:
+			return nil, verifier.failure()
+		case auth.failure() != nil:
+			return nil, auth.failure()
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case to:
+			return nil, fmt.Errorf("ssh handshake with %s: no answer within %s", t.addr(), timeout)
+		case bytes.Contains([]byte(err.Error()), []byte("unable to authenticate")):
+			return nil, authError(t, auth)
+		case isEOFLike(err) && !verifier.wasCalled():
+			return nil, &retryableError{fmt.Errorf("ssh handshake with %s: connection closed by the server before key exchange (sshd refused it: MaxStartups, or not an SSH server)", t.addr())}
+		case isEOFLike(err):
+			return nil, fmt.Errorf("ssh handshake with %s: connection closed by the server (sshd refused it)", t.addr())
+		}
+		return nil, fmt.Errorf("ssh handshake with %s: %s", t.addr(), oneLine(err.Error()))
+	}
+	if verifier.recorded != "" && p.opts.Stderr != nil {
+		fmt.Fprintf(p.opts.Stderr, "Warning: %s: recorded the new host key of %s in %s\n", t.label, t.addr(), verifier.recorded)
+	}
+	c := &sshConn{client: ssh.NewClient(cc, chans, reqs), target: t, via: via, done: make(chan struct{})}
+	go c.keepAlive(p.opts.KeepAlive, p.opts.KeepAliveMax)
+	go func() {
+		// The server or the network ended the connection.
+		err := c.client.Wait()
+		msg := "connection closed"
+		if err != nil {
+			msg = oneLine(err.Error())
+		}
+		c.close(fmt.Errorf("connection to %s lost: %s", t.addr(), msg))
+	}()
+	return c, nil
+}
+
+func dialError(t *sshTarget, timeout time.Duration, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connect to %s: connection refused (is sshd running there?)", t.addr())
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("connect to %s: no answer within %s", t.addr(), timeout)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return fmt.Errorf("connect to %s: %s", t.addr(), se.Err)
+		}
+		return fmt.Errorf("connect to %s: %s", t.addr(), oneLine(oe.Err.Error()))
+	}
+	return fmt.Errorf("connect to %s: %s", t.addr(), oneLine(err.Error()))
+}
+
+// run runs cmd in one exec session and returns its standard output.
+func (c *sshConn) run(ctx context.Context, cmd string) ([]byte, error) {
+	type result struct {
+		out []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	var mu sync.Mutex
+	var sess *ssh.Session
+	go func() {
+		s, err := c.client.NewSession()
+		if err != nil {
+			ch <- result{nil, fmt.Errorf("open session: %w", err)}
+			return
+		}
+		mu.Lock()
+		sess = s
+		mu.Unlock()
+		defer s.Close()
+		var out, stderr bytes.Buffer
+		s.Stdout, s.Stderr = &out, &stderr
+		if err := s.Run(cmd); err != nil {
+			if stderr.Len() > 0 {
+				err = fmt.Errorf("%w: %s", err, oneLine(stderr.String()))
+			}
+			ch <- result{out.Bytes(), err}
+			return
+		}
+		ch <- result{out.Bytes(), nil}
+	}()
+	select {
+	case r := <-ch:
+		return r.out, r.err
+	case <-ctx.Done():
+		mu.Lock()
+		if sess != nil {
+			sess.Close()
+		}
+		mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// newSSHNode returns the Node for a connected target: the Docker API over
+// direct-streamlocal channels to socket, kept alive and reused.
+func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Duration) *dockerNode {
+	dial := func(ctx context.Context) (net.Conn, error) {
+		if b := c.failure(); b != nil {
+			return nil, b
+		}
+		return c.client.DialContext(ctx, "unix", socket)
+	}
+	cli, tr, err := newDockerClient(dial, "unix://"+socket)
+	if err != nil {
+		// Only a malformed host makes this fail; the socket path is
+		// checked by the configuration.
+		panic(err)
+	}
+	var closeOnce sync.Once
+	return &dockerNode{
+		name:    name,
+		cli:     cli,
+		tr:      tr,
+		timeout: requestTimeout,
+		broken:  c.failure,
+		hostPorts: func(ctx context.Context) ([]planner.HostPort, error) {
+			out, err := c.run(ctx, hostPortsCommand)
+			if err != nil {
+				return nil, err
+			}
+			return parseHostPortsOutput(out)
+		},
+		dial: func(ctx context.Context, addr string) (net.Conn, error) {
+			ch, err := c.client.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return withDeadlines(ch, addr), nil
+		},
+		close: func() error {
+			closeOnce.Do(func() { c.pool.release(c) })
+			return nil
+		},
+	}
+}

@@ -1,0 +1,53 @@
+package executor
+
+import (
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// tuneTCP sets TCP_NODELAY and, when quickAck, wraps the connection so
+// that TCP_QUICKACK is set again after every read.
+//
+// Why: sshd writes a response in several segments and Nagle holds the last
+// one until our ACK arrives, while Linux delays that ACK by up to 40 ms.
+// Every Docker API call over a fresh channel then stalls ~40 ms. Linux
+// clears TCP_QUICKACK after it sends ACKs in delayed mode again, so setting
+// it once is not enough: it is set after each read. Measured on loopback:
+// an API call over a new direct-streamlocal channel takes ~44 ms without it
+// and ~2.4 ms with it (see BenchmarkAPICall).
+func tuneTCP(c net.Conn, quickAck bool) net.Conn {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c
+	}
+	tc.SetNoDelay(true)
+	if !quickAck {
+		return c
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return c
+	}
+	q := &quickAckConn{TCPConn: tc, raw: raw}
+	q.set()
+	return q
+}
+
+type quickAckConn struct {
+	*net.TCPConn
+	raw syscall.RawConn
+}
+
+func (c *quickAckConn) set() {
+	c.raw.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+	})
+}
+
+func (c *quickAckConn) Read(b []byte) (int, error) {
+	n, err := c.TCPConn.Read(b)
+	c.set()
+	return n, err
+}

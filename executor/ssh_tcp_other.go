@@ -1,0 +1,13 @@
+//go:build !linux
+
+package executor
+
+import "net"
+
+// tuneTCP sets TCP_NODELAY; TCP_QUICKACK exists on Linux only.
+func tuneTCP(c net.Conn, quickAck bool) net.Conn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return c
+}

@@ -1,0 +1,623 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/config"
+)
+
+// openErr opens a one-node session and returns the node's connection error.
+func openErr(t *testing.T, n *config.Node, opts Options) error {
+	t.Helper()
+	sess := Open(context.Background(), testConfig("p", n), opts)
+	defer sess.Close()
+	_, err := sess.Node(n.Name)
+	return err
+}
+
+// wantOneLine checks a connection error: one line, naming the node, with
+// every fragment.
+func wantOneLine(t *testing.T, err error, node string, fragments ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+	if !strings.HasPrefix(msg, node+": ") {
+		t.Errorf("error does not start with the node's name %q: %s", node, msg)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(msg, f) {
+			t.Errorf("error lacks %q: %s", f, msg)
+		}
+	}
+	var ne *NodeError
+	if !errors.As(err, &ne) || ne.Node != node {
+		t.Errorf("error is not a *NodeError for %s: %#v", node, err)
+	}
+	t.Logf("error: %s", msg)
+}
+
+// noAuthAttempt checks that sshd saw no authentication: nothing was sent to
+// a host whose key did not verify.
+func noAuthAttempt(t *testing.T, s *testSSHD, mark int) {
+	t.Helper()
+	time.Sleep(50 * time.Millisecond)
+	log := s.since(mark)
+	for _, bad := range []string{"Accepted", "Failed publickey", "Postponed", "userauth"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("sshd saw an authentication attempt (%q):\n%s", bad, log)
+		}
+	}
+}
+
+func TestSSHGather(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	ctx := context.Background()
+	sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+	defer sess.Close()
+	if _, err := sess.Node("n1"); err != nil {
+		t.Fatal(err)
+	}
+	live := sess.Gather(ctx)
+	st := live.Nodes["n1"]
+	if !st.Reachable {
+		t.Fatalf("unreachable: %s", st.Error)
+	}
+	if st.Engine.Version == "" || st.Engine.APIVersion == "" || st.Engine.CPUs == 0 || st.Engine.OS == "" {
+		t.Errorf("engine facts: %+v", st.Engine)
+	}
+	var sshPort bool
+	for _, p := range st.HostPorts {
+		if p.Protocol == "tcp" && p.Port == s.port {
+			sshPort = true
+		}
+	}
+	if !sshPort {
+		t.Errorf("host ports %v lack sshd's port %d", st.HostPorts, s.port)
+	}
+}
+
+func TestSSHUnknownHostKey(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts") // does not exist
+	mark := s.mark()
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "not known", ssh.FingerprintSHA256(s.hostKey),
+		"add this line to "+n.KnownHosts+": "+knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey),
+		"-trust-new-hosts")
+	var he *HostKeyError
+	if !errors.As(err, &he) || !he.Unknown {
+		t.Errorf("not an unknown-host HostKeyError: %#v", err)
+	}
+	noAuthAttempt(t, s, mark)
+	if _, err := os.Stat(n.KnownHosts); err == nil {
+		t.Error("known_hosts written without -trust-new-hosts")
+	}
+}
+
+func TestSSHChangedHostKey(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	other := newEd25519(t)
+	otherPub, _ := ssh.NewPublicKey(other.Public())
+	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	content := "# a comment\nexample.org " + string(ssh.MarshalAuthorizedKey(otherPub)) +
+		knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, otherPub) + "\n"
+	os.WriteFile(n.KnownHosts, []byte(content), 0o600)
+
+	// A counting agent shows no key was even offered.
+	sock, signs := startAgent(t, s.clientPriv)
+	opts := s.options()
+	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	opts.TrustNewHosts = true // never accepts a changed key
+	mark := s.mark()
+	err := openErr(t, n, opts)
+	wantOneLine(t, err, "n1", "CHANGED", ssh.FingerprintSHA256(s.hostKey),
+		fmt.Sprintf("%s:3 records ssh-ed25519 %s", n.KnownHosts, ssh.FingerprintSHA256(otherPub)),
+		knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey))
+	noAuthAttempt(t, s, mark)
+	if signs.Load() != 0 {
+		t.Errorf("agent was asked to sign %d times for a host that did not verify", signs.Load())
+	}
+	if b, _ := os.ReadFile(n.KnownHosts); string(b) != content {
+		t.Errorf("known_hosts changed:\n%s", b)
+	}
+}
+
+func TestSSHTrustNewHosts(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.KnownHosts = filepath.Join(t.TempDir(), "sub", "known_hosts")
+	opts := s.options()
+	opts.TrustNewHosts = true
+	var warn bytes.Buffer
+	opts.Stderr = &warn
+	if err := openErr(t, n, opts); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(n.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey) + "\n"
+	if string(b) != want {
+		t.Errorf("known_hosts:\n%s\nwant\n%s", b, want)
+	}
+	if !strings.Contains(warn.String(), "recorded the new host key") {
+		t.Errorf("no warning: %q", warn.String())
+	}
+	// Now known: works without the option.
+	if err := openErr(t, n, s.options()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSSHPinnedHostKey(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.HostKey = ssh.FingerprintSHA256(s.hostKey)
+	if err := openErr(t, n, s.options()); err != nil {
+		t.Fatal(err)
+	}
+	n.HostKey = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	mark := s.mark()
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "not the pinned host_key "+n.HostKey, ssh.FingerprintSHA256(s.hostKey))
+	noAuthAttempt(t, s, mark)
+
+	// -trust-new-hosts never records a key that contradicts the pin.
+	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	opts := s.options()
+	opts.TrustNewHosts = true
+	err = openErr(t, n, opts)
+	wantOneLine(t, err, "n1", "not the pinned host_key")
+	if _, err := os.Stat(n.KnownHosts); err == nil {
+		t.Error("recorded a key that contradicts the pin")
+	}
+}
+
+// A host with several key types: known_hosts records only one (not the type
+// the client would prefer); without limiting HostKeyAlgorithms knownhosts
+// would report a mismatch.
+func TestSSHHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, err := ssh.MarshalPrivateKey(ec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(s.dir, "hostkey_ecdsa"), pem.EncodeToMemory(blk), 0o600)
+	ecPub, _ := ssh.NewPublicKey(&ec.PublicKey)
+	s.stop()
+	s.start("HostKey " + filepath.Join(s.dir, "hostkey_ecdsa"))
+	for _, known := range []ssh.PublicKey{ecPub, s.hostKey} {
+		n := s.node("n1")
+		n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
+		os.WriteFile(n.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, known)+"\n"), 0o600)
+		if err := openErr(t, n, s.options()); err != nil {
+			t.Errorf("known %s: %v", known.Type(), err)
+		}
+	}
+}
+
+func TestSSHWrongUser(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.User = "nobody"
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "authentication as nobody@"+s.addr()+" failed", s.clientKey, "user and identity_file")
+}
+
+func TestSSHMissingKeyFile(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.IdentityFile = filepath.Join(t.TempDir(), "id_missing")
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "identity file "+n.IdentityFile+" does not exist")
+}
+
+func TestSSHNoKeys(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.IdentityFile = ""
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "no SSH key", "identity_file")
+}
+
+func TestSSHRefused(t *testing.T) {
+	s := startTestSSHD(t)
+	n := s.node("n1")
+	n.Port = freePort(t)
+	start := time.Now()
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "connection refused")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// A server that accepts TCP but never speaks SSH: the connect timeout
+// bounds the handshake.
+func TestSSHHandshakeTimeout(t *testing.T) {
+	s := startTestSSHD(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	n := s.node("n1")
+	n.Port = l.Addr().(*net.TCPAddr).Port
+	opts := s.options()
+	opts.ConnectTimeout = 500 * time.Millisecond
+	start := time.Now()
+	err = openErr(t, n, opts)
+	wantOneLine(t, err, "n1", "no answer within 500ms")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s", d)
+	}
+}
+
+// startAgent serves an in-process ssh-agent holding keys on a temporary unix
+// socket; it counts signatures.
+func startAgent(t *testing.T, keys ...any) (string, *atomic.Int32) {
+	t.Helper()
+	kr := agent.NewKeyring()
+	for _, k := range keys {
+		if err := kr.Add(agent.AddedKey{PrivateKey: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ca := &countingAgent{ExtendedAgent: kr.(agent.ExtendedAgent)}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				agent.ServeAgent(ca, c)
+			}()
+		}
+	}()
+	return sock, &ca.signs
+}
+
+type countingAgent struct {
+	agent.ExtendedAgent
+	signs atomic.Int32
+}
+
+func (a *countingAgent) Sign(key ssh.PublicKey, data []byte) (*ssh.Signature, error) {
+	a.signs.Add(1)
+	return a.ExtendedAgent.Sign(key, data)
+}
+
+func (a *countingAgent) SignWithFlags(key ssh.PublicKey, data []byte, flags agent.SignatureFlags) (*ssh.Signature, error) {
+	a.signs.Add(1)
+	return a.ExtendedAgent.SignWithFlags(key, data, flags)
+}
+
+func TestSSHAgent(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	// The agent holds an unrelated key first, then the authorised one.
+	sock, signs := startAgent(t, newEd25519(t), s.clientPriv)
+	n := s.node("n1")
+	n.IdentityFile = "" // only the agent (no default key files in the test home)
+	opts := s.options()
+	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	if err := openErr(t, n, opts); err != nil {
+		t.Fatal(err)
+	}
+	if signs.Load() != 1 {
+		t.Errorf("agent signed %d times, want 1", signs.Load())
+	}
+}
+
+func TestSSHPassphraseKey(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	priv := newEd25519(t)
+	path := filepath.Join(t.TempDir(), "id_locked")
+	s.authorize(writeKey(t, path, priv, "sesame"))
+	n := s.node("n1")
+	n.IdentityFile = path
+
+	// No terminal: one clear line that says how to fix it.
+	err := openErr(t, n, s.options())
+	wantOneLine(t, err, "n1", "identity file "+path+" is protected by a passphrase", "ssh-add "+path)
+	var nt *NoTerminalError
+	if !errors.As(err, &nt) {
+		t.Errorf("not a NoTerminalError: %#v", err)
+	}
+
+	// A terminal: asked once, for two nodes on the same key.
+	opts := s.options()
+	var prompt bytes.Buffer
+	opts.Stdin, opts.Stderr, opts.IsTerminal = strings.NewReader("sesame\n"), &prompt, true
+	n2 := s.node("n2")
+	n2.IdentityFile = path
+	n2.Address = "localhost" // another connection
+	n2.KnownHosts = filepath.Join(t.TempDir(), "kh")
+	os.WriteFile(n2.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.port)))}, s.hostKey)+"\n"), 0o600)
+	sess := Open(context.Background(), testConfig("p", n, n2), opts)
+	defer sess.Close()
+	for _, name := range []string{"n1", "n2"} {
+		if _, err := sess.Node(name); err != nil {
+			t.Error(err)
+		}
+	}
+	if c := strings.Count(prompt.String(), "Enter passphrase for key '"+path+"'"); c != 1 {
+		t.Errorf("asked %d times: %q", c, prompt.String())
+	}
+}
+
+// The passphrase is asked only when the server accepts the key: an agent
+// key that works first means no prompt.
+func TestSSHPassphraseNotAskedWhenAgentWorks(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	path := filepath.Join(t.TempDir(), "id_locked")
+	writeKey(t, path, newEd25519(t), "sesame")
+	sock, _ := startAgent(t, s.clientPriv)
+	n := s.node("n1")
+	n.IdentityFile = path
+	opts := s.options()
+	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	if err := openErr(t, n, opts); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSSHJumpViaNode(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	bastion := s.node("bastion")
+	target := s.node("target")
+	target.Address = "localhost" // as the bastion resolves it
+	target.Jump = "bastion"
+	target.KnownHosts = filepath.Join(t.TempDir(), "kh")
+	os.WriteFile(target.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.port)))}, s.hostKey)+"\n"), 0o600)
+	ctx := context.Background()
+	sess := Open(ctx, testConfig("p", bastion, target), s.options())
+	defer sess.Close()
+	live := sess.Gather(ctx)
+	for _, name := range []string{"bastion", "target"} {
+		if st := live.Nodes[name]; !st.Reachable {
+			t.Fatalf("%s: %s", name, st.Error)
+		}
+	}
+	// The bastion's own connection carries the jump: two SSH logins.
+	if c := strings.Count(s.log.String(), "Accepted publickey"); c != 2 {
+		t.Errorf("%d logins, want 2:\n%s", c, s.log)
+	}
+	if !strings.Contains(s.log.String(), "direct-tcpip") && !strings.Contains(s.log.String(), "Connection from 127.0.0.1") {
+		t.Logf("sshd log:\n%s", s.log)
+	}
+}
+
+func TestSSHJumpSpecAndErrors(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	target := s.node("target")
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.port)
+	cfg := testConfig("p", target)
+	cfg.Project.SSH.IdentityFile = s.clientKey
+	sess := Open(context.Background(), cfg, s.options())
+	if _, err := sess.Node("target"); err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+
+	// A bastion that refuses: the error names the node and the hop.
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(freePort(t))
+	sess = Open(context.Background(), cfg, s.options())
+	_, err := sess.Node("target")
+	sess.Close()
+	wantOneLine(t, err, "target", "jump host "+target.Jump+": connect to", "connection refused")
+
+	// A target the bastion cannot reach.
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.port)
+	target.Port = freePort(t)
+	sess = Open(context.Background(), cfg, s.options())
+	_, err = sess.Node("target")
+	sess.Close()
+	wantOneLine(t, err, "target", fmt.Sprintf("connect to 127.0.0.1:%d through jump host %s: connection refused", target.Port, target.Jump))
+}
+
+// A node that goes silent (sshd frozen, its sockets open) is reported
+// within the keep-alive bound, not after a request timeout.
+func TestSSHSilentNodeKeepAlive(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	opts := s.options()
+	opts.KeepAlive = 200 * time.Millisecond
+	opts.KeepAliveMax = 3
+	opts.RequestTimeout = time.Minute
+	ctx := context.Background()
+	sess := Open(ctx, testConfig("p", s.node("n1")), opts)
+	defer sess.Close()
+	if _, err := sess.Node("n1"); err != nil {
+		t.Fatal(err)
+	}
+	s.freeze()
+	defer s.thaw()
+	start := time.Now()
+	live := sess.Gather(ctx)
+	d := time.Since(start)
+	st := live.Nodes["n1"]
+	if st.Reachable {
+		t.Fatal("a frozen node was read as reachable")
+	}
+	if !strings.HasPrefix(st.Error, "n1: ") || !strings.Contains(st.Error, "keep-alive") {
+		t.Errorf("error: %s", st.Error)
+	}
+	if d > 2*time.Second {
+		t.Errorf("took %s, want about %s", d, 4*opts.KeepAlive)
+	}
+	t.Logf("%s after %s", st.Error, d)
+}
+
+// The default keep-alive bound is documented as ~8 s: well under 30 s.
+func TestDefaultSilentNodeBound(t *testing.T) {
+	o := Options{}.withDefaults()
+	if b := o.KeepAlive * time.Duration(o.KeepAliveMax+1); b > 10*time.Second {
+		t.Errorf("silent node reported after up to %s", b)
+	}
+}
+
+// 100 concurrent API calls over one connection, with sshd allowing one
+// session and one unauthenticated connection: forwarding channels are not
+// sessions.
+func TestSSHConcurrentCallsMaxSessions1(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t, "MaxSessions 1", "MaxStartups 1")
+	ctx := context.Background()
+	sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+	defer sess.Close()
+	n, err := sess.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	concurrentCalls(t, n, 100)
+}
+
+func concurrentCalls(t *testing.T, n Node, count int) {
+	t.Helper()
+	ctx := context.Background()
+	var g errgroup.Group
+	for i := 0; i < count; i++ {
+		g.Go(func() error {
+			switch i % 4 {
+			case 0:
+				_, err := n.Info(ctx)
+				return err
+			case 1:
+				_, _, err := n.Containers(ctx, "p")
+				return err
+			case 2:
+				_, err := n.Images(ctx)
+				return err
+			default:
+				_, err := n.Volumes(ctx, nil)
+				return err
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSSHDialContainer(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.WriteString(c, "hello\n")
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	sess := Open(context.Background(), testConfig("p", s.node("n1")), s.options())
+	defer sess.Close()
+	n, err := sess.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.DialContainer(context.Background(), l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatalf("deadline: %v", err)
+	}
+	b := make([]byte, 6)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "hello\n" {
+		t.Fatalf("read %q %v", b, err)
+	}
+	// A read deadline expires as a timeout.
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = c.Read(b)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("read after deadline: %v", err)
+	}
+	// A closed port: an error naming the address.
+	_, err = n.DialContainer(context.Background(), "127.0.0.1:"+fmt.Sprint(freePort(t)))
+	if err == nil {
+		t.Error("dial to a closed port succeeded")
+	}
+}
+
+// Closing the session closes the SSH connection; the node's calls then fail
+// (never "no containers").
+func TestSSHClosedNodeFails(t *testing.T) {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	sess := Open(context.Background(), testConfig("p", s.node("n1")), s.options())
+	n, err := sess.Node("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Close()
+	if _, _, err := n.Containers(context.Background(), "p"); err == nil {
+		t.Error("containers after close: no error")
+	}
+}
