@@ -111,13 +111,17 @@ func (l *loader) checkFit(s *Service) {
 			"The service %q asks for %d replicas, but with max_per_node = %d at most %d fit on the %d declared node(s).", s.Name, s.Replicas, m, m*n, n)
 		return
 	}
-	for i, p := range s.Ports {
-		if p.Published == 0 || n >= s.Replicas {
-			continue
+	if len(s.Ports) > 0 && n < s.Replicas {
+		// Every port block publishes a host port (berth assigns one when
+		// published is left out, the same for every replica), and one host
+		// port can be bound by one container per node.
+		p := s.Ports[0]
+		path, what := "port[0]", fmt.Sprintf("a host port for container port %d", p.Target)
+		if p.Published != 0 {
+			path, what = "port[0].published", fmt.Sprintf("host port %d", p.Published)
 		}
-		l.errorf(s.Range(fmt.Sprintf("port[%d].published", i)), "Replicas cannot fit",
-			"The service %q publishes host port %d, which one replica per node can bind, but asks for %d replicas on %d declared node(s). Leave published out, add nodes or lower replicas.", s.Name, p.Published, s.Replicas, n)
-		return
+		l.errorf(s.Range(path), "Replicas cannot fit",
+			"The service %q publishes %s, which only one replica per node can bind, but asks for %d replicas on %d declared node(s). Add nodes or lower replicas.", s.Name, what, s.Replicas, n)
 	}
 }
 
@@ -132,57 +136,41 @@ func staticNodeValue(n *Node) cty.Value {
 	return cty.ObjectVal(m)
 }
 
-// checkPlacementOnNodes evaluates the placement expressions on every declared
-// node, with the live facts unknown: an error there (a label missing on some
-// node) would stop the plan, and a constraint no node can meet places nothing.
+// checkPlacementOnNodes evaluates the constraint on every declared node, as
+// far as the configuration knows them (name, address and labels; the live
+// facts unknown). Like the planner, it counts a node where the constraint
+// fails to evaluate (a label missing) as not eligible; if no node is, no
+// replica can ever be placed.
 func (l *loader) checkPlacementOnNodes(s *Service) {
-	c, sp := s.Placement.Constraint, s.Placement.Spread
-	if l.svcExtra[s].badPlacement || (c == nil && sp == nil) || len(l.cfg.Nodes) == 0 {
+	c := s.Placement.Constraint
+	if l.svcExtra[s].badPlacement || c == nil || len(l.cfg.Nodes) == 0 || s.Replicas == 0 {
 		return
 	}
-	eligible := 0
-	constraintFailed, spreadFailed := false, false
+	why := ""
 	for _, n := range l.cfg.Nodes {
-		ctx := PlacementContext(staticNodeValue(n))
-		if c != nil {
-			v, diags := c.Value(ctx)
-			if diags.HasErrors() {
-				if !constraintFailed {
-					l.diags = append(l.diags, onNode(diags, n.Name)...)
-				}
-				constraintFailed = true
-				continue
+		v, diags := c.Value(PlacementContext(staticNodeValue(n)))
+		switch {
+		case diags.HasErrors():
+			if why == "" {
+				why = fmt.Sprintf(" On node %q it cannot be evaluated: %s", n.Name, diagsText(diags))
 			}
-			if v.IsKnown() && !v.IsNull() && v.Type() == cty.Bool && v.False() {
-				continue
-			}
-		}
-		eligible++
-		if sp != nil && !spreadFailed {
-			if _, diags := sp.Value(ctx); diags.HasErrors() {
-				l.diags = append(l.diags, onNode(diags, n.Name)...)
-				spreadFailed = true
-			}
+		case !v.IsKnown():
+			return // depends on live facts
+		case !v.IsNull() && v.Type() == cty.Bool && v.True():
+			return
 		}
 	}
-	if c != nil && !constraintFailed && eligible == 0 && s.Replicas > 0 {
-		l.errorf(c.Range(), "No node satisfies the placement constraint",
-			"The constraint is false on every declared node, given their names, addresses and labels, so no replica of %q can be placed.", s.Name)
-	}
+	l.errorf(c.Range(), "No node satisfies the placement constraint",
+		"The constraint is false on every declared node, given their names, addresses and labels, so no replica of %q can be placed.%s", s.Name, why)
 }
 
-// onNode says on which node a placement expression failed.
-func onNode(diags hcl.Diagnostics, node string) hcl.Diagnostics {
-	var out hcl.Diagnostics
+// diagsText folds error diagnostics into a sentence.
+func diagsText(diags hcl.Diagnostics) string {
+	var parts []string
 	for _, d := range diags {
-		c := *d
-		if c.Severity == hcl.DiagError {
-			c.Detail = fmt.Sprintf("On node %q: %s", node, d.Detail)
-			if d.Summary == "Missing map element" || d.Summary == "Invalid index" {
-				c.Detail += " Where a label may be missing, use lookup(node.labels, \"NAME\", \"DEFAULT\")."
-			}
+		if d.Severity == hcl.DiagError {
+			parts = append(parts, strings.TrimSuffix(d.Detail, "."))
 		}
-		out = append(out, &c)
 	}
-	return out
+	return strings.Join(parts, "; ") + "."
 }

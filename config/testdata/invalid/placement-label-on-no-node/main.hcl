@@ -11,6 +11,6 @@ node "n2" {
 service "web" {
   image = "nginx"
   placement {
-    spread = node.labels.zone
+    constraint = node.labels.role == "web"
   }
 }
