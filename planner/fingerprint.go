@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/berth-dev/berth/config"
 )
 
 // snapshots records what the plan saw of each configured node. The items
@@ -16,34 +14,11 @@ import (
 // auto range), and the images the services use. Health transitions and
 // berth's own lock are left out so that a plan does not go stale for them.
 func (p *planState) snapshots(live *Live) []NodeSnapshot {
-	ports := map[string]bool{}
-	images := map[string]bool{}
-	for _, sp := range p.plan.Services {
-		for _, pt := range sp.Ports {
-			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
-		}
-		images[NormalizeRef(sp.Image)] = true
-	}
-	relevant := func(proto string, port int) bool {
-		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
-	}
-	out := make([]NodeSnapshot, 0, len(p.cfg.Nodes))
+	p.plan.Nodes = make([]NodeSnapshot, 0, len(p.cfg.Nodes))
 	for _, n := range p.cfg.Nodes {
-		st := live.Node(n.Name)
-		s := NodeSnapshot{Name: n.Name}
-		switch {
-		case st == nil:
-			s.Error = "not gathered"
-		case !st.Reachable:
-			s.Error = st.Error
-		default:
-			s.Reachable = true
-			s.Items = fingerprintItems(st, relevant, images)
-		}
-		s.Fingerprint = fingerprint(s)
-		out = append(out, s)
+		p.plan.Nodes = append(p.plan.Nodes, NodeSnapshot{Name: n.Name})
 	}
-	return out
+	return p.plan.Refingerprint(live)
 }
 
 func fingerprintItems(st *NodeState, relevant func(string, int) bool, images map[string]bool) []string {
@@ -132,21 +107,17 @@ func (e *StaleError) Error() string {
 	return b.String()
 }
 
-// CheckFresh compares a saved plan's snapshots with a fresh plan's (made
-// from the same configuration against the live state now) and returns a
-// *StaleError naming each node that changed, or nil.
-func CheckFresh(saved, now *Plan) error {
+// CheckFresh compares a saved plan's snapshots with the live state now and
+// returns a *StaleError naming each node that changed, or nil.
+func CheckFresh(saved *Plan, live *Live) error {
+	nowNodes := saved.Refingerprint(live)
 	cur := map[string]NodeSnapshot{}
-	for _, s := range now.Nodes {
+	for _, s := range nowNodes {
 		cur[s.Name] = s
 	}
 	var changes []NodeChange
 	for _, s := range saved.Nodes {
-		c, ok := cur[s.Name]
-		if !ok {
-			changes = append(changes, NodeChange{Node: s.Name, Reach: "no longer in the configuration"})
-			continue
-		}
+		c := cur[s.Name]
 		if c.Fingerprint == s.Fingerprint {
 			continue
 		}
@@ -171,17 +142,6 @@ func CheckFresh(saved, now *Plan) error {
 			}
 		}
 		changes = append(changes, nc)
-	}
-	for _, s := range now.Nodes {
-		found := false
-		for _, o := range saved.Nodes {
-			if o.Name == s.Name {
-				found = true
-			}
-		}
-		if !found {
-			changes = append(changes, NodeChange{Node: s.Name, Reach: "added to the configuration since the plan"})
-		}
 	}
 	if len(changes) == 0 {
 		return nil

@@ -3,6 +3,7 @@ package planner
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -18,6 +19,8 @@ func (p *planState) planImages() hcl.Diagnostics {
 	}
 	needs := map[string]*need{}
 	var diags hcl.Diagnostics
+	missing := map[string]map[string]bool{}
+	var missingOrder []string
 	for _, b := range p.batches {
 		for _, a := range b {
 			if a.Spec == nil || (a.Kind != Create && a.Kind != Replace) {
@@ -35,11 +38,12 @@ func (p *planState) planImages() hcl.Diagnostics {
 			}
 			if pull == "never" && svc.Build == nil {
 				if _, local := p.localImage(ref); !local {
-					r := svc.Range("image")
-					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
-						Summary: fmt.Sprintf("Image %s is not on node %s", a.Spec.Image, a.Node),
-						Detail:  fmt.Sprintf("Service %q has pull = \"never\", and neither node %s nor the local engine has the image.", a.Service, a.Node),
-						Subject: &r})
+					k := a.Service + "\x00" + a.Spec.Image
+					if missing[k] == nil {
+						missingOrder = append(missingOrder, k)
+						missing[k] = map[string]bool{}
+					}
+					missing[k][a.Node] = true
 					continue
 				}
 			}
@@ -50,6 +54,16 @@ func (p *planState) planImages() hcl.Diagnostics {
 			needs[k].nodes[a.Node] = true
 			needs[k].services[a.Service] = true
 		}
+	}
+	for _, k := range missingOrder {
+		svcName, img, _ := strings.Cut(k, "\x00")
+		svc := p.cfg.Service(svcName)
+		r := svc.Range("image")
+		nodes := strings.Join(sortedKeys(missing[k]), ", ")
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
+			Summary: fmt.Sprintf("Image %s is missing on %s", img, nodes),
+			Detail:  fmt.Sprintf("Service %q has pull = \"never\", and neither %s nor the local engine has the image.", svcName, nodes),
+			Subject: &r})
 	}
 	// Builds first: a service with a build block whose image the local
 	// engine does not hold yet.

@@ -442,7 +442,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			Reason: "no existing container"}
 		if i <= maxRecorded {
 			a.Drift = true
-			a.Reason = "drift: the container is missing (removed outside berth)"
+			a.Reason = "drift: the container is missing (removed outside berth, or on a node no longer configured)"
 		}
 		creates = append(creates, a)
 	}

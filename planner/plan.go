@@ -65,6 +65,9 @@ type Plan struct {
 	// plan re-gathers and refuses if any fingerprint differs.
 	Nodes []NodeSnapshot `json:"nodes"`
 
+	// Destroy is set for a plan that removes the whole project.
+	Destroy bool `json:"destroy,omitempty"`
+
 	// Warnings explain things the user should know that change nothing
 	// (a volume's data staying behind on a node, an unreachable node).
 	Warnings []string `json:"warnings,omitempty"`

@@ -34,6 +34,10 @@ type Options struct {
 	LocalImages []Image
 	// Destroy plans the removal of every container of the project.
 	Destroy bool
+	// Interrupted are the IDs of applies known to have been killed (their
+	// lock was left by a dead process): the containers they created are
+	// recovered even if none was renamed aside yet.
+	Interrupted []string
 }
 
 // Make computes the plan that brings live to cfg. Errors (a service that
@@ -44,7 +48,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		live = &Live{}
 	}
 	p := &planState{cfg: cfg, opts: opts, project: cfg.Project.Name}
-	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}}
+	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}, Destroy: opts.Destroy}
 	original := live
 	live = p.recover(live)
 	p.buildNodes(live)

@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Labels of berth's own volumes (lock, audit, commit markers).
@@ -38,6 +40,11 @@ func (p *planState) recover(live *Live) *Live {
 		for _, c := range st.Containers {
 			if _, id, ok := ParseAsideName(c.Name); ok {
 				applies[id] = true
+			}
+			for _, id := range p.opts.Interrupted {
+				if c.Labels[LabelApply] == id {
+					applies[id] = true
+				}
 			}
 		}
 		for _, v := range st.Volumes {
@@ -100,12 +107,7 @@ func (p *planState) recover(live *Live) *Live {
 			removeContainer(st, a.Old.ID)
 		}
 		for _, a := range restores {
-			for i := range st.Containers {
-				if st.Containers[i].ID == a.Old.ID {
-					st.Containers[i].Name = a.Container
-					st.Containers[i].State = "running"
-				}
-			}
+			restoreContainer(st, a)
 		}
 	}
 	return out
@@ -159,4 +161,47 @@ func cloneMap(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// restoreContainer marks a renamed-aside container as back under its name
+// and running, publishing the ports its spec label records.
+func restoreContainer(st *NodeState, a Action) {
+	for i := range st.Containers {
+		c := &st.Containers[i]
+		if c.ID != a.Old.ID {
+			continue
+		}
+		c.Name = a.Container
+		c.State = "running"
+		if f, ok := parseSpecLabel(c.Labels); ok && len(c.Ports) == 0 {
+			for _, ps := range f.Ports {
+				if b, ok := parsePortString(ps); ok {
+					c.Ports = append(c.Ports, b)
+					st.HostPorts = append(st.HostPorts, HostPort{Protocol: b.Protocol, IP: b.HostIP, Port: b.HostPort})
+				}
+			}
+		}
+	}
+}
+
+// parsePortString reads portString's "[ip:]published:target/proto".
+func parsePortString(s string) (PortBinding, bool) {
+	var b PortBinding
+	body, proto, ok := strings.Cut(s, "/")
+	if !ok {
+		return b, false
+	}
+	b.Protocol = proto
+	parts := strings.Split(body, ":")
+	if len(parts) == 3 {
+		b.HostIP = parts[0]
+		parts = parts[1:]
+	}
+	if len(parts) != 2 {
+		return b, false
+	}
+	var err1, err2 error
+	b.HostPort, err1 = strconv.Atoi(parts[0])
+	b.ContainerPort, err2 = strconv.Atoi(parts[1])
+	return b, err1 == nil && err2 == nil
 }

@@ -150,6 +150,9 @@ func (p *Plan) serviceHeader(name string) string {
 		}
 		return fmt.Sprintf("  # service %q: %s", name, strings.Join(parts, "; "))
 	}
+	if p.Destroy {
+		return fmt.Sprintf("  # service %q: destroy", name)
+	}
 	return fmt.Sprintf("  # service %q: not in the configuration", name)
 }
 

@@ -18,12 +18,7 @@ func Simulate(live *Live, plan *Plan) *Live {
 		case Discard:
 			dropContainer(st, a.Old.ID)
 		case Restore:
-			for i := range st.Containers {
-				if st.Containers[i].ID == a.Old.ID {
-					st.Containers[i].Name = a.Container
-					st.Containers[i].State = "running"
-				}
-			}
+			restoreContainer(st, a)
 		}
 	}
 	for _, ia := range plan.Images {

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+func init() {
+	register(&command{
+		name:     "plan",
+		synopsis: "Show what apply would change on the nodes",
+		usage:    "plan [options] [DIR]",
+		help: `
+Reads the configuration in DIR (default: the current directory), gathers the
+live state of every node over SSH and the Docker API, places each service's
+replicas and prints what apply would change, in Terraform's notation:
+  +  create   ~  update in place   -/+  replace, stop first
+  +/-  replace, start first   -  delete
+Nothing is changed on any node.
+
+With -out FILE the plan is saved (mode 0600) for 'berth apply FILE', which
+refuses it if any node changed since. Sensitive values are not saved:
+apply needs the same -var, -var-file or BERTH_VAR_ inputs again.
+
+Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
+2 changes present (with -detailed-exitcode).`,
+		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
+			cf := addConnFlags(fs)
+			out := fs.String("out", "", "Save the plan to FILE for a later 'berth apply FILE'.")
+			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version 1.0).")
+			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
+			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
+			recover := fs.String("recover", planner.RecoverRollback, "How to treat an interrupted apply: rollback or forward.")
+			return func(ctx context.Context, s Streams, args []string) error {
+				dir, err := dirArg(args)
+				if err != nil {
+					return err
+				}
+				if *recover != planner.RecoverRollback && *recover != planner.RecoverForward {
+					return usageErr("-recover must be rollback or forward")
+				}
+				cfg, err := loadConfig(s, dir, cf)
+				if err != nil {
+					return err
+				}
+				s = redactStreams(s, cfg)
+				sess := openSession(ctx, s, cfg, cf)
+				defer sess.Close()
+				p, _, err := makePlan(ctx, s, cfg, sess, cf, *destroy, *recover)
+				if err != nil {
+					return err
+				}
+				view := planView{w: s.Out, json: *jsonOut, color: !noColor(s, *cf.noColor)}
+				if err := view.show(p); err != nil {
+					return err
+				}
+				if *out != "" {
+					abs, _ := filepath.Abs(dir)
+					if err := planner.WritePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
+						return fmt.Errorf("save the plan: %w", err)
+					}
+					if !*jsonOut {
+						fmt.Fprintf(s.Out, "\nSaved the plan to %s. To carry it out exactly: berth apply %s\n", *out, *out)
+					}
+				}
+				if *detailed && !p.Empty() {
+					return exitCode(2, nil)
+				}
+				return nil
+			}
+		},
+	})
+	register(&command{
+		name:     "show",
+		synopsis: "Show a saved plan",
+		usage:    "show [options] FILE",
+		help: `
+Prints a plan saved with 'berth plan -out FILE', as text or (-json) as the
+same JSON document 'berth plan -json' prints. Touches no node.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
+			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document.")
+			noColorFlag := fs.Bool("no-color", false, "Do not colour the output (also: NO_COLOR).")
+			return func(ctx context.Context, s Streams, args []string) error {
+				if len(args) != 1 {
+					return usageErr("show needs exactly one plan file")
+				}
+				sp, err := planner.ReadPlanFile(args[0])
+				if err != nil {
+					return err
+				}
+				return planView{w: s.Out, json: *jsonOut, color: !noColor(s, *noColorFlag)}.show(sp.Plan)
+			}
+		},
+	})
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/planner"
+)
+
+// connFlags are the flags of every command that talks to the nodes.
+type connFlags struct {
+	parallelism   *int
+	trustNewHosts *bool
+	noColor       *bool
+	vars          *varFlags
+}
+
+func addConnFlags(fs *flag.FlagSet) *connFlags {
+	return &connFlags{
+		parallelism:   fs.Int("parallelism", executor.DefaultParallelism, "Work on at most N nodes at once."),
+		trustNewHosts: fs.Bool("trust-new-hosts", false, "Accept and record the host key of a node not yet in known_hosts (never a changed key)."),
+		noColor:       fs.Bool("no-color", false, "Do not colour the output (also: NO_COLOR)."),
+		vars:          addVarFlags(fs),
+	}
+}
+
+// loadConfig reads the configuration, printing diagnostics. It fails (with
+// the diagnostics already printed) on errors.
+func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
+	cfg, diags := config.Load(dir, cf.vars.inputs(s))
+	var files map[string]*hcl.File
+	if cfg != nil {
+		files = cfg.Files
+	}
+	if len(diags) > 0 {
+		writeDiags(s, files, diags, !noColor(s, *cf.noColor))
+	}
+	if diags.HasErrors() || cfg == nil {
+		return nil, exitCode(1, nil)
+	}
+	return cfg, nil
+}
+
+// openSession connects to every node of cfg.
+func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFlags) *executor.Session {
+	return executor.Open(ctx, cfg, executor.Options{
+		Parallelism:   *cf.parallelism,
+		TrustNewHosts: *cf.trustNewHosts,
+		Environ:       s.Environ,
+		Stdin:         s.In,
+		Stderr:        s.Err,
+		IsTerminal:    s.InTerminal,
+	})
+}
+
+// planInputs gathers what the planner needs beside the configuration and the
+// live state: stale locks (killed runs) and image facts of the local engine.
+func planInputs(ctx context.Context, cfg *config.Config, live *planner.Live, destroy bool, recover string) (planner.Options, error) {
+	opts := planner.Options{Destroy: destroy, Recover: recover}
+	for _, li := range executor.Locks(cfg.Project.Name, live) {
+		if li.Stale() && !contains(opts.Interrupted, li.ApplyID) {
+			opts.Interrupted = append(opts.Interrupted, li.ApplyID)
+		}
+	}
+	imgs, err := executor.LocalImageFacts(ctx, cfg, !destroy)
+	if err != nil {
+		return opts, err
+	}
+	opts.BuildImages = imgs.BuildImages
+	opts.LocalImages = imgs.LocalImages
+	return opts, nil
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// makePlan gathers and plans, printing diagnostics on failure.
+func makePlan(ctx context.Context, s Streams, cfg *config.Config, sess *executor.Session, cf *connFlags, destroy bool, recover string) (*planner.Plan, *planner.Live, error) {
+	live := sess.Gather(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	opts, err := planInputs(ctx, cfg, live, destroy, recover)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, diags := planner.Make(cfg, live, opts)
+	if len(diags) > 0 {
+		writeDiags(s, cfg.Files, diags, !noColor(s, *cf.noColor))
+	}
+	if diags.HasErrors() {
+		return nil, nil, exitCode(1, nil)
+	}
+	return p, live, nil
+}
+
+// holder is user@host for locks and audit records.
+func holder(s Streams) (who, host string) {
+	host, _ = os.Hostname()
+	name := s.Getenv("USER")
+	if u, err := user.Current(); err == nil && name == "" {
+		name = u.Username
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return name + "@" + host, host
+}
+
+// redactor replaces every sensitive value with "(sensitive value)".
+func redactor(cfg *config.Config) func(string) string {
+	vals := make([]string, 0, len(cfg.SensitiveValues))
+	for _, v := range cfg.SensitiveValues {
+		if len(v) >= 3 {
+			vals = append(vals, v)
+		}
+	}
+	return func(s string) string {
+		for _, v := range vals {
+			s = strings.ReplaceAll(s, v, "(sensitive value)")
+		}
+		return s
+	}
+}
+
+// redactWriter redacts everything written through it, line-buffered so a
+// value split across writes is still caught.
+type redactWriter struct {
+	w      io.Writer
+	redact func(string) string
+}
+
+func (r *redactWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, r.redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// redactStreams wraps s's outputs so no sensitive value of cfg reaches them.
+func redactStreams(s Streams, cfg *config.Config) Streams {
+	if len(cfg.SensitiveValues) == 0 {
+		return s
+	}
+	r := redactor(cfg)
+	s.Out = &redactWriter{w: s.Out, redact: r}
+	s.Err = &redactWriter{w: s.Err, redact: r}
+	return s
+}
+
+// testHook returns the kill hook set by BERTH_TEST_KILL_AT=POINT[#N]
+// (test-only): at the Nth time apply reaches boundary POINT, berth sends
+// itself BERTH_TEST_KILL_SIGNAL (KILL by default, or INT).
+func testHook(s Streams) func(string) {
+	spec := s.Getenv("BERTH_TEST_KILL_AT")
+	if spec == "" {
+		return nil
+	}
+	point, nth := spec, 1
+	if i := strings.LastIndex(spec, "#"); i >= 0 {
+		point = spec[:i]
+		fmt.Sscanf(spec[i+1:], "%d", &nth)
+	}
+	sig := syscall.SIGKILL
+	if strings.EqualFold(s.Getenv("BERTH_TEST_KILL_SIGNAL"), "INT") {
+		sig = syscall.SIGINT
+	}
+	count := 0
+	return func(p string) {
+		if p != point {
+			return
+		}
+		count++
+		if count == nth {
+			fmt.Fprintf(s.Err, "berth: test hook: sending %v to myself at %s #%d\n", sig, p, nth)
+			syscall.Kill(os.Getpid(), sig)
+			if sig == syscall.SIGKILL {
+				time.Sleep(time.Minute)
+			}
+		}
+	}
+}
+
+// isInterrupted reports whether err comes from Ctrl-C / SIGTERM.
+func isInterrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,758 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// ApplyOptions tune an apply.
+type ApplyOptions struct {
+	// Parallelism bounds how many nodes are worked on at once within a
+	// batch. Default 10.
+	Parallelism int
+	// Progress receives an event at every step. It must not block long.
+	Progress func(Event)
+	// Hook is called at every step boundary with the boundary's name (see
+	// Boundaries). Tests use it to kill berth at a chosen point.
+	Hook func(point string)
+	// Poll is how often a starting replica is inspected. Default 200 ms.
+	Poll time.Duration
+	// RemoveVolumes removes the named volumes of deleted containers after
+	// the commit (destroy -volumes). Never otherwise.
+	RemoveVolumes bool
+	// Images does the plan's image work (build, send, pull) before any
+	// container changes. Nil: every image must already be on its node.
+	Images func(ctx context.Context, plan *planner.Plan) error
+	// Redact removes sensitive values from text that goes into errors
+	// (container logs). Nil: no redaction.
+	Redact func(string) string
+}
+
+// Event is one step of an apply, for progress output (-json streams them).
+type Event struct {
+	Time      time.Time `json:"time"`
+	Type      string    `json:"type"` // see the Ev* constants
+	ApplyID   string    `json:"apply_id"`
+	Step      int       `json:"step,omitempty"`
+	Batch     int       `json:"batch,omitempty"`
+	Kind      string    `json:"kind,omitempty"`
+	Service   string    `json:"service,omitempty"`
+	Replica   int       `json:"replica,omitempty"`
+	Node      string    `json:"node,omitempty"`
+	Container string    `json:"container,omitempty"`
+	Message   string    `json:"message"`
+}
+
+// Event types.
+const (
+	EvPhase        = "phase"         // preflight, recovery, batch N, commit, rollback
+	EvStep         = "step"          // one step of an action (stop, rename, create, start, healthy)
+	EvActionDone   = "action_done"   // an action completed
+	EvActionFailed = "action_failed" // an action failed
+	EvUndo         = "undo"          // one action undone by rollback
+)
+
+// ReplicaError is an action that failed, with the failing container's last
+// log lines.
+type ReplicaError struct {
+	Action *planner.Action
+	Err    error
+	Logs   string
+}
+
+func (e *ReplicaError) Error() string {
+	a := e.Action
+	s := fmt.Sprintf("service %q replica %d on node %s (container %s): %s: %v", a.Service, a.Replica, a.Node, a.Container, a.Kind, e.Err)
+	if strings.TrimSpace(e.Logs) != "" {
+		s += "\n  last log lines of " + a.Container + ":\n"
+		for _, l := range strings.Split(strings.TrimRight(e.Logs, "\n"), "\n") {
+			s += "    | " + l + "\n"
+		}
+		s = strings.TrimRight(s, "\n")
+	}
+	return s
+}
+
+func (e *ReplicaError) Unwrap() error { return e.Err }
+
+// RollbackError says that an apply failed and what its rollback did.
+type RollbackError struct {
+	Cause error
+	// Undone counts actions rolled back; Failed holds undo errors (the
+	// next apply recovers what is left).
+	Undone int
+	Failed []error
+}
+
+func (e *RollbackError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Cause.Error())
+	if len(e.Failed) == 0 {
+		fmt.Fprintf(&b, "\nRolled back: %d completed action(s) undone; the cluster is as it was before this apply.", e.Undone)
+	} else {
+		fmt.Fprintf(&b, "\nRollback incomplete: %d action(s) undone, %d could not be:", e.Undone, len(e.Failed))
+		for _, f := range e.Failed {
+			b.WriteString("\n  - " + oneLine(f.Error()))
+		}
+		b.WriteString("\nThe next berth apply recovers what is left (the old containers are kept, renamed aside).")
+	}
+	return b.String()
+}
+
+func (e *RollbackError) Unwrap() error { return e.Cause }
+
+// PausedError is a failure under failure_action = "pause".
+type PausedError struct {
+	Cause   error
+	ApplyID string
+}
+
+func (e *PausedError) Error() string {
+	return e.Cause.Error() + "\nApply paused (failure_action = \"pause\"): nothing was rolled back and the old containers are kept aside.\n" +
+		"  To roll back: berth apply        (recovers by restoring the old containers first)\n" +
+		"  To keep what was done and go on: berth apply -recover=forward"
+}
+
+func (e *PausedError) Unwrap() error { return e.Cause }
+
+// Result is what an apply did.
+type Result struct {
+	ApplyID string
+	// Done holds the actions that completed, in the order they completed
+	// within each batch's plan order.
+	Done       []planner.Action
+	RolledBack bool
+}
+
+// Boundaries are the names passed to ApplyOptions.Hook, for kill tests.
+var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "action", "batch", "commit-marked", "committed", "unlocked"}
+
+type applier struct {
+	s      *Session
+	plan   *planner.Plan
+	live   *planner.Live
+	lock   *Lock
+	opts   ApplyOptions
+	id     string
+	mu     sync.Mutex
+	steps  []*txStep // every started action, in start order
+	result *Result
+}
+
+// txStep is an action's progress, so that rollback undoes exactly what was
+// done, even for an action interrupted halfway.
+type txStep struct {
+	a       *planner.Action
+	node    Node // where the new container goes (or the old one is)
+	oldNode Node // where the old container is
+
+	oldRunning bool
+	stopped    bool // the old container was stopped
+	renamed    bool // the old container was renamed aside
+	newID      string
+	prev       planner.Container // before an in-place update
+	updated    bool
+	done       bool
+}
+
+// Apply carries out plan with the lock held: pre-flight, recovery, then the
+// plan's batches in order (nodes in parallel within a batch), each replica
+// gated on its health. On any failure (or ctx cancelled) with
+// failure_action = "rollback", every completed action on every node is
+// undone; old containers are only removed once every action has succeeded.
+// live must be the state gathered after the lock was taken.
+func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.Live, lock *Lock, opts ApplyOptions) (*Result, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = DefaultParallelism
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 200 * time.Millisecond
+	}
+	ap := &applier{s: s, plan: plan, live: live, lock: lock, opts: opts, id: lock.Info.ApplyID}
+	ap.result = &Result{ApplyID: ap.id}
+	ap.hook("locked")
+	if err := ap.preflight(ctx); err != nil {
+		return ap.result, err
+	}
+	ap.hook("preflight")
+	if opts.Images != nil && len(plan.Images) > 0 {
+		ap.phase("images")
+		if err := opts.Images(ctx, plan); err != nil {
+			return ap.result, fmt.Errorf("image transfer failed before any container changed: %w", err)
+		}
+	}
+	if len(plan.Recovery) > 0 {
+		ap.phase("recovery")
+		if err := ap.recover(ctx); err != nil {
+			return ap.result, err
+		}
+		ap.hook("recovered")
+	}
+	var failed error
+	var failedAction *planner.Action
+	batches := groupBatches(plan.Actions)
+	for bi, batch := range batches {
+		ap.phase(fmt.Sprintf("batch %d of %d", bi+1, len(batches)))
+		if err := ap.runBatch(ctx, batch); err != nil {
+			failed = err
+			var re *ReplicaError
+			if errors.As(err, &re) {
+				failedAction = re.Action
+			}
+			break
+		}
+		ap.hook("batch")
+		if err := ctx.Err(); err != nil {
+			failed = fmt.Errorf("interrupted: %w", err)
+			break
+		}
+		if d := batchDelay(batch); d > 0 && bi < len(batches)-1 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				failed = fmt.Errorf("interrupted: %w", ctx.Err())
+			}
+			if failed != nil {
+				break
+			}
+		}
+	}
+	if failed != nil {
+		if failedAction != nil && failedAction.Spec != nil && failedAction.Spec.Update.FailureAction == "pause" && ctx.Err() == nil {
+			ap.phase("paused")
+			return ap.result, &PausedError{Cause: failed, ApplyID: ap.id}
+		}
+		return ap.result, ap.rollback(failed)
+	}
+	if err := ap.commit(context.WithoutCancel(ctx)); err != nil {
+		return ap.result, err
+	}
+	return ap.result, nil
+}
+
+func batchDelay(b []*planner.Action) time.Duration {
+	var d int64
+	for _, a := range b {
+		if a.Spec != nil && a.Spec.Update.DelayMillis > d && (a.Kind == planner.Replace || a.Kind == planner.Update) {
+			d = a.Spec.Update.DelayMillis
+		}
+	}
+	return time.Duration(d) * time.Millisecond
+}
+
+func groupBatches(actions []planner.Action) [][]*planner.Action {
+	var out [][]*planner.Action
+	for i := range actions {
+		a := &actions[i]
+		if len(out) == 0 || out[len(out)-1][0].Batch != a.Batch {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], a)
+	}
+	return out
+}
+
+func (ap *applier) hook(point string) {
+	if ap.opts.Hook != nil {
+		ap.opts.Hook(point)
+	}
+}
+
+func (ap *applier) emit(e Event) {
+	if ap.opts.Progress == nil {
+		return
+	}
+	e.Time = time.Now()
+	e.ApplyID = ap.id
+	ap.opts.Progress(e)
+}
+
+func (ap *applier) phase(msg string) { ap.emit(Event{Type: EvPhase, Message: msg}) }
+
+func (ap *applier) stepEvent(a *planner.Action, msg string) {
+	ap.emit(Event{Type: EvStep, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service, Replica: a.Replica,
+		Node: a.Node, Container: a.Container, Message: msg})
+}
+
+// preflight checks, before anything changes, that every image needed is on
+// its node (or will be sent or pulled) and that the images of the containers
+// a rollback would restart are still there.
+func (ap *applier) preflight(ctx context.Context) error {
+	ap.phase("preflight")
+	comingTo := map[string]bool{}
+	for _, ia := range ap.plan.Images {
+		for _, n := range ia.Nodes {
+			comingTo[n+"\x00"+planner.NormalizeRef(ia.Image)] = true
+		}
+	}
+	var errs []error
+	for i := range ap.plan.Actions {
+		a := &ap.plan.Actions[i]
+		st := ap.live.Node(a.Node)
+		if (a.Kind == planner.Create || a.Kind == planner.Replace) && st != nil {
+			ref := planner.NormalizeRef(a.Spec.Image)
+			if !hasImageRef(st, ref) && !comingTo[a.Node+"\x00"+ref] {
+				errs = append(errs, fmt.Errorf("image %s is not on node %s (needed by service %q replica %d)", a.Spec.Image, a.Node, a.Service, a.Replica))
+			}
+		}
+		if a.Old != nil && (a.Kind == planner.Replace || a.Kind == planner.Delete) && a.Old.ImageID != "" {
+			if ost := ap.live.Node(a.Old.Node); ost != nil && !hasImageID(ost, a.Old.ImageID) {
+				errs = append(errs, fmt.Errorf("image %s (%s) of container %s on node %s is gone: a rollback could not restart it; pull or load it again first",
+					a.Old.Image, a.Old.ImageID, a.Old.Name, a.Old.Node))
+			}
+		}
+	}
+	for _, n := range touchedNodes(ap.plan) {
+		if _, err := ap.s.Node(n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("pre-flight failed, nothing was changed:\n  - %s", joinLines(errs, "\n  - "))
+	}
+	return nil
+}
+
+func joinLines(errs []error, sep string) string {
+	var s []string
+	for _, e := range errs {
+		s = append(s, e.Error())
+	}
+	return strings.Join(s, sep)
+}
+
+func hasImageRef(st *planner.NodeState, ref string) bool {
+	for _, img := range st.Images {
+		for _, t := range img.Tags {
+			if planner.NormalizeRef(t) == ref {
+				return true
+			}
+		}
+		if img.ID == ref {
+			return true
+		}
+	}
+	return false
+}
+
+func hasImageID(st *planner.NodeState, id string) bool {
+	for _, img := range st.Images {
+		if img.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// touchedNodes are the nodes the plan changes something on, sorted.
+func touchedNodes(p *planner.Plan) []string {
+	set := map[string]bool{}
+	for _, a := range p.Recovery {
+		set[a.Node] = true
+	}
+	for _, a := range p.Actions {
+		set[a.Node] = true
+		if a.Old != nil {
+			set[a.Old.Node] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// recover runs the plan's recovery actions: remove what an interrupted apply
+// left, restore what it renamed aside.
+func (ap *applier) recover(ctx context.Context) error {
+	for i := range ap.plan.Recovery {
+		a := &ap.plan.Recovery[i]
+		n, err := ap.s.Node(a.Node)
+		if err != nil {
+			return fmt.Errorf("recovery: %w", err)
+		}
+		switch a.Kind {
+		case planner.Discard:
+			ap.stepEvent(a, "remove "+a.Old.Name)
+			if err := n.RemoveContainer(ctx, a.Old.ID); err != nil && !isNotFound(err) {
+				return fmt.Errorf("recovery: remove %s on node %s: %w", a.Old.Name, a.Node, err)
+			}
+		case planner.Restore:
+			ap.stepEvent(a, "restore "+a.Old.Name+" as "+a.Container)
+			if err := n.RenameContainer(ctx, a.Old.ID, a.Container); err != nil {
+				return fmt.Errorf("recovery: rename %s back to %s on node %s: %w", a.Old.Name, a.Container, a.Node, err)
+			}
+			if err := n.StartContainer(ctx, a.Old.ID); err != nil {
+				return fmt.Errorf("recovery: start %s on node %s: %w", a.Container, a.Node, err)
+			}
+		}
+	}
+	// The killed run's commit markers, if any, are done with.
+	for _, nn := range touchedNodes(&planner.Plan{Recovery: ap.plan.Recovery}) {
+		if n, err := ap.s.Node(nn); err == nil && ap.plan.Interrupted != nil {
+			removeMarkers(ctx, n, ap.s.project, ap.plan.Interrupted.ApplyID)
+		}
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return err != nil && (strings.Contains(strings.ToLower(err.Error()), "no such container") || strings.Contains(err.Error(), "not found"))
+}
+
+// runBatch runs one batch: nodes in parallel (bounded), a node's actions
+// concurrently. The first failure cancels the rest of the batch.
+func (ap *applier) runBatch(ctx context.Context, batch []*planner.Action) error {
+	byNode := map[string][]*planner.Action{}
+	var names []string
+	for _, a := range batch {
+		if _, ok := byNode[a.Node]; !ok {
+			names = append(names, a.Node)
+		}
+		byNode[a.Node] = append(byNode[a.Node], a)
+	}
+	sort.Strings(names)
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var first error
+	var once sync.Once
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel() })
+	}
+	g := errgroup.Group{}
+	g.SetLimit(ap.opts.Parallelism)
+	for _, nn := range names {
+		g.Go(func() error {
+			var wg sync.WaitGroup
+			for _, a := range byNode[nn] {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := ap.runAction(bctx, a); err != nil {
+						fail(err)
+					}
+				}()
+			}
+			wg.Wait()
+			return nil
+		})
+	}
+	g.Wait()
+	if first != nil && ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", ctx.Err())
+	}
+	return first
+}
+
+func (ap *applier) track(st *txStep) {
+	ap.mu.Lock()
+	ap.steps = append(ap.steps, st)
+	ap.mu.Unlock()
+}
+
+func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error) {
+	st := &txStep{a: a}
+	ap.track(st)
+	n, err := ap.s.Node(a.Node)
+	if err != nil {
+		return &ReplicaError{Action: a, Err: err}
+	}
+	st.node, st.oldNode = n, n
+	if a.Old != nil && a.Old.Node != a.Node {
+		if st.oldNode, err = ap.s.Node(a.Old.Node); err != nil {
+			return &ReplicaError{Action: a, Err: err}
+		}
+	}
+	defer func() {
+		if err != nil {
+			ap.emit(Event{Type: EvActionFailed, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
+				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: oneLine(err.Error())})
+			return
+		}
+		st.done = true
+		ap.mu.Lock()
+		ap.result.Done = append(ap.result.Done, *a)
+		ap.mu.Unlock()
+		ap.emit(Event{Type: EvActionDone, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
+			Replica: a.Replica, Node: a.Node, Container: a.Container, Message: a.Reason})
+		ap.hook("action")
+	}()
+	wrap := func(what string, e error) error {
+		if e == nil {
+			return nil
+		}
+		re := &ReplicaError{Action: a, Err: fmt.Errorf("%s: %w", what, e)}
+		if st.newID != "" {
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			logs, _ := st.node.Logs(lctx, st.newID, 20)
+			cancel()
+			if ap.opts.Redact != nil {
+				logs = ap.opts.Redact(logs)
+			}
+			re.Logs = logs
+		}
+		return re
+	}
+
+	switch a.Kind {
+	case planner.Update:
+		prev, err := n.Inspect(ctx, a.Old.ID)
+		if err != nil {
+			return wrap("inspect", err)
+		}
+		st.prev = prev
+		ap.stepEvent(a, "update in place")
+		if err := n.UpdateContainer(ctx, a.Old.ID, a.Spec); err != nil {
+			return wrap("update", err)
+		}
+		st.updated = true
+		return nil
+	case planner.Delete:
+		return wrap("delete", ap.setAside(ctx, st, true))
+	case planner.Create, planner.Replace:
+		if a.Kind == planner.Replace {
+			stopFirst := a.Order == planner.StopFirst
+			if err := ap.setAside(ctx, st, stopFirst); err != nil {
+				return wrap("set the old container aside", err)
+			}
+		}
+		spec := *a.Spec
+		spec.Labels = make(map[string]string, len(a.Spec.Labels)+2)
+		for k, v := range a.Spec.Labels {
+			spec.Labels[k] = v
+		}
+		spec.Labels[planner.LabelApply] = ap.id
+		spec.Labels[planner.LabelPlan] = ap.plan.ID
+		ap.stepEvent(a, "create")
+		id, err := n.CreateContainer(ctx, a.Container, &spec)
+		if err != nil {
+			return wrap("create", err)
+		}
+		st.newID = id
+		ap.hook("created")
+		ap.stepEvent(a, "start")
+		if err := n.StartContainer(ctx, id); err != nil {
+			return wrap("start", err)
+		}
+		ap.hook("started")
+		ap.stepEvent(a, "wait until healthy")
+		if err := waitHealthy(ctx, n, id, &spec, ap.opts.Poll, true); err != nil {
+			return wrap("health", err)
+		}
+		ap.hook("healthy")
+		if a.Kind == planner.Replace && st.oldRunning && !st.stopped {
+			ap.stepEvent(a, "stop the old container")
+			if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
+				return wrap("stop the old container", err)
+			}
+			st.stopped = true
+			ap.hook("stopped")
+		}
+		return nil
+	}
+	return wrap("unknown action", fmt.Errorf("%q", a.Kind))
+}
+
+func graceOf(a *planner.Action) time.Duration {
+	if a.Spec != nil && a.Spec.StopGraceSeconds > 0 {
+		return time.Duration(a.Spec.StopGraceSeconds) * time.Second
+	}
+	return 10 * time.Second
+}
+
+// setAside optionally stops the old container and renames it aside, where
+// it stays until the commit (or is restored by a rollback).
+func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
+	a := st.a
+	old, err := st.oldNode.Inspect(ctx, a.Old.ID)
+	if err != nil {
+		return fmt.Errorf("inspect %s on node %s: %w", a.Old.Name, a.Old.Node, err)
+	}
+	st.oldRunning = old.State == "running" || old.State == "restarting"
+	if stop && st.oldRunning {
+		ap.stepEvent(a, "stop "+a.Old.Name)
+		if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
+			return fmt.Errorf("stop %s: %w", a.Old.Name, err)
+		}
+		st.stopped = true
+		ap.hook("stopped")
+	}
+	aside := planner.AsideName(a.Old.Name, ap.id)
+	ap.stepEvent(a, "rename "+a.Old.Name+" to "+aside)
+	if err := st.oldNode.RenameContainer(ctx, a.Old.ID, aside); err != nil {
+		return fmt.Errorf("rename %s: %w", a.Old.Name, err)
+	}
+	st.renamed = true
+	ap.hook("renamed")
+	return nil
+}
+
+// rollback undoes every started action in reverse order, on a context that
+// ignores the cancellation that may have caused it.
+func (ap *applier) rollback(cause error) error {
+	ap.phase("rollback")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	re := &RollbackError{Cause: cause}
+	ap.mu.Lock()
+	steps := append([]*txStep(nil), ap.steps...)
+	ap.mu.Unlock()
+	// Undo batch by batch, latest first; within a batch, in parallel.
+	for i := len(steps) - 1; i >= 0; {
+		j := i
+		for j >= 0 && steps[j].a.Batch == steps[i].a.Batch {
+			j--
+		}
+		group := steps[j+1 : i+1]
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, st := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if did, err := ap.undo(ctx, st); err != nil {
+					mu.Lock()
+					re.Failed = append(re.Failed, err)
+					mu.Unlock()
+				} else if did {
+					mu.Lock()
+					re.Undone++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		i = j
+	}
+	ap.result.RolledBack = true
+	if len(re.Failed) == 0 {
+		ap.removeMarkersEverywhere(ctx)
+	}
+	return re
+}
+
+// undo reverts one action's completed steps. did is false when the action
+// had changed nothing yet.
+func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
+	a := st.a
+	if st.newID == "" && !st.renamed && !st.stopped && !st.updated {
+		return false, nil
+	}
+	ap.emit(Event{Type: EvUndo, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service, Replica: a.Replica,
+		Node: a.Node, Container: a.Container, Message: "undo " + string(a.Kind)})
+	var errs []error
+	if st.newID != "" {
+		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("remove new container %s on node %s: %w", a.Container, a.Node, err))
+		}
+	}
+	if st.updated {
+		prev := planner.ContainerSpec{NanoCPUs: st.prev.NanoCPUs, MemoryBytes: st.prev.MemoryBytes, Restart: st.prev.Restart}
+		if err := st.node.UpdateContainer(ctx, a.Old.ID, &prev); err != nil {
+			errs = append(errs, fmt.Errorf("revert the update of %s on node %s: %w", a.Container, a.Node, err))
+		}
+	}
+	if st.renamed && len(errs) == 0 {
+		if err := st.oldNode.RenameContainer(ctx, a.Old.ID, a.Old.Name); err != nil {
+			errs = append(errs, fmt.Errorf("rename %s back on node %s: %w", a.Old.Name, a.Old.Node, err))
+		}
+	}
+	if st.oldRunning && (st.stopped || st.renamed) && len(errs) == 0 {
+		if err := st.oldNode.StartContainer(ctx, a.Old.ID); err != nil {
+			errs = append(errs, fmt.Errorf("restart %s on node %s: %w", a.Old.Name, a.Old.Node, err))
+		} else if a.Spec != nil {
+			// Wait (briefly) until the restored container serves again,
+			// without the monitor period.
+			old := *a.Spec
+			old.Update.MonitorMillis = 0
+			if old.Update.DeadlineMillis > 30000 {
+				old.Update.DeadlineMillis = 30000
+			}
+			_ = waitHealthy(ctx, st.oldNode, a.Old.ID, &old, ap.opts.Poll, false)
+		}
+	}
+	return true, errors.Join(errs...)
+}
+
+// commit makes the apply final: a commit marker on every touched node (so a
+// run killed now is finished, not rolled back, by the next apply), then the
+// old containers go, then the markers.
+func (ap *applier) commit(ctx context.Context) error {
+	ap.phase("commit")
+	nodes := touchedNodes(ap.plan)
+	for _, nn := range nodes {
+		n, err := ap.s.Node(nn)
+		if err != nil {
+			continue
+		}
+		if _, err := n.CreateVolume(ctx, markerName(ap.s.project, ap.id), map[string]string{
+			planner.LabelKind: planner.KindCommit, planner.LabelProject: ap.s.project, planner.LabelApply: ap.id}); err != nil {
+			return fmt.Errorf("commit: mark node %s: %w", nn, err)
+		}
+	}
+	ap.hook("commit-marked")
+	var errs []error
+	volumes := map[string]map[string]bool{}
+	for _, st := range ap.steps {
+		if !st.renamed {
+			continue
+		}
+		if ap.opts.RemoveVolumes {
+			if c, err := st.oldNode.Inspect(ctx, st.a.Old.ID); err == nil {
+				for _, m := range c.Mounts {
+					if m.Type == "volume" && m.Name != "" {
+						if volumes[st.a.Old.Node] == nil {
+							volumes[st.a.Old.Node] = map[string]bool{}
+						}
+						volumes[st.a.Old.Node][m.Name] = true
+					}
+				}
+			}
+		}
+		if err := st.oldNode.RemoveContainer(ctx, st.a.Old.ID); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("commit: remove old container %s on node %s: %w", st.a.Old.Name, st.a.Old.Node, err))
+		}
+	}
+	for nn, vols := range volumes {
+		n, err := ap.s.Node(nn)
+		if err != nil {
+			continue
+		}
+		for v := range vols {
+			if err := n.RemoveVolume(ctx, v); err != nil && !isNotFound(err) {
+				errs = append(errs, fmt.Errorf("remove volume %s on node %s: %w", v, nn, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("every action succeeded, but the commit is incomplete (the next apply finishes it):\n  - %s", joinLines(errs, "\n  - "))
+	}
+	ap.hook("committed")
+	ap.removeMarkersEverywhere(ctx)
+	return nil
+}
+
+func markerName(project, applyID string) string { return "berth-commit-" + project + "-" + applyID }
+
+func (ap *applier) removeMarkersEverywhere(ctx context.Context) {
+	for _, nn := range touchedNodes(ap.plan) {
+		if n, err := ap.s.Node(nn); err == nil {
+			removeMarkers(ctx, n, ap.s.project, ap.id)
+		}
+	}
+}
+
+func removeMarkers(ctx context.Context, n Node, project, applyID string) {
+	_ = n.RemoveVolume(ctx, markerName(project, applyID))
+}

@@ -1,0 +1,264 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// LabelHost is the host name of the machine that holds a lock; with the pid
+// it tells a lock left by a killed run on this machine from a live one.
+const LabelHost = "berth.host"
+
+// LockInfo says who holds a project's lock.
+type LockInfo struct {
+	ApplyID string    `json:"apply_id"`
+	PlanID  string    `json:"plan_id,omitempty"`
+	Holder  string    `json:"holder"` // user@host
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Since   time.Time `json:"since"`
+}
+
+func (li LockInfo) labels(project string) map[string]string {
+	return map[string]string{
+		planner.LabelKind:    planner.KindLock,
+		planner.LabelProject: project,
+		planner.LabelApply:   li.ApplyID,
+		planner.LabelPlan:    li.PlanID,
+		planner.LabelHolder:  li.Holder,
+		LabelHost:            li.Host,
+		planner.LabelPID:     strconv.Itoa(li.PID),
+		planner.LabelSince:   li.Since.UTC().Format(time.RFC3339),
+	}
+}
+
+// LockInfoFromLabels reads a lock volume's labels.
+func LockInfoFromLabels(l map[string]string) LockInfo {
+	pid, _ := strconv.Atoi(l[planner.LabelPID])
+	since, _ := time.Parse(time.RFC3339, l[planner.LabelSince])
+	return LockInfo{ApplyID: l[planner.LabelApply], PlanID: l[planner.LabelPlan], Holder: l[planner.LabelHolder],
+		Host: l[LabelHost], PID: pid, Since: since}
+}
+
+// String describes the holder for people.
+func (li LockInfo) String() string {
+	s := fmt.Sprintf("%s (pid %d", li.Holder, li.PID)
+	if !li.Since.IsZero() {
+		s += ", since " + li.Since.UTC().Format(time.RFC3339)
+	}
+	return s + ", lock ID " + li.ApplyID + ")"
+}
+
+// Stale reports whether the lock was left by a process of this machine that
+// no longer runs (killed, laptop closed): such a lock may be taken over.
+func (li LockInfo) Stale() bool {
+	host, _ := os.Hostname()
+	if li.Host == "" || li.Host != host || li.PID <= 0 || li.PID == os.Getpid() {
+		return false
+	}
+	err := syscall.Kill(li.PID, 0)
+	return errors.Is(err, syscall.ESRCH)
+}
+
+// LockVolumeName is the volume that holds a project's lock on a node.
+func LockVolumeName(project string) string { return "berth-lock-" + project }
+
+// LockedError is returned when another run holds the lock.
+type LockedError struct {
+	Node   string
+	Holder LockInfo
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("the project is locked on node %s by %s; wait for it to finish, retry with -lock-timeout, "+
+		"or if that run is gone for good: berth force-unlock %s", e.Node, e.Holder, e.Holder.ApplyID)
+}
+
+// Lock is a project's lock held on a set of nodes.
+type Lock struct {
+	s       *Session
+	project string
+	Info    LockInfo
+	nodes   []string // where it is held, sorted
+	// Stale holds the apply IDs of killed runs whose locks were taken over:
+	// their containers may need recovery.
+	Stale []string
+}
+
+// NewApplyID returns a random apply ID.
+func NewApplyID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b[:])
+}
+
+// Lock takes the project's lock on every reachable node, in name order, so
+// two runs cannot deadlock. When another run holds it, Lock waits up to
+// timeout (0: fail at once) and then fails naming the holder. A lock left by
+// a killed run of this machine is taken over.
+func (s *Session) Lock(ctx context.Context, info LockInfo, timeout time.Duration) (*Lock, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := s.tryLock(ctx, info)
+		if err == nil {
+			return l, nil
+		}
+		var le *LockedError
+		if !errors.As(err, &le) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Session) tryLock(ctx context.Context, info LockInfo) (*Lock, error) {
+	l := &Lock{s: s, project: s.project, Info: info}
+	name := LockVolumeName(s.project)
+	for _, nn := range s.names {
+		n, err := s.Node(nn)
+		if err != nil {
+			continue // unreachable: nothing will be done there
+		}
+		for attempt := 0; ; attempt++ {
+			v, err := n.CreateVolume(ctx, name, info.labels(s.project))
+			if err != nil {
+				l.Release(context.WithoutCancel(ctx))
+				return nil, fmt.Errorf("take the lock on node %s: %w", nn, err)
+			}
+			if v.Labels[planner.LabelApply] == info.ApplyID {
+				l.nodes = append(l.nodes, nn)
+				break
+			}
+			holder := LockInfoFromLabels(v.Labels)
+			if attempt == 0 && holder.Stale() {
+				if err := s.takeOver(ctx, n, holder); err == nil {
+					if !contains(l.Stale, holder.ApplyID) {
+						l.Stale = append(l.Stale, holder.ApplyID)
+					}
+					continue
+				}
+			}
+			l.Release(context.WithoutCancel(ctx))
+			return nil, &LockedError{Node: nn, Holder: holder}
+		}
+	}
+	return l, nil
+}
+
+// takeOver removes a stale lock. A takeover volume makes it atomic: of two
+// runs that find the same stale lock, only the one that creates the takeover
+// volume removes it.
+func (s *Session) takeOver(ctx context.Context, n Node, stale LockInfo) error {
+	name := LockVolumeName(s.project) + "-takeover-" + stale.ApplyID
+	me := strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	v, err := n.CreateVolume(ctx, name, map[string]string{planner.LabelKind: "takeover", planner.LabelProject: s.project, planner.LabelApply: me})
+	if err != nil {
+		return err
+	}
+	if v.Labels[planner.LabelApply] != me {
+		return errors.New("another run is taking the lock over")
+	}
+	defer n.RemoveVolume(context.WithoutCancel(ctx), name)
+	return n.RemoveVolume(ctx, LockVolumeName(s.project))
+}
+
+// Nodes returns where the lock is held.
+func (l *Lock) Nodes() []string { return append([]string(nil), l.nodes...) }
+
+// Release removes the lock from every node where it is held. It only ever
+// removes a lock that is this run's.
+func (l *Lock) Release(ctx context.Context) error {
+	var errs []error
+	for _, nn := range l.nodes {
+		n, err := l.s.Node(nn)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := releaseOn(ctx, n, l.project, l.Info.ApplyID); err != nil {
+			errs = append(errs, fmt.Errorf("release the lock on node %s: %w", nn, err))
+		}
+	}
+	l.nodes = nil
+	return errors.Join(errs...)
+}
+
+func releaseOn(ctx context.Context, n Node, project, applyID string) error {
+	vs, err := n.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock, planner.LabelProject: project})
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if v.Name == LockVolumeName(project) && v.Labels[planner.LabelApply] == applyID {
+			return n.RemoveVolume(ctx, v.Name)
+		}
+	}
+	return nil
+}
+
+// ForceUnlock removes the lock with the given ID from every reachable node
+// and returns the nodes it was removed from.
+func (s *Session) ForceUnlock(ctx context.Context, lockID string) ([]string, error) {
+	var removed []string
+	var errs []error
+	for _, nn := range s.names {
+		n, err := s.Node(nn)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		vs, err := n.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock, planner.LabelProject: s.project})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", nn, err))
+			continue
+		}
+		for _, v := range vs {
+			if v.Labels[planner.LabelApply] == lockID {
+				if err := n.RemoveVolume(ctx, v.Name); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", nn, err))
+				} else {
+					removed = append(removed, nn)
+				}
+			}
+		}
+	}
+	sort.Strings(removed)
+	return removed, errors.Join(errs...)
+}
+
+// Locks returns the lock holders found in a live state, by node.
+func Locks(project string, live *planner.Live) map[string]LockInfo {
+	out := map[string]LockInfo{}
+	for name, st := range live.Nodes {
+		for _, v := range st.Volumes {
+			if v.Labels[planner.LabelKind] == planner.KindLock && v.Labels[planner.LabelProject] == project &&
+				!strings.Contains(v.Name, "-takeover-") {
+				out[name] = LockInfoFromLabels(v.Labels)
+			}
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

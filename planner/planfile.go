@@ -1,0 +1,148 @@
+package planner
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/berth-dev/berth/config"
+)
+
+// SavedPlan is the content of a plan file (plan -out): the plan (resolved
+// desired state, actions, node fingerprints) and where its configuration
+// lives. Sensitive values are not in it: applying it needs the same inputs
+// again, and their hashes must match.
+type SavedPlan struct {
+	FormatVersion string `json:"format_version"`
+	BerthVersion  string `json:"berth_version"`
+	// ConfigDir is the absolute configuration directory, reloaded at apply
+	// for the sensitive values only.
+	ConfigDir string `json:"config_dir"`
+	Plan      *Plan  `json:"plan"`
+}
+
+// WritePlanFile writes a saved plan with mode 0600.
+func WritePlanFile(path string, sp *SavedPlan) error {
+	sp.FormatVersion = FormatVersion
+	b, err := json.MarshalIndent(sp, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// ReadPlanFile reads a saved plan.
+func ReadPlanFile(path string) (*SavedPlan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sp SavedPlan
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return nil, fmt.Errorf("%s is not a berth plan file: %w", path, err)
+	}
+	if sp.Plan == nil || sp.FormatVersion == "" {
+		return nil, fmt.Errorf("%s is not a berth plan file", path)
+	}
+	if sp.FormatVersion[0] != FormatVersion[0] {
+		return nil, fmt.Errorf("%s has plan format %s; this berth reads %s", path, sp.FormatVersion, FormatVersion)
+	}
+	return &sp, nil
+}
+
+// IsPlanFile reports whether path is a regular file (not a directory), so
+// `apply PATH` can tell a saved plan from a configuration directory.
+func IsPlanFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && filepath.Ext(path) != ".hcl"
+}
+
+// FillSecrets puts the sensitive env values of cfg into the plan's specs,
+// checking that each matches the hash recorded when the plan was made.
+func FillSecrets(p *Plan, cfg *config.Config) error {
+	var errs []error
+	fill := func(a *Action) {
+		if a.Spec == nil {
+			return
+		}
+		for i := range a.Spec.Env {
+			e := &a.Spec.Env[i]
+			if !e.Sensitive {
+				continue
+			}
+			svc := cfg.Service(a.Service)
+			if svc == nil {
+				errs = append(errs, fmt.Errorf("service %q is no longer in the configuration: its sensitive env %s cannot be supplied", a.Service, e.Name))
+				continue
+			}
+			v, ok := svc.Env[e.Name]
+			if !ok || !v.Sensitive {
+				errs = append(errs, fmt.Errorf("service %q: sensitive env %s is not set in the configuration now", a.Service, e.Name))
+				continue
+			}
+			if SecretHash(p.Project, a.Service, e.Name, v.Value) != e.Hash {
+				errs = append(errs, fmt.Errorf("service %q: sensitive env %s has a different value than when the plan was made; pass the same -var, -var-file or BERTH_VAR_ inputs", a.Service, e.Name))
+				continue
+			}
+			e.Secret = v.Value
+		}
+	}
+	for i := range p.Actions {
+		fill(&p.Actions[i])
+	}
+	return dedupJoin(errs)
+}
+
+func dedupJoin(errs []error) error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// Refingerprint computes node snapshots of live the way p's were computed
+// (same nodes, same relevant ports and images), for the stale check.
+func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
+	ports := map[string]bool{}
+	images := map[string]bool{}
+	for _, sp := range p.Services {
+		for _, pt := range sp.Ports {
+			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
+		}
+		images[NormalizeRef(sp.Image)] = true
+	}
+	relevant := func(proto string, port int) bool {
+		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
+	}
+	out := make([]NodeSnapshot, 0, len(p.Nodes))
+	for _, n := range p.Nodes {
+		st := live.Node(n.Name)
+		s := NodeSnapshot{Name: n.Name}
+		switch {
+		case st == nil:
+			s.Error = "not gathered"
+		case !st.Reachable:
+			s.Error = st.Error
+		default:
+			s.Reachable = true
+			s.Items = fingerprintItems(st, relevant, images)
+		}
+		s.Fingerprint = fingerprint(s)
+		out = append(out, s)
+	}
+	return out
+}
