@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,7 +147,7 @@ func (s *Session) tryLock(ctx context.Context, info LockInfo) (*Lock, error) {
 			holder := LockInfoFromLabels(v.Labels)
 			if attempt == 0 && holder.Stale() {
 				if err := s.takeOver(ctx, n, holder); err == nil {
-					if !contains(l.Stale, holder.ApplyID) {
+					if !slices.Contains(l.Stale, holder.ApplyID) {
 						l.Stale = append(l.Stale, holder.ApplyID)
 					}
 					continue
@@ -252,13 +253,4 @@ func Locks(project string, live *planner.Live) map[string]LockInfo {
 		}
 	}
 	return out
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

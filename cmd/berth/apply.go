@@ -349,4 +349,3 @@ func writeEndpoints(s Streams, cfg *config.Config, p *planner.Plan) {
 		fmt.Fprintf(s.Out, "\nEndpoints:\n%s\n", strings.Join(lines, "\n"))
 	}
 }
-
