@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -56,6 +57,19 @@ type dockerNode struct {
 	// errors are reported with that reason rather than a bare EOF.
 	broken func() error
 	close  func() error
+	closed atomic.Bool
+}
+
+var errNodeClosed = errors.New("connection closed (the node was closed)")
+
+// engineDial wraps dial so that a closed node opens no more connections.
+func (d *dockerNode) engineDial(dial func(ctx context.Context) (net.Conn, error)) func(ctx context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		if d.closed.Load() {
+			return nil, errNodeClosed
+		}
+		return dial(ctx)
+	}
 }
 
 // newDockerClient returns an API client whose every connection comes from
@@ -114,6 +128,9 @@ func (d *dockerNode) ctx(ctx context.Context) (context.Context, context.CancelFu
 func (d *dockerNode) wrap(op string, err error) error {
 	if err == nil {
 		return nil
+	}
+	if d.closed.Load() {
+		return fmt.Errorf("%s: %w", op, errNodeClosed)
 	}
 	if d.broken != nil {
 		if b := d.broken(); b != nil {
@@ -413,6 +430,9 @@ func (d *dockerNode) RemoveVolume(ctx context.Context, name string) error {
 }
 
 func (d *dockerNode) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
+	if d.closed.Load() {
+		return nil, d.wrap("dial "+addr, errNodeClosed)
+	}
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	c, err := d.dial(ctx, addr)
@@ -451,6 +471,9 @@ func (d *dockerNode) PullImage(ctx context.Context, ref, registryAuth string) er
 }
 
 func (d *dockerNode) Close() error {
+	if d.closed.Swap(true) {
+		return nil
+	}
 	d.cli.Close()
 	d.tr.CloseIdleConnections()
 	if d.close != nil {

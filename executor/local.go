@@ -39,14 +39,8 @@ func NewLocalNode(ctx context.Context, name, socket string, requestTimeout time.
 	dial := func(ctx context.Context) (net.Conn, error) {
 		return d.DialContext(ctx, "unix", socket)
 	}
-	cli, tr, err := newDockerClient(dial, "unix://"+socket)
-	if err != nil {
-		return nil, err
-	}
 	n := &dockerNode{
 		name:    name,
-		cli:     cli,
-		tr:      tr,
 		timeout: requestTimeout,
 		hostPorts: func(context.Context) ([]planner.HostPort, error) {
 			return readLocalHostPorts()
@@ -55,6 +49,11 @@ func NewLocalNode(ctx context.Context, name, socket string, requestTimeout time.
 			return d.DialContext(ctx, "tcp", addr)
 		},
 	}
+	cli, tr, err := newDockerClient(n.engineDial(dial), "unix://"+socket)
+	if err != nil {
+		return nil, err
+	}
+	n.cli, n.tr = cli, tr
 	if err := n.connect(ctx); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("local engine at %s: %w", socket, err)

@@ -401,17 +401,9 @@ func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Dura
 		}
 		return c.client.DialContext(ctx, "unix", socket)
 	}
-	cli, tr, err := newDockerClient(dial, "unix://"+socket)
-	if err != nil {
-		// Only a malformed host makes this fail; the socket path is
-		// checked by the configuration.
-		panic(err)
-	}
 	var closeOnce sync.Once
-	return &dockerNode{
+	n := &dockerNode{
 		name:    name,
-		cli:     cli,
-		tr:      tr,
 		timeout: requestTimeout,
 		broken:  c.failure,
 		hostPorts: func(ctx context.Context) ([]planner.HostPort, error) {
@@ -433,4 +425,12 @@ func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Dura
 			return nil
 		},
 	}
+	cli, tr, err := newDockerClient(n.engineDial(dial), "unix://"+socket)
+	if err != nil {
+		// Only a malformed host makes this fail; the socket path is
+		// checked by the configuration.
+		panic(err)
+	}
+	n.cli, n.tr = cli, tr
+	return n
 }

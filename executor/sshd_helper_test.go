@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -259,4 +260,18 @@ func haveDocker(t *testing.T) {
 	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
 		t.Skip("no Docker engine at /var/run/docker.sock")
 	}
+}
+
+// NewSSHDNodeForTest starts a throwaway sshd and returns a Node connected
+// through it to this machine's Docker engine (for the external suite test).
+func NewSSHDNodeForTest(t *testing.T) Node {
+	haveDocker(t)
+	s := startTestSSHD(t)
+	sess := Open(context.Background(), testConfig("p", s.node("sshd")), s.options())
+	t.Cleanup(func() { sess.Close() })
+	n, err := sess.Node("sshd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,0 +1,870 @@
+package executor
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/planner"
+)
+
+// FakeNode is an in-memory Node for unit tests. It behaves like an engine
+// where it matters to berth (names are unique, a missing image fails create,
+// a taken host port fails start, a volume create returns the existing
+// volume, missing objects give ErrNotFound) and has knobs to inject
+// failures. It passes the shared suite in executor/nodetest.
+//
+// Containers get addresses 172.30.0.N; DialContainer to a running
+// container's address answers HTTP (GET /healthz: 200 "ok", or 500 when the
+// container is unhealthy; GET /: "echo IMAGE on NODE") on any port.
+type FakeNode struct {
+	name string
+
+	mu         sync.Mutex
+	facts      planner.EngineFacts
+	containers map[string]*fakeContainer // by ID
+	images     map[string]*planner.Image // by ID
+	registry   map[string]bool
+	volumes    map[string]planner.Volume
+	hostPorts  []planner.HostPort
+	errs       map[string]error
+	nextErrs   map[string][]error
+	behaviours map[string]FakeBehaviour
+	calls      []string
+	seq        int
+	closed     bool
+}
+
+type fakeContainer struct {
+	c       planner.Container
+	spec    planner.ContainerSpec
+	behave  FakeBehaviour
+	started bool
+}
+
+// FakeBehaviour says how containers created from an image behave once
+// started (set with SetBehaviour).
+type FakeBehaviour struct {
+	// Health is the Docker health status a container with an engine health
+	// check (Health.Cmd) reports after start: "" means "healthy".
+	Health string
+	// Unhealthy makes HTTP probes through DialContainer get 500 and the
+	// engine health status "unhealthy".
+	Unhealthy bool
+	// Exit makes the container exit with ExitCode right after start.
+	Exit     bool
+	ExitCode int
+	// Logs is what Logs returns.
+	Logs string
+	// StartError makes StartContainer fail with this message.
+	StartError string
+}
+
+// NewFakeNode returns an empty fake engine named name.
+func NewFakeNode(name string) *FakeNode {
+	return &FakeNode{
+		name: name,
+		facts: planner.EngineFacts{
+			ID: "fake-" + name, Hostname: name, Version: "20.10.24-fake", APIVersion: "1.41",
+			OS: "linux", Arch: "amd64", CPUs: 2, MemoryBytes: 4 << 30,
+		},
+		containers: map[string]*fakeContainer{},
+		images:     map[string]*planner.Image{},
+		registry:   map[string]bool{},
+		volumes:    map[string]planner.Volume{},
+		errs:       map[string]error{},
+		nextErrs:   map[string][]error{},
+		behaviours: map[string]FakeBehaviour{},
+	}
+}
+
+// --- knobs ---
+
+// SetError makes every call of method (a Node method name, e.g.
+// "StartContainer") fail with err; nil clears it.
+func (f *FakeNode) SetError(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil {
+		delete(f.errs, method)
+	} else {
+		f.errs[method] = err
+	}
+}
+
+// FailNext makes the next call of method fail with err (queued: call it
+// twice to fail the next two calls).
+func (f *FakeNode) FailNext(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextErrs[method] = append(f.nextErrs[method], err)
+}
+
+// SetFacts replaces the engine facts.
+func (f *FakeNode) SetFacts(facts planner.EngineFacts) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.facts = facts
+}
+
+// AddImage puts an image tagged ref on the node and returns it.
+func (f *FakeNode) AddImage(ref string) planner.Image {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.addImage(imageID(ref), ref)
+}
+
+func (f *FakeNode) addImage(id, ref string) planner.Image {
+	ref = normalizeRef(ref)
+	// A tag moves to the new image.
+	for _, img := range f.images {
+		for i, t := range img.Tags {
+			if t == ref && img.ID != id {
+				img.Tags = append(img.Tags[:i], img.Tags[i+1:]...)
+				break
+			}
+		}
+	}
+	img, ok := f.images[id]
+	if !ok {
+		img = &planner.Image{ID: id, Size: 1 << 20}
+		f.images[id] = img
+	}
+	if ref != "" && !contains(img.Tags, ref) {
+		img.Tags = append(img.Tags, ref)
+		sort.Strings(img.Tags)
+	}
+	return *img
+}
+
+// AddRegistryImage lets PullImage fetch ref.
+func (f *FakeNode) AddRegistryImage(ref string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registry[normalizeRef(ref)] = true
+}
+
+// AddHostPort marks a port as bound on the node by something else.
+func (f *FakeNode) AddHostPort(p planner.HostPort) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hostPorts = append(f.hostPorts, p)
+}
+
+// AddContainer puts an existing container on the node as is (own or
+// foreign, by its labels). An empty ID or Name is filled in. Its ports hold
+// host ports while it is running.
+func (f *FakeNode) AddContainer(c planner.Container) planner.Container {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	if c.ID == "" {
+		c.ID = fakeID(f.name, f.seq)
+	}
+	if c.Name == "" {
+		c.Name = "container-" + strconv.Itoa(f.seq)
+	}
+	if c.State == "" {
+		c.State = "running"
+	}
+	if c.State == "running" && c.IP == "" {
+		c.IP = fmt.Sprintf("172.30.%d.%d", f.seq/250, f.seq%250+2)
+	}
+	fc := &fakeContainer{c: c, started: c.State == "running"}
+	fc.spec.Image = c.Image
+	fc.spec.Labels = c.Labels
+	f.containers[c.ID] = fc
+	return cloneContainer(c)
+}
+
+// AddForeign adds a container of another project (or none) that publishes
+// ports; berth must report it and never touch it.
+func (f *FakeNode) AddForeign(c planner.Container) planner.Container { return f.AddContainer(c) }
+
+// SetBehaviour sets how containers created from image ref behave.
+func (f *FakeNode) SetBehaviour(ref string, b FakeBehaviour) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.behaviours[normalizeRef(ref)] = b
+}
+
+// SetHealth sets a container's health status ("healthy", "unhealthy", ...).
+// An unhealthy container also fails HTTP probes.
+func (f *FakeNode) SetHealth(idOrName, health string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, ErrNotFound)
+	}
+	c.c.Health = health
+	c.behave.Unhealthy = health == "unhealthy"
+	return nil
+}
+
+// Exit makes a container exit with code now.
+func (f *FakeNode) Exit(idOrName string, code int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, ErrNotFound)
+	}
+	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
+	return nil
+}
+
+// Calls returns the calls made so far, as "Method arg..." strings.
+func (f *FakeNode) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// ResetCalls forgets the recorded calls.
+func (f *FakeNode) ResetCalls() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = nil
+}
+
+// Container returns a container by ID or name.
+func (f *FakeNode) Container(idOrName string) (planner.Container, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return planner.Container{}, false
+	}
+	return cloneContainer(c.c), true
+}
+
+// Spec returns the spec a container was created with.
+func (f *FakeNode) Spec(idOrName string) (planner.ContainerSpec, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.find(idOrName)
+	if c == nil {
+		return planner.ContainerSpec{}, false
+	}
+	return c.spec, true
+}
+
+// --- Node ---
+
+func (f *FakeNode) Name() string { return f.name }
+
+// begin records a call and returns an injected error, if any. f.mu must be
+// held.
+func (f *FakeNode) begin(ctx context.Context, method string, args ...string) error {
+	f.calls = append(f.calls, strings.TrimSpace(method+" "+strings.Join(args, " ")))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if f.closed {
+		return fmt.Errorf("%s: connection closed", strings.ToLower(method))
+	}
+	if q := f.nextErrs[method]; len(q) > 0 {
+		f.nextErrs[method] = q[1:]
+		return q[0]
+	}
+	return f.errs[method]
+}
+
+func (f *FakeNode) Info(ctx context.Context) (planner.EngineFacts, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Info"); err != nil {
+		return planner.EngineFacts{}, err
+	}
+	return f.facts, nil
+}
+
+func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Containers", project); err != nil {
+		return nil, nil, err
+	}
+	for _, c := range f.containers {
+		if project != "" && c.c.Labels[planner.LabelProject] == project {
+			own = append(own, cloneContainer(c.c))
+		} else if len(c.c.Ports) > 0 {
+			foreign = append(foreign, cloneContainer(c.c))
+		}
+	}
+	sortContainers(own)
+	sortContainers(foreign)
+	return own, foreign, nil
+}
+
+func (f *FakeNode) Inspect(ctx context.Context, id string) (planner.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Inspect", id); err != nil {
+		return planner.Container{}, err
+	}
+	c := f.find(id)
+	if c == nil {
+		return planner.Container{}, f.notFound("container", id)
+	}
+	return cloneContainer(c.c), nil
+}
+
+func (f *FakeNode) Images(ctx context.Context) ([]planner.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Images"); err != nil {
+		return nil, err
+	}
+	out := make([]planner.Image, 0, len(f.images))
+	for _, img := range f.images {
+		i := *img
+		i.Tags = append([]string(nil), img.Tags...)
+		i.Digests = append([]string(nil), img.Digests...)
+		out = append(out, i)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// HostPorts returns the ports added with AddHostPort plus those published
+// by running containers (as docker-proxy holds them on a real node).
+func (f *FakeNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "HostPorts"); err != nil {
+		return nil, err
+	}
+	seen := map[planner.HostPort]bool{}
+	var out []planner.HostPort
+	add := func(p planner.HostPort) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, p := range f.hostPorts {
+		add(p)
+	}
+	for _, c := range f.containers {
+		if c.c.State != "running" {
+			continue
+		}
+		for _, p := range c.c.Ports {
+			ip := p.HostIP
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			add(planner.HostPort{Protocol: p.Protocol, IP: ip, Port: p.HostPort})
+		}
+	}
+	sortHostPorts(out)
+	return out, nil
+}
+
+func (f *FakeNode) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Volumes"); err != nil {
+		return nil, err
+	}
+	var out []planner.Volume
+	for _, v := range f.volumes {
+		if labelsMatch(v.Labels, labels) {
+			out = append(out, planner.Volume{Name: v.Name, Labels: cloneMap(v.Labels)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "CreateContainer", name); err != nil {
+		return "", err
+	}
+	if _, _, err := dockerConfig(spec); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
+	if f.find(name) != nil {
+		return "", fmt.Errorf("create container %s: Conflict. The container name \"/%s\" is already in use", name, name)
+	}
+	img := f.image(spec.Image)
+	if img == nil {
+		return "", fmt.Errorf("create container %s: %w: No such image: %s", name, ErrNotFound, spec.Image)
+	}
+	f.seq++
+	id := fakeID(f.name, f.seq)
+	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[normalizeRef(spec.Image)]}
+	c.c = planner.Container{
+		ID: id, Name: name, Labels: cloneMap(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
+	}
+	for _, p := range spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		c.c.Ports = append(c.c.Ports, planner.PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: proto})
+	}
+	sortPorts(c.c.Ports)
+	for _, v := range spec.Volumes {
+		m := planner.Mount{Type: "volume", Name: v.Source, Destination: v.Target}
+		if v.Bind {
+			m = planner.Mount{Type: "bind", Source: v.Source, Destination: v.Target}
+		} else if _, ok := f.volumes[v.Source]; !ok {
+			f.volumes[v.Source] = planner.Volume{Name: v.Source}
+		}
+		c.c.Mounts = append(c.c.Mounts, m)
+	}
+	f.containers[id] = c
+	return id, nil
+}
+
+func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "StartContainer", id); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return f.notFound("container", id)
+	}
+	if c.c.State == "running" {
+		return nil
+	}
+	if c.behave.StartError != "" {
+		return fmt.Errorf("start container %s: %s", id, c.behave.StartError)
+	}
+	if err := f.portsFree(c); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	f.seq++
+	c.c.State, c.c.ExitCode = "running", 0
+	c.c.IP = fmt.Sprintf("172.30.%d.%d", f.seq/250, f.seq%250+2)
+	c.started = true
+	if c.spec.Health != nil && len(c.spec.Health.Cmd) > 0 {
+		c.c.Health = c.behave.Health
+		if c.c.Health == "" {
+			c.c.Health = "healthy"
+		}
+		if c.behave.Unhealthy {
+			c.c.Health = "unhealthy"
+		}
+	}
+	if c.behave.Exit {
+		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", c.behave.ExitCode, "", ""
+		if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && c.behave.ExitCode != 0) {
+			c.c.State = "restarting"
+			c.c.RestartCount++
+		}
+	}
+	return nil
+}
+
+// portsFree checks c's published ports against running containers and the
+// node's other listeners. f.mu must be held.
+func (f *FakeNode) portsFree(c *fakeContainer) error {
+	for _, p := range c.c.Ports {
+		if p.HostPort == 0 {
+			continue
+		}
+		for _, o := range f.containers {
+			if o == c || o.c.State != "running" {
+				continue
+			}
+			for _, op := range o.c.Ports {
+				if op.HostPort == p.HostPort && op.Protocol == p.Protocol && ipsOverlap(op.HostIP, p.HostIP) {
+					return fmt.Errorf("Bind for %s:%d failed: port is already allocated", orAny(p.HostIP), p.HostPort)
+				}
+			}
+		}
+		for _, hp := range f.hostPorts {
+			if hp.Port == p.HostPort && hp.Protocol == p.Protocol && ipsOverlap(hp.IP, p.HostIP) {
+				return fmt.Errorf("listen %s %s:%d: bind: address already in use", p.Protocol, orAny(p.HostIP), p.HostPort)
+			}
+		}
+	}
+	return nil
+}
+
+func orAny(ip string) string {
+	if ip == "" {
+		return "0.0.0.0"
+	}
+	return ip
+}
+
+func ipsOverlap(a, b string) bool {
+	wild := func(s string) bool { return s == "" || s == "0.0.0.0" || s == "::" }
+	return wild(a) || wild(b) || a == b
+}
+
+func (f *FakeNode) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "StopContainer", id, grace.String()); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return f.notFound("container", id)
+	}
+	if c.c.State == "running" || c.c.State == "restarting" {
+		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", 0, "", ""
+	}
+	return nil
+}
+
+func (f *FakeNode) RenameContainer(ctx context.Context, id, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "RenameContainer", id, name); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return f.notFound("container", id)
+	}
+	if o := f.find(name); o != nil && o != c {
+		return fmt.Errorf("rename container %s to %s: Conflict. The container name \"/%s\" is already in use", id, name, name)
+	}
+	c.c.Name = name
+	return nil
+}
+
+func (f *FakeNode) RemoveContainer(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "RemoveContainer", id); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return f.notFound("container", id)
+	}
+	delete(f.containers, c.c.ID)
+	return nil
+}
+
+func (f *FakeNode) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "UpdateContainer", id); err != nil {
+		return err
+	}
+	c := f.find(id)
+	if c == nil {
+		return f.notFound("container", id)
+	}
+	if _, err := restartPolicy(spec.Restart); err != nil {
+		return fmt.Errorf("update container %s: %w", id, err)
+	}
+	c.spec.NanoCPUs, c.spec.MemoryBytes, c.spec.Restart = spec.NanoCPUs, spec.MemoryBytes, spec.Restart
+	return nil
+}
+
+func (f *FakeNode) Logs(ctx context.Context, id string, tail int) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Logs", id); err != nil {
+		return "", err
+	}
+	c := f.find(id)
+	if c == nil {
+		return "", f.notFound("container", id)
+	}
+	logs := c.behave.Logs
+	if tail > 0 {
+		lines := strings.SplitAfter(logs, "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		if len(lines) > tail {
+			lines = lines[len(lines)-tail:]
+		}
+		logs = strings.Join(lines, "")
+	}
+	return logs, nil
+}
+
+// CreateVolume is atomic like the engine's: the first creator's labels win.
+func (f *FakeNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "CreateVolume", name); err != nil {
+		return planner.Volume{}, err
+	}
+	if v, ok := f.volumes[name]; ok {
+		return planner.Volume{Name: v.Name, Labels: cloneMap(v.Labels)}, nil
+	}
+	v := planner.Volume{Name: name, Labels: cloneMap(labels)}
+	f.volumes[name] = v
+	return planner.Volume{Name: name, Labels: cloneMap(labels)}, nil
+}
+
+func (f *FakeNode) RemoveVolume(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "RemoveVolume", name); err != nil {
+		return err
+	}
+	if _, ok := f.volumes[name]; !ok {
+		return f.notFound("volume", name)
+	}
+	for _, c := range f.containers {
+		for _, m := range c.c.Mounts {
+			if m.Type == "volume" && m.Name == name {
+				return fmt.Errorf("remove volume %s: volume is in use - [%s]", name, c.c.ID)
+			}
+		}
+	}
+	delete(f.volumes, name)
+	return nil
+}
+
+func (f *FakeNode) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "DialContainer", addr); err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	var target *fakeContainer
+	for _, c := range f.containers {
+		if c.c.State == "running" && c.c.IP == host {
+			target = c
+		}
+	}
+	if target == nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, syscall.ECONNREFUSED)
+	}
+	client, server := net.Pipe()
+	unhealthy := target.behave.Unhealthy || target.c.Health == "unhealthy"
+	body := fmt.Sprintf("echo %s on %s\n", target.spec.Image, f.name)
+	go serveFakeHTTP(server, unhealthy, body)
+	return client, nil
+}
+
+// serveFakeHTTP answers HTTP/1.1 requests on c until it closes.
+func serveFakeHTTP(c net.Conn, unhealthy bool, body string) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(r)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		code, text := http.StatusOK, body
+		if req.URL.Path == "/healthz" {
+			text = "ok\n"
+			if unhealthy {
+				code, text = http.StatusInternalServerError, "unhealthy\n"
+			}
+		}
+		resp := &http.Response{
+			StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Request: req,
+			Header:        http.Header{"Content-Type": {"text/plain"}},
+			ContentLength: int64(len(text)), Body: io.NopCloser(strings.NewReader(text)),
+		}
+		if err := resp.Write(c); err != nil {
+			return
+		}
+		if req.Close {
+			return
+		}
+	}
+}
+
+// LoadImage reads a `docker save` tarball's manifest.json and adds its
+// images with their tags.
+func (f *FakeNode) LoadImage(ctx context.Context, r io.Reader) error {
+	f.mu.Lock()
+	err := f.begin(ctx, "LoadImage")
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	var manifest []struct {
+		Config   string
+		RepoTags []string
+	}
+	tr := tar.NewReader(r)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("load image: %w", err)
+		}
+		if h.Name == "manifest.json" {
+			if err := json.NewDecoder(tr).Decode(&manifest); err != nil {
+				return fmt.Errorf("load image: manifest.json: %w", err)
+			}
+			found = true
+		}
+	}
+	if !found {
+		return errors.New("load image: no manifest.json in the tarball")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range manifest {
+		id := "sha256:" + strings.TrimSuffix(strings.TrimPrefix(m.Config, "blobs/sha256/"), ".json")
+		if len(m.RepoTags) == 0 {
+			f.addImage(id, "")
+		}
+		for _, t := range m.RepoTags {
+			f.addImage(id, t)
+		}
+	}
+	return nil
+}
+
+func (f *FakeNode) PullImage(ctx context.Context, ref, registryAuth string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "PullImage", ref); err != nil {
+		return err
+	}
+	if !f.registry[normalizeRef(ref)] {
+		return fmt.Errorf("pull image %s: pull access denied for %s, repository does not exist or may require 'docker login'", ref, ref)
+	}
+	f.addImage(imageID(normalizeRef(ref)), ref)
+	return nil
+}
+
+func (f *FakeNode) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "Close")
+	f.closed = true
+	return nil
+}
+
+// --- helpers ---
+
+// find returns a container by ID, ID prefix (12+ characters) or name.
+func (f *FakeNode) find(idOrName string) *fakeContainer {
+	if c, ok := f.containers[idOrName]; ok {
+		return c
+	}
+	for _, c := range f.containers {
+		if c.c.Name == strings.TrimPrefix(idOrName, "/") {
+			return c
+		}
+	}
+	if len(idOrName) >= 12 {
+		for id, c := range f.containers {
+			if strings.HasPrefix(id, idOrName) {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// image finds an image by reference or ID.
+func (f *FakeNode) image(ref string) *planner.Image {
+	if img, ok := f.images[ref]; ok {
+		return img
+	}
+	n := normalizeRef(ref)
+	for _, img := range f.images {
+		if contains(img.Tags, n) {
+			return img
+		}
+	}
+	return nil
+}
+
+func (f *FakeNode) notFound(kind, id string) error {
+	return fmt.Errorf("%s %s on fake node %s: %w", kind, id, f.name, ErrNotFound)
+}
+
+// normalizeRef adds the implicit ":latest" tag.
+func normalizeRef(ref string) string {
+	if ref == "" || strings.Contains(ref, "@") {
+		return ref
+	}
+	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
+		return ref + ":latest"
+	}
+	return ref
+}
+
+func imageID(ref string) string {
+	sum := sha256.Sum256([]byte("fake image " + normalizeRef(ref)))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func fakeID(node string, seq int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("fake container %s %d", node, seq)))
+	return hex.EncodeToString(sum[:])
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneContainer(c planner.Container) planner.Container {
+	c.Labels = cloneMap(c.Labels)
+	c.Ports = append([]planner.PortBinding(nil), c.Ports...)
+	c.Mounts = append([]planner.Mount(nil), c.Mounts...)
+	return c
+}
+
+func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
+	c := *s
+	c.Labels = cloneMap(s.Labels)
+	c.Command = append([]string(nil), s.Command...)
+	c.Entrypoint = append([]string(nil), s.Entrypoint...)
+	c.Env = append([]planner.EnvVar(nil), s.Env...)
+	c.Ports = append([]planner.PortSpec(nil), s.Ports...)
+	c.Volumes = append([]planner.VolumeSpec(nil), s.Volumes...)
+	if s.Health != nil {
+		h := *s.Health
+		c.Health = &h
+	}
+	return c
+}
+
+var _ Node = (*FakeNode)(nil)

@@ -1,0 +1,38 @@
+package executor_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/nodetest"
+)
+
+func TestFakeNodeSuite(t *testing.T) {
+	nodetest.Run(t, func(t *testing.T) executor.Node {
+		f := executor.NewFakeNode("fake1")
+		f.AddImage(nodetest.Image)
+		return f
+	})
+}
+
+// The local engine (this machine's /var/run/docker.sock).
+func TestLocalNodeSuite(t *testing.T) {
+	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
+		t.Skip("no Docker engine at /var/run/docker.sock")
+	}
+	nodetest.Run(t, func(t *testing.T) executor.Node {
+		n, err := executor.NewLocalNode(context.Background(), "local", "/var/run/docker.sock", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	})
+}
+
+// A node over SSH: a throwaway sshd on 127.0.0.1 in front of this machine's
+// engine (the test cluster's nodes run it in e2e_test.go).
+func TestSSHNodeSuite(t *testing.T) {
+	nodetest.Run(t, executor.NewSSHDNodeForTest)
+}
