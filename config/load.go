@@ -42,6 +42,10 @@ func IsConfigFile(name string) bool {
 		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "#")
 }
 
+// recoverPanics turns a panic in Load into a diagnostic; FuzzLoad turns it
+// off to see the stack.
+var recoverPanics = true
+
 // loader holds the state of one Load.
 type loader struct {
 	dir    string
@@ -78,6 +82,9 @@ func Load(dir string, in Inputs) (cfg *Config, diags hcl.Diagnostics) {
 	defer func() {
 		// Never a panic or a Go stack trace, whatever the input: turn a
 		// bug into a diagnostic. FuzzLoad keeps this path unused.
+		if !recoverPanics {
+			return
+		}
 		if r := recover(); r != nil {
 			diags = append(l.finish(), &hcl.Diagnostic{
 				Severity: hcl.DiagError,
