@@ -61,6 +61,7 @@ type loader struct {
 
 	projectBody hcl.Body
 	svcExtra    map[*Service]*svcExtra
+	required    map[*hcl.Attribute]bool // see require
 }
 
 // Load reads every configuration file in dir (*.hcl except *.vars.hcl) and
@@ -78,6 +79,7 @@ func Load(dir string, in Inputs) (cfg *Config, diags hcl.Diagnostics) {
 		vars:      map[string]*varDecl{},
 		locals:    map[string]*hcl.Attribute{},
 		sensitive: map[string]struct{}{},
+		required:  map[*hcl.Attribute]bool{},
 	}
 	defer func() {
 		// Never a panic or a Go stack trace, whatever the input: turn a
@@ -240,7 +242,13 @@ func scrubDiagnostic(d *hcl.Diagnostic, cfg *Config) {
 		for _, tr := range d.Expression.Variables() {
 			v, diags := tr.TraverseAbs(d.EvalContext)
 			if !diags.HasErrors() && v.ContainsMarked() {
+				// HCL's and go-cty's messages may quote a value derived from
+				// the secret (parseint: cannot parse "..."): keep only the
+				// part before the first colon.
 				d.Expression, d.EvalContext = nil, nil
+				if i := strings.Index(d.Detail, ": "); i >= 0 {
+					d.Detail = d.Detail[:i] + ": (details hidden: the expression uses a sensitive value)."
+				}
 				break
 			}
 		}

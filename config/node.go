@@ -61,9 +61,8 @@ func (l *loader) decodeNodes(blocks hcl.Blocks) {
 				x.sshSet = append(x.sshSet, k)
 			}
 		}
-		if r, st := l.eval(attrs["address"], cty.String); st == evalNull {
-			l.errorf(r.rng, "Missing node address", "The node %q needs an address: a host name, an IP address, or %q.", name, LocalAddress)
-		} else if st == evalOK {
+		l.require(attrs, "address")
+		if r, st := l.eval(attrs["address"], cty.String); st == evalOK {
 			s := r.val.AsString()
 			l.warnSensitive(r, "address")
 			switch {

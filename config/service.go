@@ -151,7 +151,9 @@ func (l *loader) decodeService(s *Service, content *hcl.BodyContent, badBody boo
 	}
 	x := l.svcExtra[s]
 
-	if v, r, ok := l.str(attrs["image"]); ok {
+	imageSt := evalUnset
+	if r, st := l.eval(attrs["image"], cty.String); st == evalOK {
+		v := r.val.AsString()
 		l.warnSensitive(r, "image")
 		if !validImage(v) {
 			hint := ""
@@ -162,6 +164,9 @@ func (l *loader) decodeService(s *Service, content *hcl.BodyContent, badBody boo
 				"%s is not an image reference such as nginx, nginx:1.27, ghcr.io/org/app:v2 or name@sha256:<digest>.%s", l.show(r, fmt.Sprintf("%q", v)), hint)
 		}
 		s.Image = v
+		imageSt = st
+	} else {
+		imageSt = st
 	}
 	if n, ok := l.integer(attrs["replicas"], 0, MaxReplicas, "replicas"); ok {
 		s.Replicas = n
@@ -292,7 +297,7 @@ func (l *loader) decodeService(s *Service, content *hcl.BodyContent, badBody boo
 		l.decodeHealth(s, bs[0])
 	}
 
-	if !badBody && attrs["image"] == nil && len(blocks["build"]) == 0 {
+	if !badBody && (imageSt == evalUnset || imageSt == evalNull) && len(blocks["build"]) == 0 {
 		l.errorf(s.DeclRange, "Service has no image", "The service %q needs an image to run, or a build block to build one.", s.Name)
 	}
 	l.checkPublishedPorts(s)
@@ -325,6 +330,7 @@ func (l *loader) blockContent(s *Service, b *hcl.Block, schema *hcl.BodySchema, 
 func (l *loader) decodePort(s *Service, i int, b *hcl.Block) {
 	prefix := fmt.Sprintf("port[%d]", i)
 	attrs := l.blockContent(s, b, portSchema, prefix)
+	l.require(attrs, "target")
 	p := Port{Protocol: DefaultProtocol, DeclRange: b.DefRange}
 	if n, ok := l.integer(attrs["target"], 1, 65535, "port"); ok {
 		p.Target = n
@@ -527,6 +533,7 @@ func (l *loader) decodeUpdate(s *Service, b *hcl.Block) {
 func (l *loader) decodeVolume(s *Service, i int, b *hcl.Block) {
 	prefix := fmt.Sprintf("volume[%d]", i)
 	attrs := l.blockContent(s, b, volumeSchema, prefix)
+	l.require(attrs, "source", "target")
 	var v Volume
 	if src, r, ok := l.str(attrs["source"]); ok {
 		switch {
@@ -559,6 +566,7 @@ func (l *loader) decodeVolume(s *Service, i int, b *hcl.Block) {
 
 func (l *loader) decodeBuild(s *Service, b *hcl.Block) {
 	attrs := l.blockContent(s, b, buildSchema, "build")
+	l.require(attrs, "context")
 	bd := &Build{Dockerfile: "Dockerfile", Args: map[string]string{}}
 	s.Build = bd
 	if v, r, ok := l.str(attrs["context"]); ok {

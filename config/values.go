@@ -62,6 +62,10 @@ func (l *loader) eval(a *hcl.Attribute, ty cty.Type) (result, evalStatus) {
 	}
 	v, _ = v.UnmarkDeep()
 	if v.IsNull() {
+		if l.required[a] {
+			l.errorf(r.rng, "Missing required value", "The argument %q is required, but its value is null.", a.Name)
+			return r, evalFailed
+		}
 		return r, evalNull
 	}
 	if !v.IsWhollyKnown() {
@@ -180,6 +184,15 @@ func (l *loader) warnSensitive(r result, what string) {
 			"but it is stored in plain sight on the node. Pass secrets through env or sensitive_env.", what),
 		Subject: r.rng.Ptr(),
 	})
+}
+
+// require marks attributes that may not be null.
+func (l *loader) require(attrs hcl.Attributes, names ...string) {
+	for _, n := range names {
+		if a := attrs[n]; a != nil {
+			l.required[a] = true
+		}
+	}
 }
 
 // str evaluates a string attribute.

@@ -218,3 +218,34 @@ func write(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+func TestValidateSensitiveInFunctionErrors(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.hcl"), `variable "token" {
+  sensitive = true
+}
+
+locals {
+  n = parseint(upper(var.token), 10)
+}
+
+node "n1" {
+  address = "local"
+}
+
+service "api" {
+  image    = "api"
+  replicas = parseint(lower(var.token), 16)
+  env = {
+    N = local.n
+  }
+}
+`)
+	code, out, errOut := runBerth(t, []string{"NO_COLOR=1", "BERTH_VAR_token=zebra-secret"}, "validate", dir)
+	if code != 1 || !strings.Contains(errOut, "Invalid function argument") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if strings.Contains(strings.ToLower(out+errOut), "zebra") {
+		t.Errorf("a value derived from the sensitive one is shown:\n%s%s", out, errOut)
+	}
+}
