@@ -41,6 +41,7 @@ type Options struct {
 	// (default HomeDir/.ssh/config).
 	SSHConfigPath string
 	// HomeDir replaces the user's home directory (~ in paths, ~/.ssh).
+	// Default: HOME from Environ, else the process's home.
 	HomeDir string
 	// Environ replaces the process environment (SSH_AUTH_SOCK,
 	// DOCKER_HOST, USER), os.Environ()-style.

@@ -70,6 +70,9 @@ func newSSHResolver(cfg *config.Config, opts Options) (*sshResolver, error) {
 		r.environ = os.Environ()
 	}
 	if r.home == "" {
+		r.home = getenv(r.environ, "HOME")
+	}
+	if r.home == "" {
 		h, err := os.UserHomeDir()
 		if err != nil {
 			return nil, fmt.Errorf("find home directory: %w", err)
