@@ -51,6 +51,9 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
+	for _, s := range extraSeeds {
+		f.Add([]byte(s))
+	}
 	recoverPanics = false
 	f.Fuzz(func(t *testing.T, src []byte) {
 		dir := t.TempDir()
@@ -104,4 +107,75 @@ func checkResolved(t *testing.T, cfg *Config) {
 			t.Errorf("service %s: no image", s.Name)
 		}
 	}
+}
+
+// extraSeeds reach what the examples and invalid cases do not: type
+// constraints with optional attributes, for expressions, splats, heredocs,
+// try and can, and jump chains.
+var extraSeeds = []string{
+	`variable "o" {
+  type    = object({ a = optional(list(object({ b = optional(string, "x") })), []), c = optional(map(number)) })
+  default = { a = [{}, { b = "y" }] }
+}
+variable "s" {
+  type      = set(string)
+  default   = ["a", "b"]
+  sensitive = true
+}
+locals {
+  names = [for x in var.o.a : upper(x.b) if x.b != ""]
+  m     = { for k, v in local.env : k => "${v}-${length(var.s)}" }
+  env   = merge({ Z = "1" }, try(var.o.c, {}))
+  all   = var.o.a[*].b
+  text  = <<-EOT
+    hello ${join(",", local.names)}
+  EOT
+}
+node "a" {
+  address = "a.example.com"
+  jump    = "b"
+  labels  = { for i, n in local.names : "l${i}" => n }
+}
+node "b" {
+  address = "10.0.0.2"
+  jump    = "ops@[2001:db8::1]:2222"
+}
+service "s" {
+  image         = can(var.o.zzz) ? "a" : "b:${length(local.all)}"
+  env           = local.m
+  sensitive_env = { for v in var.s : upper(v) => v }
+  command       = split(" ", trimspace(local.text))
+  placement {
+    constraint = can(regex("^a", node.name)) && try(node.labels.l0, "") != "" && node.cpus >= 1
+    spread     = lookup(node.labels, "zone", node.name)
+  }
+}
+`,
+	`service "x" {
+  image = "a"
+  port {
+    target    = 80
+    published = 80
+  }
+  health {
+    tcp  = true
+    port = 81
+  }
+  depends_on = ["y"]
+}
+service "y" {
+  build {
+    context = "."
+    args    = { A = 1 }
+  }
+  volume {
+    source    = "/srv/y"
+    target    = "/y"
+    read_only = true
+  }
+}
+node "n" {
+  address = "local"
+}
+`,
 }
