@@ -28,7 +28,7 @@ import (
 // login with a fresh client key, forwarding to the host's Docker socket
 // allowed. It needs root and /usr/sbin/sshd; tests skip without them.
 type testSSHD struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	port    int
 	cfgPath string
@@ -42,7 +42,7 @@ type testSSHD struct {
 	log        *bytes.Buffer
 }
 
-func writeKey(t *testing.T, path string, priv ed25519.PrivateKey, passphrase string) ssh.PublicKey {
+func writeKey(t testing.TB, path string, priv ed25519.PrivateKey, passphrase string) ssh.PublicKey {
 	t.Helper()
 	var blk *pem.Block
 	var err error
@@ -64,7 +64,7 @@ func writeKey(t *testing.T, path string, priv ed25519.PrivateKey, passphrase str
 	return pub
 }
 
-func newEd25519(t *testing.T) ed25519.PrivateKey {
+func newEd25519(t testing.TB) ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func newEd25519(t *testing.T) ed25519.PrivateKey {
 	return priv
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func freePort(t *testing.T) int {
 }
 
 // startTestSSHD starts sshd with extra sshd_config lines.
-func startTestSSHD(t *testing.T, extra ...string) *testSSHD {
+func startTestSSHD(t testing.TB, extra ...string) *testSSHD {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a throwaway sshd")
@@ -255,7 +255,7 @@ func testConfig(project string, nodes ...*config.Node) *config.Config {
 	return &config.Config{Project: config.Project{Name: project}, Nodes: nodes}
 }
 
-func haveDocker(t *testing.T) {
+func haveDocker(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
 		t.Skip("no Docker engine at /var/run/docker.sock")

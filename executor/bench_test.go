@@ -1,0 +1,101 @@
+package executor
+
+import (
+	"context"
+	"os/exec"
+	"strconv"
+	"testing"
+)
+
+// Benchmarks against a throwaway sshd on 127.0.0.1 in front of this
+// machine's engine. The three-node figures against the test cluster are in
+// e2e_test.go (BenchmarkClusterGather). Run:
+//
+//	go test ./executor -run '^$' -bench . -benchtime 20x
+
+// BenchmarkLocalSSHDAPICall measures one Docker API call (GET /_ping)
+// over one SSH connection: on a kept-alive channel, and on a fresh
+// direct-streamlocal channel per call, with and without TCP_QUICKACK.
+func BenchmarkLocalSSHDAPICall(b *testing.B) {
+	haveDocker(b)
+	s := startTestSSHD(b)
+	for _, c := range []struct {
+		name              string
+		noQuickAck, fresh bool
+		once              bool
+	}{
+		{"fresh-channel/quickack-set-once", false, true, true},
+		{"keepalive/quickack", false, false, false},
+		{"keepalive/no-quickack", true, false, false},
+		{"fresh-channel/quickack", false, true, false},
+		{"fresh-channel/no-quickack", true, true, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			quickAckEveryRead = !c.once
+			defer func() { quickAckEveryRead = true }()
+			opts := s.options()
+			opts.NoQuickAck = c.noQuickAck
+			sess := Open(context.Background(), testConfig("p", s.node("n1")), opts)
+			defer sess.Close()
+			n, err := sess.Node("n1")
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := n.(*dockerNode)
+			d.tr.DisableKeepAlives = c.fresh
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.cli.Ping(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLocalEngineAPICall is the same call on the local socket, for
+// comparison.
+func BenchmarkLocalEngineAPICall(b *testing.B) {
+	haveDocker(b)
+	n, err := NewLocalNode(context.Background(), "local", "/var/run/docker.sock", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	d := n.(*dockerNode)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := d.cli.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLocalSSHDGather is a fresh Open+Gather+Close of one node per
+// iteration, next to OpenSSH's fresh `ssh -i KEY host true`.
+func BenchmarkLocalSSHDGather(b *testing.B) {
+	haveDocker(b)
+	s := startTestSSHD(b)
+	b.Run("berth-open-gather-close", func(b *testing.B) {
+		ctx := context.Background()
+		for i := 0; i < b.N; i++ {
+			sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+			live := sess.Gather(ctx)
+			sess.Close()
+			if st := live.Nodes["n1"]; !st.Reachable {
+				b.Fatal(st.Error)
+			}
+		}
+	})
+	b.Run("openssh-ssh-true", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			out, err := exec.Command("ssh", "-i", s.clientKey, "-o", "UserKnownHostsFile="+s.knownHosts,
+				"-o", "BatchMode=yes", "-p", strconv.Itoa(s.port), "root@127.0.0.1", "true").CombinedOutput()
+			if err != nil {
+				b.Fatalf("%v: %s", err, out)
+			}
+		}
+	})
+}
