@@ -183,8 +183,9 @@ func (d *dockerNode) Info(ctx context.Context) (planner.EngineFacts, error) {
 }
 
 // Containers lists every container once, keeps this project's (inspected
-// for exact state, health and restart count) and the others that publish
-// host ports (from the list only: berth never touches them).
+// for exact state, health and restart count) and the others that matter to
+// it (from the list only: berth never touches them); see
+// isForeignOfInterest.
 func (d *dockerNode) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
@@ -199,7 +200,7 @@ func (d *dockerNode) Containers(ctx context.Context, project string) (own, forei
 			continue
 		}
 		c := fromSummary(s)
-		if len(c.Ports) > 0 {
+		if isForeignOfInterest(c, project) {
 			foreign = append(foreign, c)
 		}
 	}
@@ -234,6 +235,14 @@ func (d *dockerNode) Containers(ctx context.Context, project string) (own, forei
 	sortContainers(own)
 	sortContainers(foreign)
 	return own, foreign, nil
+}
+
+// isForeignOfInterest reports whether a container outside the project
+// matters to a plan: it publishes host ports, or its name is in the
+// project's namespace ("PROJECT-...") so a create under that name would
+// collide.
+func isForeignOfInterest(c planner.Container, project string) bool {
+	return len(c.Ports) > 0 || (project != "" && strings.HasPrefix(c.Name, project+"-"))
 }
 
 func sortContainers(cs []planner.Container) {

@@ -303,7 +303,7 @@ func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign
 	for _, c := range f.containers {
 		if project != "" && c.c.Labels[planner.LabelProject] == project {
 			own = append(own, cloneContainer(c.c))
-		} else if len(c.c.Ports) > 0 {
+		} else if isForeignOfInterest(c.c, project) {
 			foreign = append(foreign, cloneContainer(c.c))
 		}
 	}

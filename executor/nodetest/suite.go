@@ -211,6 +211,7 @@ func testLifecycle(t *testing.T, n executor.Node) {
 		t.Errorf("a container publishing a port is not foreign to another project")
 	}
 
+
 	// The container answers HTTP on its address, as seen from the node.
 	body := httpGet(t, n, net.JoinHostPort(got.IP, "8080"), "/healthz")
 	if strings.TrimSpace(body) != "ok" {
@@ -315,6 +316,20 @@ func testHealthCheck(t *testing.T, n executor.Node) {
 		t.Fatal(err)
 	}
 	removeAfter(t, n, id)
+	// A container in another project's name space ("nodetest-..."), with no
+	// ports, is reported to it as foreign: a create under its name would
+	// collide.
+	_, foreign, err := n.Containers(c, "nodetest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range foreign {
+		found = found || f.ID == id
+	}
+	if !found {
+		t.Errorf("a container named like the project's is not reported as foreign")
+	}
 	if err := n.StartContainer(c, id); err != nil {
 		t.Fatal(err)
 	}
