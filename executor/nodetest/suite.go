@@ -211,7 +211,6 @@ func testLifecycle(t *testing.T, n executor.Node) {
 		t.Errorf("a container publishing a port is not foreign to another project")
 	}
 
-
 	// The container answers HTTP on its address, as seen from the node.
 	body := httpGet(t, n, net.JoinHostPort(got.IP, "8080"), "/healthz")
 	if strings.TrimSpace(body) != "ok" {
