@@ -203,6 +203,7 @@ func (l *loader) finish() hcl.Diagnostics {
 	}
 	diags := l.diags
 	for _, d := range diags {
+		repairSubject(d)
 		scrubDiagnostic(d, l.cfg)
 	}
 	sort.SliceStable(diags, func(i, j int) bool {
@@ -232,6 +233,24 @@ func (l *loader) finish() hcl.Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// repairSubject gives a diagnostic whose subject has no file name (HCL's
+// recovery from a syntax error can leave such ranges in the partial syntax
+// tree, e.g. the closing parenthesis of "f(" at the end of a file) the
+// enclosing range instead.
+func repairSubject(d *hcl.Diagnostic) {
+	if d.Subject == nil || d.Subject.Filename != "" {
+		return
+	}
+	switch {
+	case d.Context != nil && d.Context.Filename != "":
+		r := *d.Context
+		d.Subject = &r
+	case d.Expression != nil && d.Expression.Range().Filename != "":
+		r := d.Expression.Range()
+		d.Subject = &r
+	}
 }
 
 // scrubDiagnostic makes sure a diagnostic shows no sensitive value: it drops

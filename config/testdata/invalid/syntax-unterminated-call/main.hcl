@@ -1,0 +1,1 @@
+locals{A0=parseint(
