@@ -199,6 +199,12 @@ func fromInspect(r container.InspectResponse) planner.Container {
 		return c
 	}
 	c.RestartCount = r.RestartCount
+	if hc := r.HostConfig; hc != nil {
+		// The fields Docker can update in place, compared by the planner.
+		c.NanoCPUs = hc.NanoCPUs
+		c.MemoryBytes = hc.Memory
+		c.Restart = string(hc.RestartPolicy.Name)
+	}
 	if r.Config != nil {
 		c.Labels = r.Config.Labels
 		c.Image = r.Config.Image
