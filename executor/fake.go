@@ -414,6 +414,7 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[normalizeRef(spec.Image)]}
 	c.c = planner.Container{
 		ID: id, Name: name, Labels: cloneMap(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
+		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
 	}
 	for _, p := range spec.Ports {
 		proto := p.Protocol
@@ -577,6 +578,7 @@ func (f *FakeNode) UpdateContainer(ctx context.Context, id string, spec *planner
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
 	c.spec.NanoCPUs, c.spec.MemoryBytes, c.spec.Restart = spec.NanoCPUs, spec.MemoryBytes, spec.Restart
+	c.c.NanoCPUs, c.c.MemoryBytes, c.c.Restart = spec.NanoCPUs, spec.MemoryBytes, spec.Restart
 	return nil
 }
 

@@ -29,20 +29,36 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 		mon = 0
 	}
 	h := spec.Health
-	interval := poll
+	failures := 0
+	var startPeriod time.Duration
+	if h != nil {
+		startPeriod = time.Duration(h.StartPeriodMillis) * time.Millisecond
+	}
+	// Poll fast for the first success; count a failed probe at most once
+	// per health interval, as Docker does.
+	interval := time.Second
 	retries := 3
 	if h != nil {
-		if iv := time.Duration(h.IntervalMillis) * time.Millisecond; iv > 0 && iv < interval*5 {
+		if iv := time.Duration(h.IntervalMillis) * time.Millisecond; iv > 0 {
 			interval = iv
 		}
 		if h.Retries > 0 {
 			retries = h.Retries
 		}
 	}
+	if poll > interval {
+		poll = interval
+	}
+	var lastCounted time.Time
+	countFailure := func(now time.Time) {
+		if now.Sub(lastCounted) >= interval {
+			failures++
+			lastCounted = now
+		}
+	}
 	start := time.Now()
 	var healthySince time.Time
 	restarts := -1
-	failures := 0
 	var lastErr error
 	for {
 		c, err := n.Inspect(ctx, id)
@@ -56,7 +72,7 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 		case c.State == "exited" || c.State == "dead":
 			return fmt.Errorf("the container exited with code %d", c.ExitCode)
 		case c.State == "restarting" || c.RestartCount > restarts:
-			return fmt.Errorf("the container is restarting (it crashed %d time(s))", c.RestartCount-max(restarts, 0)+1)
+			return fmt.Errorf("the container crashed and is being restarted (restart count %d)", c.RestartCount)
 		}
 		ok, perr := probe(ctx, n, c, h)
 		if perr != nil {
@@ -75,13 +91,21 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 		case !healthySince.IsZero():
 			// It was healthy: the monitor allows `retries` failed probes
 			// in a row, as Docker's healthcheck does.
-			failures++
+			countFailure(now)
 			if failures >= retries || c.Health == "unhealthy" {
 				return fmt.Errorf("unhealthy %s after it started: %v", now.Sub(healthySince).Round(time.Millisecond), describe(lastErr, c))
 			}
 		default:
 			if h != nil && len(h.Cmd) > 0 && c.Health == "unhealthy" {
 				return fmt.Errorf("Docker's healthcheck reports it unhealthy")
+			}
+			// Docker's rule: after the start period, `retries` failed
+			// probes in a row make it unhealthy.
+			if h != nil && len(h.Cmd) == 0 && now.Sub(start) >= startPeriod {
+				countFailure(now)
+				if failures >= retries {
+					return fmt.Errorf("not healthy: %d probes in a row failed after the %s start period: %v", failures, startPeriod, describe(lastErr, c))
+				}
 			}
 			if now.Sub(start) > deadline {
 				return fmt.Errorf("not healthy after %s: %v", deadline, describe(lastErr, c))
@@ -90,7 +114,7 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(interval):
+		case <-time.After(poll):
 		}
 	}
 }
