@@ -1,0 +1,119 @@
+package testcluster
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The fault helpers below run scripts/testcluster (from the checkout that
+// owns the cluster) and undo their fault when the test ends. While a test has
+// a fault in place, its process holds the cluster lock exclusively: tests of
+// other packages wait in Require, and a fault waits for the other test
+// processes that use the cluster to finish. Tests of the same package are the
+// package's own business: do not inject faults from parallel tests.
+
+// StopSSHD kills the node's sshd and every session it serves: new connections
+// are refused. Undone by StartSSHD (automatically at the end of the test).
+func (c *Cluster) StopSSHD(t testing.TB, node string) {
+	t.Helper()
+	c.fault(t, func() { c.script(t, "start-sshd", node) }, "stop-sshd", node)
+}
+
+// StartSSHD restarts the node's sshd (killing its sessions) with extra lines
+// put first in its sshd_config, such as "MaxSessions 1" or "MaxStartups 1".
+// Without lines it restores the plain configuration. With lines, the plain
+// configuration comes back at the end of the test.
+func (c *Cluster) StartSSHD(t testing.TB, node string, extraConfigLines ...string) {
+	t.Helper()
+	if len(extraConfigLines) == 0 {
+		c.script(t, "start-sshd", node)
+		return
+	}
+	c.fault(t, func() { c.script(t, "start-sshd", node) }, append([]string{"start-sshd", node}, extraConfigLines...)...)
+}
+
+// Blackhole silently drops every packet into and out of the node (iptables in
+// its namespace): connections to it hang instead of being refused, and
+// established ones stall. Undone by Unblackhole (automatically at the end of
+// the test). The node's engine stays reachable through Docker(t, node).
+func (c *Cluster) Blackhole(t testing.TB, node string) {
+	t.Helper()
+	c.fault(t, func() { c.script(t, "unblackhole", node) }, "blackhole", node)
+}
+
+// Unblackhole lets the node's traffic through again.
+func (c *Cluster) Unblackhole(t testing.TB, node string) {
+	t.Helper()
+	c.script(t, "unblackhole", node)
+}
+
+// SwapHostKey restarts the node's sshd with another ed25519 host key, one that
+// KnownHosts and HostKeyFingerprint do not know. Undone by RestoreHostKey
+// (automatically at the end of the test).
+func (c *Cluster) SwapHostKey(t testing.TB, node string) {
+	t.Helper()
+	c.fault(t, func() { c.script(t, "restore-hostkey", node) }, "swap-hostkey", node)
+}
+
+// RestoreHostKey restarts the node's sshd with its usual host key.
+func (c *Cluster) RestoreHostKey(t testing.TB, node string) {
+	t.Helper()
+	c.script(t, "restore-hostkey", node)
+}
+
+// fault takes the exclusive lock for the rest of the test, arranges undo to
+// run when the test ends, then runs the script with args.
+func (c *Cluster) fault(t testing.TB, undo func(), args ...string) {
+	t.Helper()
+	c.Node(t, args[1])
+	c.exclusive(t)
+	t.Cleanup(undo)
+	c.script(t, args...)
+}
+
+func (c *Cluster) script(t testing.TB, args ...string) {
+	t.Helper()
+	path := filepath.Join(filepath.Dir(c.Dir), "scripts", "testcluster")
+	start := time.Now()
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/testcluster %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("scripts/testcluster %s (%s)", strings.Join(args, " "), time.Since(start).Round(time.Millisecond))
+}
+
+var excl struct {
+	sync.Mutex
+	n int // tests of this process with a fault in place
+}
+
+// exclusive turns this process's shared cluster lock exclusive until the
+// test ends (and every other test of this process that asked has ended).
+func (c *Cluster) exclusive(t testing.TB) {
+	t.Helper()
+	excl.Lock()
+	defer excl.Unlock()
+	if excl.n == 0 {
+		if err := relock(true, 0); err != nil {
+			t.Logf("testcluster: waiting for the other test processes using the cluster to finish")
+			if err := relock(true, 10*time.Minute); err != nil {
+				t.Fatalf("testcluster: %v", err)
+			}
+		}
+	}
+	excl.n++
+	t.Cleanup(func() {
+		excl.Lock()
+		defer excl.Unlock()
+		excl.n--
+		if excl.n == 0 {
+			if err := relock(false, 10*time.Minute); err != nil {
+				t.Errorf("testcluster: %v", err)
+			}
+		}
+	})
+}

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package testcluster
+
+import "time"
+
+func lockShared(string, time.Duration) error { return nil }
+
+func relock(bool, time.Duration) error { return nil }
