@@ -534,6 +534,15 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 		}
 		spec.Labels[planner.LabelApply] = ap.id
 		spec.Labels[planner.LabelPlan] = ap.plan.ID
+		for _, v := range spec.Volumes {
+			if !v.Bind {
+				// Create named volumes with the project's label (the
+				// engine would create them bare); an existing one is kept.
+				if _, err := n.CreateVolume(ctx, v.Source, map[string]string{planner.LabelProject: ap.s.project, planner.LabelKind: "data"}); err != nil {
+					return wrap("create volume "+v.Source, err)
+				}
+			}
+		}
 		ap.stepEvent(a, "create")
 		id, err := n.CreateContainer(ctx, a.Container, &spec)
 		if err != nil {

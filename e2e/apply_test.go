@@ -1,0 +1,456 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testcluster"
+)
+
+// webHCL is a service published on port on every node, one replica each.
+func webHCL(name, image string, port int, extra string) string {
+	return fmt.Sprintf(`
+service %q {
+  image    = %q
+  replicas = 3
+
+  port {
+    target    = 8080
+    published = %d
+  }
+
+  placement {
+    spread       = node.labels.zone
+    max_per_node = 1
+  }
+
+  health {
+    http     = "/healthz"
+    interval = "200ms"
+  }
+
+  update {
+    monitor = "1s"
+  }
+%s}
+`, name, image, port, extra)
+}
+
+func setImage(t *testing.T, dir, from, to string) {
+	t.Helper()
+	p := filepath.Join(dir, "main.hcl")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), from, to)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestApplyFreshThreeServices(t *testing.T) {
+	c := testcluster.Require(t)
+	project := testcluster.ProjectName(t)
+	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18101, "") + `
+service "api" {
+  image    = "berth-test/echo:v2"
+  replicas = 2
+  port {
+    target    = 8080
+    published = 18102
+  }
+  placement {
+    constraint = node.labels.role == "web"
+  }
+  health {
+    tcp = true
+  }
+  update {
+    monitor = "500ms"
+  }
+}
+
+service "db" {
+  image      = "berth-test/echo:v1"
+  depends_on = ["api"]
+  port {
+    target    = 8080
+    published = 18103
+  }
+  placement {
+    constraint = node.labels.role == "db"
+  }
+  volume {
+    source = "` + project + `-data"
+    target = "/data"
+  }
+}
+`})
+	r := mustBerth(t, nil, "apply", "-auto-approve", "-json", dir)
+	ja := parseJSONApply(t, r.out)
+	if ja.Result["result"] != "applied" {
+		t.Fatalf("result: %v\n%s", ja.Result, r)
+	}
+	// The actions executed equal the plan's actions.
+	planned, _ := json.Marshal(ja.Plan["actions"])
+	done, _ := json.Marshal(ja.Result["done"])
+	var pa, da []map[string]any
+	json.Unmarshal(planned, &pa)
+	json.Unmarshal(done, &da)
+	if len(pa) != 6 || len(pa) != len(da) {
+		t.Fatalf("planned %d actions, done %d", len(pa), len(da))
+	}
+	key := func(a map[string]any) string {
+		return fmt.Sprintf("%v %v %v %v %v", a["kind"], a["service"], a["replica"], a["node"], a["container"])
+	}
+	want := map[string]bool{}
+	for _, a := range pa {
+		want[key(a)] = true
+	}
+	for _, a := range da {
+		if !want[key(a)] {
+			t.Fatalf("executed an action the plan did not have: %s", key(a))
+		}
+		delete(want, key(a))
+	}
+	if len(want) > 0 {
+		t.Fatalf("planned actions not executed: %v", want)
+	}
+	// Every replica runs where the plan said and answers on that node only.
+	addr := map[string]string{}
+	for _, n := range c.Nodes {
+		addr[n.Name] = n.Addr
+	}
+	ports := map[string]int{"web": 18101, "api": 18102, "db": 18103}
+	for _, a := range pa {
+		node, svc := a["node"].(string), a["service"].(string)
+		if body := get(addr[node], ports[svc], "/"); !strings.Contains(body, "echo v") {
+			t.Fatalf("%s on %s does not answer: %q", svc, node, body)
+		}
+		found := false
+		for _, l := range projectContainers(t, c, node, project) {
+			if strings.HasPrefix(l, a["container"].(string)+" ") && strings.HasSuffix(l, " running") {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%s not running on %s", a["container"], node)
+		}
+	}
+	if body := get(addr["node3"], 18102, "/"); body != "" {
+		t.Fatalf("api answers on node3, where the plan put none: %q", body)
+	}
+	r = berth(t, nil, "plan", "-detailed-exitcode", dir)
+	if r.code != 0 || !strings.Contains(r.out, "No changes.") {
+		t.Fatalf("plan after apply is not empty:\n%s", r)
+	}
+	// status shows the last apply's audit record.
+	r = mustBerth(t, nil, "status", dir)
+	if !strings.Contains(r.out, "applied") {
+		t.Fatalf("status does not show the audit record:\n%s", r)
+	}
+}
+
+func TestRollingUpdateKeepsTwoReplicasServing(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18111, `
+  update {
+    parallelism = 1
+    order       = "start-first"
+    monitor     = "1s"
+  }
+`)})
+	// webHCL has its own update block; drop the first one.
+	p := filepath.Join(dir, "main.hcl")
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, []byte(strings.Replace(string(b), "  update {\n    monitor = \"1s\"\n  }\n", "", 1)), 0o644)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
+	pl := startPoller(c, 18111)
+	r := mustBerth(t, nil, "apply", "-auto-approve", dir)
+	minUp, rounds, versions := pl.finish()
+	if rounds < 20 {
+		t.Fatalf("the poller ran only %d rounds", rounds)
+	}
+	if minUp < 2 {
+		t.Fatalf("only %d replicas answered at some point during the rolling update", minUp)
+	}
+	if !versions["v1"] || !versions["v2"] {
+		t.Fatalf("poller saw versions %v; want both v1 and v2", versions)
+	}
+	if !strings.Contains(r.out, "stop-first: port 18111/tcp") {
+		t.Fatalf("the plan does not say why it stops first:\n%s", r.out)
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18111, "/"); !strings.Contains(body, "v2") {
+			t.Fatalf("%s answers %q after the update", n.Name, body)
+		}
+	}
+}
+
+func TestBrokenUpdateRollsBack(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18121, "")})
+	project := filepath.Base(dir)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageBroken)
+	r := berth(t, nil, "apply", "-auto-approve", dir)
+	if r.code == 0 {
+		t.Fatalf("apply of a broken image succeeded:\n%s", r)
+	}
+	for _, want := range []string{`service "web" replica 1 on node node1`, "last log lines", "broken", "Rolled back"} {
+		if !strings.Contains(r.err, want) {
+			t.Fatalf("error lacks %q:\n%s", want, r)
+		}
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18121, "/"); !strings.Contains(body, "v1") {
+			t.Fatalf("%s answers %q after the rollback", n.Name, body)
+		}
+		for _, l := range projectContainers(t, c, n.Name, project) {
+			if !strings.Contains(l, testcluster.ImageV1) || strings.Contains(l, "_berth_old_") {
+				t.Fatalf("%s: container left by the failed apply: %s", n.Name, l)
+			}
+		}
+	}
+	setImage(t, dir, testcluster.ImageBroken, testcluster.ImageV1)
+	if r := berth(t, nil, "plan", "-detailed-exitcode", dir); r.code != 0 {
+		t.Fatalf("plan after rollback is not empty:\n%s", r)
+	}
+}
+
+func TestSecondServiceFailsFirstRolledBack(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("api", testcluster.ImageV1, 18131, "") +
+		webHCL("web", testcluster.ImageV1, 18132, "  depends_on = [\"api\"]\n")})
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	p := filepath.Join(dir, "main.hcl")
+	b, _ := os.ReadFile(p)
+	s := strings.Replace(string(b), testcluster.ImageV1, testcluster.ImageV2, 1) // api -> v2
+	s = strings.Replace(s, testcluster.ImageV1, testcluster.ImageBroken, 1)      // web -> broken
+	os.WriteFile(p, []byte(s), 0o644)
+	r := berth(t, nil, "apply", "-auto-approve", dir)
+	if r.code == 0 || !strings.Contains(r.err, "Rolled back") {
+		t.Fatalf("want a rolled back failure:\n%s", r)
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18131, "/"); !strings.Contains(body, "v1") {
+			t.Fatalf("api on %s answers %q: not rolled back", n.Name, body)
+		}
+	}
+}
+
+func TestInterruptRollsBackAndKillRecovers(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18141, "")})
+	project := filepath.Base(dir)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
+
+	// SIGINT in the middle of the second replica: rolled back, lock free.
+	r := berth(t, []string{"BERTH_TEST_KILL_AT=created#2", "BERTH_TEST_KILL_SIGNAL=INT"}, "apply", "-auto-approve", dir)
+	if r.code != 130 || !strings.Contains(r.err, "Rolled back") {
+		t.Fatalf("SIGINT: want exit 130 and a rollback:\n%s", r)
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18141, "/"); !strings.Contains(body, "v1") {
+			t.Fatalf("%s answers %q after SIGINT", n.Name, body)
+		}
+	}
+	assertNoLock(t, c, project)
+
+	// SIGKILL in the middle: the next apply recovers, then applies.
+	r = berth(t, []string{"BERTH_TEST_KILL_AT=created#2"}, "apply", "-auto-approve", dir)
+	if r.code != -1 {
+		t.Fatalf("SIGKILL: berth was not killed:\n%s", r)
+	}
+	r = berth(t, nil, "plan", dir)
+	if !strings.Contains(r.out, "An interrupted apply") {
+		t.Fatalf("plan does not show the interrupted apply:\n%s", r)
+	}
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18141, "/"); !strings.Contains(body, "v2") {
+			t.Fatalf("%s answers %q after recovery", n.Name, body)
+		}
+		l := projectContainers(t, c, n.Name, project)
+		if len(l) != 1 || strings.Contains(l[0], "_berth_old_") {
+			t.Fatalf("%s: orphaned or duplicated containers: %v", n.Name, l)
+		}
+	}
+	assertNoLock(t, c, project)
+}
+
+func assertNoLock(t *testing.T, c *testcluster.Cluster, project string) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		vs, err := c.Docker(t, n.Name).VolumeList(context.Background(), volumeListOptions("berth-lock-"+project))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range vs.Volumes {
+			if v.Name == "berth-lock-"+project {
+				t.Fatalf("lock left on %s: %v", n.Name, v.Labels)
+			}
+		}
+	}
+}
+
+func TestNodeLostMidApplyRollsBackOthers(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18151, "")})
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
+	// When node1's replica is done, kill node2's sshd.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := testcluster.BuildBerth(t)
+	cmd := execCommand(ctx, bin, "apply", "-auto-approve", "-json", dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var lines []string
+	sc := newScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		lines = append(lines, line)
+		if strings.Contains(line, `"type":"action_done"`) && strings.Contains(line, `"node":"node1"`) {
+			once.Do(func() { c.StopSSHD(t, "node2") })
+		}
+	}
+	werr := cmd.Wait()
+	if werr == nil {
+		t.Fatalf("apply succeeded with node2 lost:\n%s", strings.Join(lines, "\n"))
+	}
+	all := strings.Join(lines, "\n") + stderr.String()
+	if !strings.Contains(all, "node2") || !strings.Contains(all, "Roll") {
+		t.Fatalf("the error does not name node2 or the rollback:\n%s", all)
+	}
+	if body := get(c.Nodes[0].Addr, 18151, "/"); !strings.Contains(body, "v1") {
+		t.Fatalf("node1 answers %q: not rolled back", body)
+	}
+}
+
+func TestConcurrentAppliesOneWaitsOrFails(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18161, "")})
+	var wg sync.WaitGroup
+	results := make([]run, 2)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = berth(t, nil, "apply", "-auto-approve", dir)
+		}()
+	}
+	wg.Wait()
+	ok, locked := 0, 0
+	for _, r := range results {
+		switch {
+		case r.code == 0:
+			ok++
+		case strings.Contains(r.err, "locked on node") && strings.Contains(r.err, "force-unlock"):
+			locked++
+		}
+	}
+	if ok < 1 || ok+locked != 2 {
+		t.Fatalf("two applies at once:\n%s\n\n%s", results[0], results[1])
+	}
+}
+
+func TestStalePlanRefusedFreshApplies(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18171, "")})
+	planFile := filepath.Join(t.TempDir(), "web.plan")
+	mustBerth(t, nil, "plan", "-out", planFile, dir)
+	if fi, err := os.Stat(planFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("plan file mode: %v %v", fi.Mode(), err)
+	}
+	// Someone deploys in between: the saved plan is stale.
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	r := berth(t, nil, "apply", planFile)
+	if r.code == 0 || !strings.Contains(r.err, "stale plan") || !strings.Contains(r.err, "node node1") {
+		t.Fatalf("stale plan not refused:\n%s", r)
+	}
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
+	mustBerth(t, nil, "plan", "-out", planFile, dir)
+	mustBerth(t, nil, "apply", planFile)
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18171, "/"); !strings.Contains(body, "v2") {
+			t.Fatalf("%s answers %q", n.Name, body)
+		}
+	}
+}
+
+func TestVolumeDataSurvivesUpdateAndRollback(t *testing.T) {
+	c := testcluster.Require(t)
+	project := testcluster.ProjectName(t)
+	vol := project + "-data"
+	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": `
+service "store" {
+  image = "berth-test/echo:v1"
+  port {
+    target    = 8080
+    published = 18181
+  }
+  placement {
+    constraint = node.name == "node1"
+  }
+  volume {
+    source = "` + vol + `"
+    target = "/data"
+  }
+  health {
+    http = "/healthz"
+  }
+  update {
+    monitor = "500ms"
+  }
+}
+`})
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	addr := c.Nodes[0].Addr
+	if body := get(addr, 18181, "/write?f=k&v=kept"); body == "" {
+		t.Fatal("write to the volume failed")
+	}
+	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	if body := get(addr, 18181, "/read?f=k"); !strings.Contains(body, "kept") {
+		t.Fatalf("after the update the volume holds %q", body)
+	}
+	setImage(t, dir, testcluster.ImageV2, testcluster.ImageBroken)
+	if r := berth(t, nil, "apply", "-auto-approve", dir); r.code == 0 {
+		t.Fatal("broken apply succeeded")
+	}
+	if body := get(addr, 18181, "/read?f=k"); !strings.Contains(body, "kept") {
+		t.Fatalf("after the rollback the volume holds %q", body)
+	}
+	// destroy keeps the volume; destroy -volumes removes it.
+	mustBerth(t, nil, "destroy", "-auto-approve", dir)
+	if !volumeExists(t, c, "node1", vol) {
+		t.Fatal("destroy removed the named volume")
+	}
+	setImage(t, dir, testcluster.ImageBroken, testcluster.ImageV1)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	if body := get(addr, 18181, "/read?f=k"); !strings.Contains(body, "kept") {
+		t.Fatalf("after destroy and apply the volume holds %q", body)
+	}
+	mustBerth(t, nil, "destroy", "-auto-approve", "-volumes", dir)
+	if volumeExists(t, c, "node1", vol) {
+		t.Fatal("destroy -volumes kept the named volume")
+	}
+}
