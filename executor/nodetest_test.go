@@ -5,8 +5,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/executor/nodetest"
+	"github.com/berth-dev/berth/internal/testcluster"
 )
 
 func TestFakeNodeSuite(t *testing.T) {
@@ -35,4 +37,22 @@ func TestLocalNodeSuite(t *testing.T) {
 // engine (the test cluster's nodes run it in e2e_test.go).
 func TestSSHNodeSuite(t *testing.T) {
 	nodetest.Run(t, executor.NewSSHDNodeForTest)
+}
+
+// A test cluster node over SSH (BERTH_E2E=1).
+func TestClusterNodeSuite(t *testing.T) {
+	c := testcluster.Require(t)
+	n := c.Node(t, "node1")
+	nodetest.Run(t, func(t *testing.T) executor.Node {
+		cfg := &config.Config{Project: config.Project{Name: "nodetest"}, Nodes: []*config.Node{{
+			Name: n.Name, Address: n.Addr, User: c.User, IdentityFile: c.Key, KnownHosts: c.KnownHosts,
+		}}}
+		sess := executor.Open(context.Background(), cfg, executor.Options{HomeDir: t.TempDir(), Environ: []string{}, NoTTY: true})
+		t.Cleanup(func() { sess.Close() })
+		node, err := sess.Node(n.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return node
+	})
 }

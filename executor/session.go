@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -141,7 +142,11 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 func (s *Session) open(ctx context.Context, n *config.Node, r *sshResolver, rerr error) (Node, error) {
 	socket := n.DockerSocket
 	if n.IsLocal() {
-		sock, err := localSocket(n, s.opts.Environ)
+		env := s.opts.Environ
+		if env == nil {
+			env = os.Environ()
+		}
+		sock, err := localSocket(n, env)
 		if err != nil {
 			return nil, err
 		}

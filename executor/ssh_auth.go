@@ -2,7 +2,6 @@ package executor
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -332,5 +331,5 @@ func isEOFLike(err error) bool {
 		return true
 	}
 	s := err.Error()
-	return strings.Contains(s, "connection reset") || bytes.Contains([]byte(s), []byte("EOF"))
+	return strings.Contains(s, "connection reset") || strings.Contains(s, "EOF")
 }

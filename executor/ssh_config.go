@@ -34,7 +34,10 @@ type sshTarget struct {
 	// the one -trust-new-hosts writes to.
 	knownHosts []string
 	hostKey    string // pinned "SHA256:..." fingerprint, optional
-	via        *sshTarget
+	// inheritKnownHosts marks a jump host that verifies against the
+	// known_hosts of the host it leads to.
+	inheritKnownHosts bool
+	via               *sshTarget
 }
 
 type identityFile struct {
@@ -201,6 +204,11 @@ func (r *sshResolver) nodeHop(n *config.Node, seen map[string]bool, depth int) (
 	}
 	if kh := first(n.KnownHosts, ps.KnownHosts); kh != "" {
 		t.knownHosts = []string{r.expand(kh, t)}
+		// Jump hosts from ~/.ssh/config's ProxyJump verify against the
+		// node's known_hosts too.
+		for v := t.via; v != nil && v.inheritKnownHosts; v = v.via {
+			v.knownHosts = t.knownHosts
+		}
 	}
 	t.hostKey = n.HostKey
 
@@ -333,6 +341,7 @@ func (r *sshResolver) jumpList(list string, to *sshTarget, depth int) (*sshTarge
 		}
 		if r.get(h, "UserKnownHostsFile") == "" {
 			t.knownHosts = to.knownHosts
+			t.inheritKnownHosts = true
 		}
 		if via != nil {
 			// A chain: this hop is reached through the previous one

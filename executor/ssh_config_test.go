@@ -227,3 +227,17 @@ func TestSSHConfigBadFile(t *testing.T) {
 		t.Errorf("error does not name the file: %v", err)
 	}
 }
+
+// A ProxyJump host from ~/.ssh/config verifies against the node's
+// known_hosts (berth's setting), unless the file names its own.
+func TestSSHConfigProxyJumpKnownHosts(t *testing.T) {
+	n := &config.Node{Name: "n1", Address: "db", KnownHosts: "/k/known_hosts"}
+	r, _ := resolverFor(t, sshConfigText, testConfig("p", n))
+	tg, err := r.node(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tg.via.knownHosts, []string{"/k/known_hosts"}) {
+		t.Errorf("jump host known_hosts %v", tg.via.knownHosts)
+	}
+}
