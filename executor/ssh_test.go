@@ -263,7 +263,7 @@ func TestSSHRefused(t *testing.T) {
 	start := time.Now()
 	err := openErr(t, n, s.options())
 	wantOneLine(t, err, "n1", "connection refused")
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
 	}
 }
@@ -293,7 +293,7 @@ func TestSSHHandshakeTimeout(t *testing.T) {
 	start := time.Now()
 	err = openErr(t, n, opts)
 	wantOneLine(t, err, "n1", "no answer within 500ms")
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
 	}
 }
@@ -500,7 +500,7 @@ func TestSSHSilentNodeKeepAlive(t *testing.T) {
 	if !strings.HasPrefix(st.Error, "n1: ") || !strings.Contains(st.Error, "keep-alive") {
 		t.Errorf("error: %s", st.Error)
 	}
-	if d > 2*time.Second {
+	if d > 5*time.Second { // about 4*KeepAlive; generous for a loaded CI machine
 		t.Errorf("took %s, want about %s", d, 4*opts.KeepAlive)
 	}
 	t.Logf("%s after %s", st.Error, d)
