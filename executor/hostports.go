@@ -19,10 +19,11 @@ import (
 // order the remote command prints them.
 var procNetFiles = []string{"tcp", "tcp6", "udp", "udp6"}
 
-// hostPortsCommand prints every socket table, each after a "#berth NAME"
-// marker, in one exec session. A table the kernel lacks (IPv6 disabled) is
-// left out; a missing "tcp" table is an error on our side.
-const hostPortsCommand = `for f in tcp tcp6 udp udp6; do echo "#berth $f"; cat /proc/net/$f 2>/dev/null; done`
+// hostPortsCommand prints every socket table in one exec session. It is a
+// plain command line that any login shell runs (sh, bash, zsh, fish, csh):
+// the tables are told apart by their headers, and a table the kernel lacks
+// (IPv6 disabled) is simply missing, with cat exiting 1.
+const hostPortsCommand = `cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6`
 
 // Socket states in /proc/net/{tcp,udp}*: st column.
 const (
@@ -32,26 +33,24 @@ const (
 	udpUnconnected = 0x07
 )
 
-// parseHostPortsOutput parses the output of hostPortsCommand.
+// parseHostPortsOutput parses the output of hostPortsCommand: one or more
+// tables, each starting with its "sl local_address ..." header; UDP tables
+// end their header with "drops". Without a TCP table the read failed.
 func parseHostPortsOutput(out []byte) ([]planner.HostPort, error) {
 	sections := map[string][]byte{}
 	var cur string
-	var buf bytes.Buffer
-	flush := func() {
-		if cur != "" {
-			sections[cur] = append([]byte(nil), buf.Bytes()...)
-		}
-		buf.Reset()
-	}
 	for _, line := range bytes.SplitAfter(out, []byte("\n")) {
-		if name, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("#berth ")); ok {
-			flush()
-			cur = string(name)
-			continue
+		f := bytes.Fields(line)
+		if len(f) > 0 && string(f[0]) == "sl" {
+			cur = "tcp"
+			if bytes.Contains(line, []byte("drops")) {
+				cur = "udp"
+			}
 		}
-		buf.Write(line)
+		if cur != "" {
+			sections[cur] = append(sections[cur], line...)
+		}
 	}
-	flush()
 	if len(sections["tcp"]) == 0 {
 		return nil, errors.New("/proc/net/tcp could not be read on the node")
 	}
@@ -124,17 +123,13 @@ func parseProcNet(name string, data []byte) ([]planner.HostPort, error) {
 	var out []planner.HostPort
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	first := true
 	for n := 1; sc.Scan(); n++ {
 		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 {
 			continue
 		}
-		if first {
-			first = false
-			if fields[0] == "sl" {
-				continue // header
-			}
+		if fields[0] == "sl" {
+			continue // a table's header
 		}
 		if len(fields) < 4 {
 			return nil, fmt.Errorf("/proc/net/%s line %d: too few fields", name, n)

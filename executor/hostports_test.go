@@ -26,8 +26,12 @@ const procUDP = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->
   101: 0100007F:A000 0100007F:0035 01 00000000:00000000 00:00000000 00000000   101        0 17 2 0 0
 `
 
+const procUDP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  200: 00000000000000000000000000000000:14E9 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 18 2 0 0
+`
+
 func TestParseHostPortsOutput(t *testing.T) {
-	out := "#berth tcp\n" + procTCP + "#berth tcp6\n" + procTCP6 + "#berth udp\n" + procUDP + "#berth udp6\n"
+	out := procTCP + procTCP6 + procUDP + procUDP6
 	got, err := parseHostPortsOutput([]byte(out))
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +43,7 @@ func TestParseHostPortsOutput(t *testing.T) {
 		{Protocol: "tcp", IP: "127.0.0.1", Port: 8080},
 		{Protocol: "tcp", IP: "127.0.0.1", Port: 8081}, // IPv4-mapped, unmapped
 		{Protocol: "udp", IP: "127.0.0.53", Port: 53},
+		{Protocol: "udp", IP: "::", Port: 5353},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %v\nwant %v", got, want)
@@ -48,11 +53,22 @@ func TestParseHostPortsOutput(t *testing.T) {
 func TestParseHostPortsOutputNeedsTCP(t *testing.T) {
 	// The command's output when /proc/net/tcp could not be read must not
 	// read as "no ports".
-	if _, err := parseHostPortsOutput([]byte("#berth tcp\n#berth tcp6\n#berth udp\n#berth udp6\n")); err == nil {
-		t.Fatal("no error for an empty tcp table")
+	if _, err := parseHostPortsOutput([]byte(procUDP + procUDP6)); err == nil {
+		t.Fatal("no error without a tcp table")
 	}
 	if _, err := parseHostPortsOutput(nil); err == nil {
 		t.Fatal("no error for no output")
+	}
+}
+
+// With IPv6 disabled the v6 tables are missing: still parsed.
+func TestParseHostPortsOutputNoIPv6(t *testing.T) {
+	got, err := parseHostPortsOutput([]byte(procTCP + procUDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Errorf("got %v", got)
 	}
 }
 

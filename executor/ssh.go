@@ -408,10 +408,17 @@ func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Dura
 		broken:  c.failure,
 		hostPorts: func(ctx context.Context) ([]planner.HostPort, error) {
 			out, err := c.run(ctx, hostPortsCommand)
-			if err != nil {
+			var ee *ssh.ExitError
+			if err != nil && !errors.As(err, &ee) {
 				return nil, err
 			}
-			return parseHostPortsOutput(out)
+			// cat exits 1 when an IPv6 table is missing; the parse
+			// insists on the TCP table.
+			ports, perr := parseHostPortsOutput(out)
+			if perr != nil && err != nil {
+				return nil, err
+			}
+			return ports, perr
 		},
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			ch, err := c.client.DialContext(ctx, "tcp", addr)
