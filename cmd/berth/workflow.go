@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -169,10 +170,23 @@ func redactStreams(s Streams, cfg *config.Config) Streams {
 // testHook returns the kill hook set by BERTH_TEST_KILL_AT=POINT[#N]
 // (test-only): at the Nth time apply reaches boundary POINT, berth sends
 // itself BERTH_TEST_KILL_SIGNAL (KILL by default, or INT).
+//
+// BERTH_TEST_KILL_AT=trace prints "berth: boundary POINT #N" on stderr at
+// every boundary instead, so a test can enumerate them.
 func testHook(s Streams) func(string) {
 	spec := s.Getenv("BERTH_TEST_KILL_AT")
 	if spec == "" {
 		return nil
+	}
+	if spec == "trace" {
+		var mu sync.Mutex
+		seen := map[string]int{}
+		return func(p string) {
+			mu.Lock()
+			seen[p]++
+			fmt.Fprintf(s.Err, "berth: boundary %s #%d\n", p, seen[p])
+			mu.Unlock()
+		}
 	}
 	point, nth := spec, 1
 	if i := strings.LastIndex(spec, "#"); i >= 0 {
@@ -183,12 +197,15 @@ func testHook(s Streams) func(string) {
 	if strings.EqualFold(s.Getenv("BERTH_TEST_KILL_SIGNAL"), "INT") {
 		sig = syscall.SIGINT
 	}
+	var mu sync.Mutex
 	count := 0
 	return func(p string) {
 		if p != point {
 			return
 		}
+		mu.Lock()
 		count++
+		mu.Unlock()
 		if count == nth {
 			fmt.Fprintf(s.Err, "berth: test hook: sending %v to myself at %s #%d\n", sig, p, nth)
 			syscall.Kill(os.Getpid(), sig)
