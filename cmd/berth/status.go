@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -80,6 +81,10 @@ type statusReport struct {
 	Services      []statusService `json:"services"`
 	Nodes         []statusNode    `json:"nodes"`
 	Unreachable   int             `json:"unreachable_nodes"`
+	// Locks are the project's locks held now, by node.
+	Locks map[string]executor.LockInfo `json:"locks,omitempty"`
+	// Applies are the latest audit records (newest first), each apply once.
+	Applies []executor.AuditRecord `json:"applies,omitempty"`
 }
 
 type statusService struct {
@@ -120,6 +125,13 @@ type statusNode struct {
 // containers. It is pure, so the views are testable without nodes.
 func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 	st := statusReport{FormatVersion: statusFormatVersion, Project: cfg.Project.Name}
+	if locks := executor.Locks(cfg.Project.Name, live); len(locks) > 0 {
+		st.Locks = locks
+	}
+	st.Applies = executor.Audit(cfg.Project.Name, live)
+	if len(st.Applies) > 10 {
+		st.Applies = st.Applies[:10]
+	}
 	byName := map[string]*statusService{}
 	for _, svc := range cfg.Services {
 		ss := &statusService{Name: svc.Name, InConfiguration: true, DesiredReplicas: svc.Replicas, Image: svc.Image}
@@ -323,6 +335,32 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 			}
 			tw.Flush()
 		}
+	}
+
+	if len(st.Locks) > 0 {
+		nodes := make([]string, 0, len(st.Locks))
+		for n := range st.Locks {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		fmt.Fprintf(&w, "\n%sLocked%s:\n", bold, reset)
+		for _, n := range nodes {
+			li := st.Locks[n]
+			stale := ""
+			if li.Stale() {
+				stale = " (its process is gone: the next apply takes it over)"
+			}
+			fmt.Fprintf(&w, "  %s: by %s%s\n", n, li, stale)
+		}
+	}
+	if len(st.Applies) > 0 {
+		fmt.Fprintf(&w, "\n%sRecent applies%s:\n", bold, reset)
+		tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "  WHEN\tWHO\tAPPLY\tPLAN\tACTIONS\tRESULT\t")
+		for _, a := range st.Applies {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t\n", a.Started.UTC().Format("2006-01-02 15:04:05Z"), a.Holder, a.ApplyID, orDash(a.PlanID), a.Actions, a.Result)
+		}
+		tw.Flush()
 	}
 
 	if st.Unreachable > 0 {
