@@ -8,16 +8,44 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// planImages lists the image work apply does before any container changes:
-// a build on the local engine, a send of a local image to the nodes that
-// lack it, or a pull on the nodes.
+// Image action kinds (ImageAction.Kind).
+const (
+	// ImageBuild builds the image on the local engine (the machine running
+	// berth). Nodes lists the nodes whose engine is the local engine: the
+	// build puts the image there.
+	ImageBuild = "build"
+	// ImageSend streams the image from the local engine to Nodes over their
+	// SSH connections (docker save | docker load).
+	ImageSend = "send"
+	// ImageTag gives the image its name on Nodes, which already hold the
+	// exact image ID under another name: nothing is sent.
+	ImageTag = "tag"
+	// ImagePull makes Nodes pull the image from its registry.
+	ImagePull = "pull"
+)
+
+// planImages lists the image work apply does before any container changes,
+// builds first: a build on the local engine, a send of a local image to the
+// nodes that lack it, a tag where a node has the image under another name,
+// or a pull on the nodes.
+//
+// A node lacks an image when it has no image of that name. For a service
+// with a build block the name is the content tag, so a changed context is a
+// new name (and its replicas are replaced); pull does not apply to it. For
+// other services, pull = "always" pulls even when the node has the name.
 func (p *planState) planImages() hcl.Diagnostics {
+	if p.opts.Destroy {
+		return nil
+	}
 	type need struct {
-		image    string
+		image    string // as the first service wrote it
 		nodes    map[string]bool
 		services map[string]bool
+		built    bool // a service builds it
+		always   bool // a service without build has pull = "always"
 	}
-	needs := map[string]*need{}
+	needs := map[string]*need{}     // by normalized reference
+	buildNodes := map[string]bool{} // "ref\x00node": local-engine nodes a build serves
 	var diags hcl.Diagnostics
 	missing := map[string]map[string]bool{}
 	var missingOrder []string
@@ -29,30 +57,36 @@ func (p *planState) planImages() hcl.Diagnostics {
 			svc := p.cfg.Service(a.Service)
 			n := p.nodeByName[a.Node]
 			ref := NormalizeRef(a.Spec.Image)
+			built := svc.Build != nil
 			pull := svc.Pull
-			if pull == "" {
+			if pull == "" || built {
 				pull = "missing"
 			}
 			if _, present := n.imageIDs[ref]; present && pull != "always" {
 				continue
 			}
-			if pull == "never" && svc.Build == nil {
-				if _, local := p.localImage(ref); !local {
-					k := a.Service + "\x00" + a.Spec.Image
-					if missing[k] == nil {
-						missingOrder = append(missingOrder, k)
-						missing[k] = map[string]bool{}
-					}
-					missing[k][a.Node] = true
-					continue
+			_, local := p.localImage(ref)
+			if built && !local && p.isLocalEngine(n) {
+				buildNodes[ref+"\x00"+a.Node] = true
+			}
+			if pull == "never" && !local {
+				k := a.Service + "\x00" + a.Spec.Image
+				if missing[k] == nil {
+					missingOrder = append(missingOrder, k)
+					missing[k] = map[string]bool{}
 				}
+				missing[k][a.Node] = true
+				continue
 			}
-			k := a.Spec.Image
-			if needs[k] == nil {
-				needs[k] = &need{image: a.Spec.Image, nodes: map[string]bool{}, services: map[string]bool{}}
+			nd := needs[ref]
+			if nd == nil {
+				nd = &need{image: a.Spec.Image, nodes: map[string]bool{}, services: map[string]bool{}}
+				needs[ref] = nd
 			}
-			needs[k].nodes[a.Node] = true
-			needs[k].services[a.Service] = true
+			nd.nodes[a.Node] = true
+			nd.services[a.Service] = true
+			nd.built = nd.built || built
+			nd.always = nd.always || (pull == "always" && !built)
 		}
 	}
 	for _, k := range missingOrder {
@@ -65,17 +99,43 @@ func (p *planState) planImages() hcl.Diagnostics {
 			Detail:  fmt.Sprintf("Service %q has pull = \"never\", and neither %s nor the local engine has the image.", svcName, nodes),
 			Subject: &r})
 	}
-	// Builds first: a service with a build block whose image the local
-	// engine does not hold yet.
+
+	// Builds: an image some node needs that the local engine lacks. Services
+	// building the same image share one build.
+	var builds []*ImageAction
+	byRef := map[string]*ImageAction{}
 	for _, s := range p.cfg.Services {
-		if s.Build == nil || p.opts.Destroy {
+		if s.Build == nil || p.desired[s.Name] == nil {
 			continue
 		}
 		img := p.desired[s.Name].image
-		if _, ok := p.localImage(NormalizeRef(img)); !ok {
-			p.plan.Images = append(p.plan.Images, ImageAction{Kind: "build", Image: img, Services: []string{s.Name}})
+		ref := NormalizeRef(img)
+		if _, ok := p.localImage(ref); ok {
+			continue
 		}
+		nd := needs[ref]
+		if nd == nil || !nd.services[s.Name] {
+			continue
+		}
+		ia := byRef[ref]
+		if ia == nil {
+			ia = &ImageAction{Kind: ImageBuild, Image: img}
+			byRef[ref] = ia
+			builds = append(builds, ia)
+			for n := range nd.nodes {
+				if buildNodes[ref+"\x00"+n] {
+					ia.Nodes = append(ia.Nodes, n)
+				}
+			}
+			sort.Strings(ia.Nodes)
+		}
+		ia.Services = append(ia.Services, s.Name)
 	}
+	for _, ia := range builds {
+		sort.Strings(ia.Services)
+		p.plan.Images = append(p.plan.Images, *ia)
+	}
+
 	keys := make([]string, 0, len(needs))
 	for k := range needs {
 		keys = append(keys, k)
@@ -83,31 +143,40 @@ func (p *planState) planImages() hcl.Diagnostics {
 	sort.Strings(keys)
 	for _, k := range keys {
 		nd := needs[k]
-		ia := ImageAction{Image: nd.image, Nodes: sortedKeys(nd.nodes), Services: sortedKeys(nd.services)}
-		pullAlways := false
-		built := false
-		for s := range nd.services {
-			svc := p.cfg.Service(s)
-			if svc.Pull == "always" && svc.Build == nil {
-				pullAlways = true
-			}
-			if svc.Build != nil {
-				built = true
+		services := sortedKeys(nd.services)
+		var send, tag, pull []string
+		img, local := p.localImage(k)
+		for _, n := range sortedKeys(nd.nodes) {
+			switch {
+			case nd.always:
+				pull = append(pull, n)
+			case nd.built && buildNodes[k+"\x00"+n]:
+				// The build puts it there.
+			case local && p.nodeByName[n].imageSet[img.ID]:
+				tag = append(tag, n)
+			case local || nd.built:
+				send = append(send, n)
+			default:
+				pull = append(pull, n)
 			}
 		}
-		img, local := p.localImage(NormalizeRef(nd.image))
-		switch {
-		case pullAlways:
-			ia.Kind = "pull"
-		case local || built:
-			ia.Kind = "send"
-			ia.ID, ia.Size = img.ID, img.Size
-		default:
-			ia.Kind = "pull"
+		if len(send) > 0 {
+			p.plan.Images = append(p.plan.Images, ImageAction{Kind: ImageSend, Image: nd.image, ID: img.ID, Size: img.Size, Nodes: send, Services: services})
 		}
-		p.plan.Images = append(p.plan.Images, ia)
+		if len(tag) > 0 {
+			p.plan.Images = append(p.plan.Images, ImageAction{Kind: ImageTag, Image: nd.image, ID: img.ID, Size: img.Size, Nodes: tag, Services: services})
+		}
+		if len(pull) > 0 {
+			p.plan.Images = append(p.plan.Images, ImageAction{Kind: ImagePull, Image: nd.image, Nodes: pull, Services: services})
+		}
 	}
 	return diags
+}
+
+// isLocalEngine reports whether n's engine is the one berth runs next to
+// (where images are built).
+func (p *planState) isLocalEngine(n *nodeView) bool {
+	return p.opts.LocalEngineID != "" && n.reachable && n.state.Engine.ID == p.opts.LocalEngineID
 }
 
 func (p *planState) localImage(ref string) (Image, bool) {

@@ -135,7 +135,8 @@ type FieldChange struct {
 // ImageAction is image work done before container changes.
 type ImageAction struct {
 	// Kind: "build" (on the local engine), "send" (local engine to nodes over
-	// SSH), "pull" (nodes pull from a registry).
+	// SSH), "tag" (nodes hold the image ID under another name), "pull" (nodes
+	// pull from a registry). See the Image* constants.
 	Kind  string   `json:"kind"`
 	Image string   `json:"image"`
 	ID    string   `json:"id,omitempty"`

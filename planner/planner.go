@@ -32,6 +32,9 @@ type Options struct {
 	// LocalImages are the images on the engine running berth, so the plan
 	// can say which missing images will be sent rather than pulled.
 	LocalImages []Image
+	// LocalEngineID is the ID of that engine: a node with the same engine
+	// gets a built image from the build itself, with nothing to send.
+	LocalEngineID string
 	// Destroy plans the removal of every container of the project.
 	Destroy bool
 	// Interrupted are the IDs of applies known to have been killed (their

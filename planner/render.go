@@ -233,6 +233,8 @@ func (ia *ImageAction) describe() string {
 		return fmt.Sprintf("image %s%s will be sent to %s", name, size, strings.Join(ia.Nodes, ", "))
 	case "pull":
 		return fmt.Sprintf("image %s will be pulled on %s", ia.Image, strings.Join(ia.Nodes, ", "))
+	case "tag":
+		return fmt.Sprintf("image %s is on %s under another name: it will be tagged, nothing sent", name, strings.Join(ia.Nodes, ", "))
 	}
 	return ia.Kind + " " + ia.Image
 }

@@ -256,12 +256,19 @@ func (r *applyRun) jsonLine(v any) {
 func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.Config, p *planner.Plan, live *planner.Live, lock *executor.Lock) error {
 	pr := newProgress(r.s.Out, r.json, r.s.OutTerminal, !noColor(r.s, *r.cf.noColor))
 	started := time.Now()
+	// Image progress goes to stderr (never the -json stream); -json gets
+	// an event per finished image step instead.
+	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.OutTerminal && !r.json}
+	if r.json {
+		imgOpts.Event = func(e executor.Event) { e.ApplyID = lock.Info.ApplyID; pr.event(e) }
+	}
+	images := executor.NewImageStep(cfg, sess, imgOpts)
 	res, err := sess.Apply(ctx, p, live, lock, executor.ApplyOptions{
 		Parallelism:   *r.cf.parallelism,
 		Progress:      pr.event,
 		Hook:          testHook(r.s),
 		RemoveVolumes: r.volumes,
-		Images:        executor.ImageWork(cfg, sess, r.s.Err, r.s.OutTerminal && !r.json),
+		Images:        images.Run,
 		Redact:        redactor(cfg),
 	})
 	result := "applied"
@@ -286,6 +293,8 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 		if res != nil {
 			doc["done"] = res.Done
 		}
+		// Bytes of image streams sent, per node (absent: nothing sent).
+		doc["bytes_sent"] = images.BytesSent()
 		if err != nil {
 			doc["error"] = err.Error()
 		}

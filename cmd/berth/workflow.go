@@ -81,6 +81,7 @@ func planInputs(ctx context.Context, cfg *config.Config, live *planner.Live, des
 	}
 	opts.BuildImages = imgs.BuildImages
 	opts.LocalImages = imgs.LocalImages
+	opts.LocalEngineID = imgs.LocalEngineID
 	return opts, nil
 }
 
