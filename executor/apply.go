@@ -197,6 +197,7 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 		}
 		ap.hook("recovered")
 	}
+	ap.s.ClearStaleMarkers(ctx, ap.live, ap.lock)
 	var failed error
 	var failedAction *planner.Action
 	batches := groupBatches(plan.Actions)
@@ -398,13 +399,32 @@ func (ap *applier) recover(ctx context.Context) error {
 			}
 		}
 	}
-	// The killed run's commit markers, if any, are done with.
-	for _, nn := range touchedNodes(&planner.Plan{Recovery: ap.plan.Recovery}) {
-		if n, err := ap.s.Node(nn); err == nil && ap.plan.Interrupted != nil {
-			removeMarkers(ctx, n, ap.s.project, ap.plan.Interrupted.ApplyID)
+	return nil
+}
+
+// ClearStaleMarkers removes the commit markers that killed runs left on the
+// reachable nodes of live; the caller holds lock. With the lock held no
+// other apply is running, and once recovery has run (or found nothing to
+// do) the markers are done with: a run killed after it had removed its old
+// containers leaves nothing to recover, but its markers would otherwise
+// stay forever. Apply calls it after recovery; the CLI also calls it when
+// the plan is empty.
+func (s *Session) ClearStaleMarkers(ctx context.Context, live *planner.Live, lock *Lock) {
+	for _, nn := range s.names {
+		st := live.Node(nn)
+		if st == nil || !st.Reachable {
+			continue
+		}
+		for _, v := range st.Volumes {
+			if v.Labels[planner.LabelKind] != planner.KindCommit || v.Labels[planner.LabelProject] != s.project ||
+				v.Labels[planner.LabelApply] == lock.Info.ApplyID {
+				continue
+			}
+			if n, err := s.Node(nn); err == nil {
+				_ = n.RemoveVolume(ctx, v.Name)
+			}
 		}
 	}
-	return nil
 }
 
 func isNotFound(err error) bool {

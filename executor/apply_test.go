@@ -448,3 +448,41 @@ func planOpts(t *testing.T, fc *fakeCluster, cfg *config.Config, o planner.Optio
 	}
 	return p
 }
+
+// A run killed after its commit (old containers removed, markers not yet)
+// leaves only its commit markers: the next apply removes them, and so does
+// ClearStaleMarkers when there is nothing else to do.
+func TestStaleCommitMarkersCleared(t *testing.T) {
+	fc := newFakeCluster(t)
+	ctx := context.Background()
+	mark := func() {
+		for _, f := range fc.nodes {
+			f.CreateVolume(ctx, markerName("demo", "dead0003"), map[string]string{
+				planner.LabelKind: planner.KindCommit, planner.LabelProject: "demo", planner.LabelApply: "dead0003"})
+		}
+	}
+	markers := func() (n int) {
+		for _, f := range fc.nodes {
+			vs, _ := f.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindCommit})
+			n += len(vs)
+		}
+		return n
+	}
+	mark()
+	if _, _, err := fc.apply(ctx, loadHCL(t, webService("echo:v1", 3, "")), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := markers(); n != 0 {
+		t.Fatalf("%d stale commit markers left after an apply", n)
+	}
+	mark()
+	lock, err := fc.sess.Lock(ctx, LockInfo{ApplyID: "live0001", Holder: "x", PID: os.Getpid()}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release(ctx)
+	fc.sess.ClearStaleMarkers(ctx, fc.sess.Gather(ctx), lock)
+	if n := markers(); n != 0 {
+		t.Fatalf("%d stale commit markers left by ClearStaleMarkers", n)
+	}
+}

@@ -184,6 +184,7 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 		return err
 	}
 	if p.Empty() {
+		sess.ClearStaleMarkers(ctx, live, lock)
 		return nil
 	}
 	if !r.auto {
@@ -224,6 +225,7 @@ func (r *applyRun) fromFile(ctx context.Context, path string) error {
 		return err
 	}
 	if p.Empty() {
+		sess.ClearStaleMarkers(ctx, live, lock)
 		fmt.Fprintln(r.s.Out, "No changes. The cluster matches the configuration.")
 		return nil
 	}
