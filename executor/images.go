@@ -29,12 +29,17 @@ type ImageFacts struct {
 	LocalEngineID string
 }
 
-// LocalImageFacts computes build tags (reading the build contexts) and, when
-// withLocal is set, lists the local engine's images. An unreachable local
-// engine is not an error unless a service has a build block (it has to be
-// built there). It builds nothing and sends nothing.
+// LocalImageFacts computes build tags (reading the build contexts) and lists
+// the local engine's images. An unreachable local engine is not an error
+// unless a service has a build block (it has to be built there). It builds
+// nothing and sends nothing. Without withLocal (destroy: no image is
+// needed) it does nothing at all, so that a destroy works without the build
+// contexts.
 func LocalImageFacts(ctx context.Context, cfg *config.Config, withLocal bool) (ImageFacts, error) {
 	f := ImageFacts{BuildImages: map[string]string{}}
+	if !withLocal {
+		return f, nil
+	}
 	needLocal := false
 	for _, s := range cfg.Services {
 		if s.Build == nil {
@@ -46,9 +51,6 @@ func LocalImageFacts(ctx context.Context, cfg *config.Config, withLocal bool) (I
 			return f, fmt.Errorf("service %q: build context %s: %w", s.Name, s.Build.Context, err)
 		}
 		f.BuildImages[s.Name] = BuildRef(cfg.Project.Name, s, tag)
-	}
-	if !withLocal {
-		return f, nil
 	}
 	n, err := LocalEngine(ctx, cfg)
 	if err != nil {

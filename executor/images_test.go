@@ -1107,3 +1107,15 @@ func TestCredentialHelperProgram(t *testing.T) {
 		t.Errorf("helper: %+v, %v", c, err)
 	}
 }
+
+// destroy needs neither the build contexts nor the local engine.
+func TestLocalImageFactsForDestroy(t *testing.T) {
+	cfg := &config.Config{Project: config.Project{Name: "demo"}, Services: []*config.Service{
+		{Name: "web", Build: &config.Build{Context: filepath.Join(t.TempDir(), "gone"), Dockerfile: "Dockerfile"}}}}
+	if _, err := LocalImageFacts(context.Background(), cfg, false); err != nil {
+		t.Errorf("destroy's image facts: %v", err)
+	}
+	if _, err := LocalImageFacts(context.Background(), cfg, true); err == nil || !strings.Contains(err.Error(), `service "web": build context`) {
+		t.Errorf("a missing build context: %v", err)
+	}
+}

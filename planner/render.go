@@ -228,7 +228,11 @@ func (ia *ImageAction) describe() string {
 	}
 	switch ia.Kind {
 	case "build":
-		return fmt.Sprintf("image %s will be built on the local engine for %s", ia.Image, strings.Join(ia.Services, ", "))
+		where := "the local engine"
+		if len(ia.Nodes) > 0 {
+			where += " (the engine of " + strings.Join(ia.Nodes, ", ") + ")"
+		}
+		return fmt.Sprintf("image %s will be built on %s for %s", ia.Image, where, strings.Join(ia.Services, ", "))
 	case "send":
 		return fmt.Sprintf("image %s%s will be sent to %s", name, size, strings.Join(ia.Nodes, ", "))
 	case "pull":
