@@ -204,6 +204,21 @@ func (s *Session) Node(name string) (Node, error) {
 	return nil, &NodeError{Node: name, Err: errors.New("not a configured node")}
 }
 
+// HostKeyMismatches returns the errors of the nodes (or their jump hosts)
+// whose host key did not match the recorded one: changed, revoked, or not
+// the pinned fingerprint. Nothing was sent to them (the check runs during
+// the key exchange); a key that is merely unknown is not a mismatch.
+func (s *Session) HostKeyMismatches() []error {
+	var out []error
+	for _, name := range s.names {
+		var he *HostKeyError
+		if err := s.errs[name]; err != nil && errors.As(err, &he) && !he.Unknown {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
 // Close closes every node and connection.
 func (s *Session) Close() error {
 	var errs []error

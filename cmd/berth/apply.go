@@ -160,6 +160,9 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	r.s = redactStreams(r.s, cfg)
 	sess := openSession(ctx, r.s, cfg, r.cf)
 	defer sess.Close()
+	if err := refuseHostKeyMismatch(sess); err != nil {
+		return err
+	}
 	lock, err := sess.Lock(ctx, r.lockInfo(""), r.lockTimeout)
 	if err != nil {
 		return err
@@ -215,6 +218,9 @@ func (r *applyRun) fromFile(ctx context.Context, path string) error {
 	}
 	sess := openSession(ctx, r.s, cfg, r.cf)
 	defer sess.Close()
+	if err := refuseHostKeyMismatch(sess); err != nil {
+		return err
+	}
 	lock, err := sess.Lock(ctx, r.lockInfo(p.ID), r.lockTimeout)
 	if err != nil {
 		return err

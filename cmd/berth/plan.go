@@ -50,6 +50,9 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 				s = redactStreams(s, cfg)
 				sess := openSession(ctx, s, cfg, cf)
 				defer sess.Close()
+				if err := refuseHostKeyMismatch(sess); err != nil {
+					return err
+				}
 				p, _, err := makePlan(ctx, s, cfg, sess, cf, *destroy, *recover)
 				if err != nil {
 					return err

@@ -66,6 +66,23 @@ func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFla
 	})
 }
 
+// refuseHostKeyMismatch fails when a node offered a host key other than the
+// recorded one. Someone may be impersonating that node, so berth goes no
+// further with any node: plan, apply and destroy send nothing anywhere
+// (rather than carrying on without that node, as for an unreachable one).
+func refuseHostKeyMismatch(sess *executor.Session) error {
+	errs := sess.HostKeyMismatches()
+	if len(errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(errs))
+	for i, err := range errs {
+		lines[i] = "  - " + err.Error()
+	}
+	return fmt.Errorf("a node's host key does not match the one recorded in known_hosts: it may not be the node it claims to be, "+
+		"so berth stops here and nothing was sent to any node:\n%s", strings.Join(lines, "\n"))
+}
+
 // planInputs gathers what the planner needs beside the configuration and the
 // live state: stale locks (killed runs) and image facts of the local engine.
 func planInputs(ctx context.Context, cfg *config.Config, live *planner.Live, destroy bool, recover string) (planner.Options, error) {
