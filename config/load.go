@@ -159,6 +159,12 @@ var topSchema = &hcl.BodySchema{
 func (l *loader) load(paths []string) {
 	var blocks hcl.Blocks
 	for _, path := range paths {
+		if src, err := os.ReadFile(path); err == nil {
+			if d := CheckNesting(src, path, false); d != nil {
+				l.diags = append(l.diags, d)
+				continue
+			}
+		}
 		f, diags := l.parser.ParseHCLFile(path)
 		l.diags = append(l.diags, diags...)
 		if f == nil || f.Body == nil {

@@ -264,6 +264,12 @@ func (l *loader) setFromString(d *varDecl, s, source string) {
 		return
 	}
 	filename := fmt.Sprintf("<value for var.%s>", d.v.Name)
+	if nd := CheckNesting([]byte(s), filename, true); nd != nil {
+		l.errorf(d.v.DeclRange, "Invalid value for input variable",
+			"The value for var.%s from %s nests more than %d levels deep.", d.v.Name, source, MaxNesting)
+		d.failed = true
+		return
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(s), filename, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
 		l.errorf(d.v.DeclRange, "Invalid value for input variable",
@@ -305,6 +311,10 @@ func (l *loader) readVarFile(path string) {
 			Summary:  "Failed to read variables file",
 			Detail:   fmt.Sprintf("Cannot read %s: %v.", path, unwrapPathError(err)),
 		})
+		return
+	}
+	if d := CheckNesting(src, path, false); d != nil {
+		l.diags = append(l.diags, d)
 		return
 	}
 	f, diags := l.parser.ParseHCL(src, path)

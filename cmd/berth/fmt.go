@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/berth-dev/berth/config"
 )
 
 func init() {
@@ -112,6 +114,11 @@ func hclFiles(arg string, recursive bool) ([]string, error) {
 
 // format returns src in canonical form, or diagnostics when it does not parse.
 func (f *formatter) format(name string, src []byte) ([]byte, bool) {
+	if d := config.CheckNesting(src, name, false); d != nil {
+		writeDiags(f.s, nil, hcl.Diagnostics{d}, f.color)
+		f.failed = true
+		return nil, false
+	}
 	file, diags := hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
 		writeDiags(f.s, map[string]*hcl.File{name: file}, diags, f.color)
