@@ -286,7 +286,7 @@ func (ap *applier) stepEvent(a *planner.Action, msg string) {
 
 // preflight checks, before anything changes, that every image needed is on
 // its node (or will be sent or pulled) and that the images of the containers
-// a rollback would restart are still there.
+// a rollback would restart (the running old ones) are still there.
 func (ap *applier) preflight(ctx context.Context) error {
 	ap.phase("preflight")
 	comingTo := map[string]bool{}
@@ -305,8 +305,11 @@ func (ap *applier) preflight(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("image %s is not on node %s (needed by service %q replica %d)", a.Spec.Image, a.Node, a.Service, a.Replica))
 			}
 		}
+		// Only a running old container is restarted by a rollback; a stopped
+		// one is just renamed back (and Docker lets rmi -f delete the image
+		// of a stopped container, never of a running one).
 		if a.Old != nil && (a.Kind == planner.Replace || a.Kind == planner.Delete) && a.Old.ImageID != "" {
-			if ost := ap.live.Node(a.Old.Node); ost != nil && !hasImageID(ost, a.Old.ImageID) {
+			if ost := ap.live.Node(a.Old.Node); ost != nil && isRunning(ost, a.Old.ID) && !hasImageID(ost, a.Old.ImageID) {
 				errs = append(errs, fmt.Errorf("image %s (%s) of container %s on node %s is gone: a rollback could not restart it; pull or load it again first",
 					a.Old.Image, a.Old.ImageID, a.Old.Name, a.Old.Node))
 			}
@@ -340,6 +343,15 @@ func hasImageRef(st *planner.NodeState, ref string) bool {
 		}
 		if img.ID == ref {
 			return true
+		}
+	}
+	return false
+}
+
+func isRunning(st *planner.NodeState, id string) bool {
+	for _, c := range st.Containers {
+		if c.ID == id {
+			return c.State == "running" || c.State == "restarting" || c.State == "paused"
 		}
 	}
 	return false

@@ -486,3 +486,41 @@ func TestStaleCommitMarkersCleared(t *testing.T) {
 		t.Fatalf("%d stale commit markers left by ClearStaleMarkers", n)
 	}
 }
+
+// The image of an old container a rollback would restart (a running one)
+// must be on its node; a stopped old container is only renamed back by a
+// rollback, so its image is not needed (docker rmi -f can delete the image
+// of a stopped container, never that of a running one).
+func TestApplyPreflightOldImageOnlyForRunning(t *testing.T) {
+	for _, state := range []string{"running", "exited"} {
+		t.Run(state, func(t *testing.T) {
+			fc := newFakeCluster(t)
+			ctx := context.Background()
+			if _, _, err := fc.apply(ctx, loadHCL(t, webService("echo:v1", 3, "")), ApplyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if state == "exited" {
+				fc.nodes["node2"].Exit("demo-web-2", 0)
+			}
+			lock, _ := fc.sess.Lock(ctx, LockInfo{ApplyID: "t2", Holder: "x", PID: os.Getpid()}, 0)
+			defer lock.Release(ctx)
+			live := fc.sess.Gather(ctx)
+			p, diags := planner.Make(loadHCL(t, webService("echo:v2", 3, "")), live, planner.Options{})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			st := live.Nodes["node2"]
+			for i, img := range st.Images {
+				if len(img.Tags) > 0 && img.Tags[0] == "echo:v1" {
+					st.Images = append(st.Images[:i], st.Images[i+1:]...)
+					break
+				}
+			}
+			_, err := fc.sess.Apply(ctx, p, live, lock, ApplyOptions{Poll: 5 * time.Millisecond})
+			refused := err != nil && strings.Contains(err.Error(), "of container demo-web-2 on node node2 is gone")
+			if refused != (state == "running") {
+				t.Fatalf("old container %s, its image gone: refused %v (%v)", state, refused, err)
+			}
+		})
+	}
+}
