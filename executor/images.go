@@ -125,8 +125,10 @@ type ImageOptions struct {
 	// Event receives an EvImage event for every finished step.
 	Event func(Event)
 	// Compress gzips the stream sent to the nodes (once, for all of them).
-	// Off by default: on fast links it costs more CPU time than it saves
-	// (see scripts/bench-images).
+	// Off by default: it pays only on links slower than the compressor
+	// (~75 MB/s of Go source here) and for compressible layers; on LAN or
+	// loopback links it costs time (see scripts/bench-images). Default:
+	// BERTH_IMAGE_COMPRESS=gzip turns it on.
 	Compress bool
 	// RateLimit caps the bytes per second sent to each node; 0 means none.
 	// Default: BERTH_TEST_SHIP_RATE (bytes per second, test-only), else 0.
@@ -157,6 +159,9 @@ func NewImageStep(cfg *config.Config, s *Session, opts ImageOptions) *ImageStep 
 	environ := s.opts.Environ
 	if environ == nil {
 		environ = os.Environ()
+	}
+	if !opts.Compress && getenv(environ, "BERTH_IMAGE_COMPRESS") == "gzip" {
+		opts.Compress = true
 	}
 	if opts.RateLimit == 0 {
 		opts.RateLimit, _ = parseBytes(getenv(environ, "BERTH_TEST_SHIP_RATE"))
