@@ -380,12 +380,26 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			break
 		}
 	}
-	// Pass 2: place the rest.
-	var missing []int
+	// Pass 2: place the rest. A replica found on no reachable node may run
+	// on an unreachable node that could host it, whose containers are
+	// unknown: it is left alone there rather than created elsewhere (a
+	// transport error is never read as "no container"; a copy elsewhere
+	// would run twice once the node is back, with its data split).
+	hidden := p.unreachableHosts(svc)
+	var missing, unknown []int
 	for i := 1; i <= R; i++ {
-		if placed[i] == nil {
+		switch {
+		case placed[i] != nil:
+		case len(hidden) > 0 && len(byIndex[i]) == 0:
+			unknown = append(unknown, i)
+		default:
 			missing = append(missing, i)
 		}
+	}
+	if len(unknown) > 0 {
+		p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+			"service %q %s on no reachable node and may run on %s, which %s unreachable: left alone, not created elsewhere",
+			svc.Name, replicaList(unknown), strings.Join(hidden, ", "), map[bool]string{true: "is", false: "are"}[len(hidden) == 1]))
 	}
 	if failed := pl.placeNew(missing, placed); len(failed) > 0 {
 		return hcl.Diagnostics{pl.failure(len(failed))}
@@ -396,6 +410,9 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	used := map[*Container]bool{}
 	for i := 1; i <= R; i++ {
 		n := placed[i]
+		if n == nil {
+			continue // may run on an unreachable node
+		}
 		spec := d.replicaSpec(p.project, n.name(), i)
 		spec.Labels[LabelReplicas] = strconv.Itoa(R)
 		if oc := kept[i]; oc != nil {
@@ -484,7 +501,9 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 		sort.Strings(sp.DependsOn)
 	}
 	for i := 1; i <= R; i++ {
-		sp.Placement[strconv.Itoa(i)] = placed[i].name()
+		if placed[i] != nil {
+			sp.Placement[strconv.Itoa(i)] = placed[i].name()
+		}
 	}
 	p.plan.Services = append(p.plan.Services, sp)
 	return nil
@@ -495,6 +514,40 @@ func (pl *Plan) unchanged(service string) {
 		pl.Unchanged = map[string]int{}
 	}
 	pl.Unchanged[service]++
+}
+
+// unreachableHosts lists the unreachable nodes that may run replicas of svc:
+// those whose placement constraint is not known to be false from what is
+// known of them without a connection (name, address, labels).
+func (p *planState) unreachableHosts(svc *config.Service) []string {
+	var out []string
+	for _, n := range p.nodes {
+		if n.reachable {
+			continue
+		}
+		if e := svc.Placement.Constraint; e != nil {
+			attrs := config.NodeValue(config.NodeInfo{Name: n.cfg.Name, Address: n.cfg.Address, Labels: n.cfg.Labels}).AsValueMap()
+			attrs["cpus"], attrs["memory"] = cty.UnknownVal(cty.Number), cty.UnknownVal(cty.Number)
+			attrs["arch"], attrs["os"] = cty.UnknownVal(cty.String), cty.UnknownVal(cty.String)
+			v, diags := e.Value(config.PlacementContext(cty.ObjectVal(attrs)))
+			if !diags.HasErrors() && v.IsKnown() && !v.IsNull() && v.Type().Equals(cty.Bool) && v.False() {
+				continue
+			}
+		}
+		out = append(out, n.name())
+	}
+	return out
+}
+
+func replicaList(l []int) string {
+	s := make([]string, len(l))
+	for i, r := range l {
+		s[i] = strconv.Itoa(r)
+	}
+	if len(l) == 1 {
+		return "replica " + s[0] + " is"
+	}
+	return "replicas " + strings.Join(s, ", ") + " are"
 }
 
 // preferRunning orders a replica's containers: running first, then by node.

@@ -7,6 +7,8 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/berth-dev/berth/config"
 )
 
@@ -206,8 +208,37 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, live *Live) {
 		}
 	}
 	for _, s := range cfg.Services {
+		// Replicas that may run on an unreachable node are left alone,
+		// never created elsewhere: fewer may be seen, never more.
+		if mayHide(cfg, live, s) {
+			if count[s.Name] > s.Replicas {
+				t.Fatalf("seed %d: service %s has %d replicas on the reachable nodes, want at most %d", seed, s.Name, count[s.Name], s.Replicas)
+			}
+			continue
+		}
 		if count[s.Name] != s.Replicas {
 			t.Fatalf("seed %d: service %s has %d replicas, want %d", seed, s.Name, count[s.Name], s.Replicas)
 		}
 	}
+}
+
+// mayHide reports whether an unreachable node may run replicas of s: its
+// constraint is not false on what is known of the node without its engine.
+func mayHide(cfg *config.Config, live *Live, s *config.Service) bool {
+	for _, n := range cfg.Nodes {
+		if st := live.Nodes[n.Name]; st != nil && st.Reachable {
+			continue
+		}
+		if s.Placement.Constraint == nil {
+			return true
+		}
+		attrs := config.NodeValue(config.NodeInfo{Name: n.Name, Address: n.Address, Labels: n.Labels}).AsValueMap()
+		attrs["cpus"], attrs["memory"] = cty.UnknownVal(cty.Number), cty.UnknownVal(cty.Number)
+		attrs["arch"], attrs["os"] = cty.UnknownVal(cty.String), cty.UnknownVal(cty.String)
+		v, diags := s.Placement.Constraint.Value(config.PlacementContext(cty.ObjectVal(attrs)))
+		if diags.HasErrors() || !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.Bool) || v.True() {
+			return true
+		}
+	}
+	return false
 }
