@@ -123,6 +123,10 @@ func (b *bench) fanout() error {
 		}
 		logf("fanout: round %d/%d done", round, b.opts.rounds)
 	}
+	if b.opts.trace && len(points) > 0 && b.ctx.Err() == nil {
+		logf("fanout: tracing berth plan at %d nodes", points[len(points)-1].n)
+		b.traceNote(sec, points[len(points)-1].dir, 3, 10)
+	}
 	// The marginal cost of a node, from the medians at the ends of the curve.
 	if len(points) >= 2 {
 		lo, hi := points[0], points[len(points)-1]

@@ -56,10 +56,11 @@ func (b *bench) lifecycle() error {
 		rem.series("remove/compose-ssh", fmt.Sprintf("docker-compose down over ssh:// (COMPOSE_PARALLEL_LIMIT=%d)", lim), "compose", "s", "remove/berth")
 	}
 	dep.note("berth's health check: a TCP connect to the container's port 8080 through the node's SSH connection, every 1 s; update.monitor %s (berth's default is 5s; -monitor changes it). Every replica counts as started only when healthy for the monitor period, so berth's times include health and the last monitor window", mon)
-	dep.note("compose and the stack: HEALTHCHECK [\"CMD\", \"/echo\", \"check\"] every 1 s (an exec in the container per check). Compose v1 does not wait for health: 'until healthy' polls the engine")
-	dep.note("the stack: a single-node swarm on node1's engine (docker swarm init --advertise-addr node1), --resolve-image never (no registry), no published ports (this kernel has no IPVS for the ingress mesh), overlay network %s_default; tasks count as running only once healthy", b.stackName())
+	dep.note("compose and the stack: HEALTHCHECK [\"CMD\", \"/echo\", \"check\"] every 1 s, timeout 10 s, start_period 60 s. Each check is an exec in the container (runc): 30-60 containers checked every second load this 2-CPU machine heavily, and with a 2 s timeout swarm killed 'unhealthy' tasks under load and never converged, hence the lenient timeout. Compose v1 does not wait for health: 'until healthy' polls the engine")
+	dep.note("the stack: a single-node swarm on node1's engine (docker swarm init --advertise-addr node1 before the stack's turn in each round, swarm leave --force after it), --resolve-image never (no registry), no published ports and the ingress network removed (this kernel has no IPVS for the routing mesh), tasks on a swarm-scoped bridge network %s (no overlay, no docker_gwbridge); tasks count as running only once healthy", b.stackName()+"net")
 	upd.note("berth and the stack: update parallelism %d, order start-first, monitor %s (same update_config); compose v1 has no rolling update: up -d stops and recreates every changed container at once", b.opts.parallelism, mon)
-	rem.note("berth destroy removes the project's containers on the three nodes; compose down also removes the project network; stack rm returns at once, so it is timed until the stack's containers are gone")
+	rem.note("berth destroy removes the project's containers on the three nodes; stack rm returns at once, so it is timed until the stack's containers are gone")
+	dep.note("compose runs with network_mode: bridge, the network berth's containers use: with a project network, Docker 20.10 now and then leaks that network's endpoint count when compose down removes 30 containers at once, and the network can no longer be removed ('has active endpoints') until the engine's data is reset")
 
 	tools := []lifeTool{
 		&berthLife{b: b},
@@ -245,11 +246,13 @@ services:
   echo:
     image: %s
     scale: %d
+    network_mode: bridge
     healthcheck:
       test: ["CMD", "/echo", "check"]
       interval: 1s
-      timeout: 2s
+      timeout: 10s
       retries: 3
+      start_period: 60s
 `, image, lifeReplicas)
 }
 
@@ -399,15 +402,21 @@ services:
     healthcheck:
       test: ["CMD", "/echo", "check"]
       interval: 1s
-      timeout: 2s
+      timeout: 10s
       retries: 3
+      start_period: 60s
+    networks: [net]
     deploy:
       replicas: %d
       update_config:
         parallelism: %d
         order: start-first
         monitor: %s
-`, image, lifeReplicas, t.b.opts.parallelism, t.b.opts.monitor)
+networks:
+  net:
+    external: true
+    name: %s
+`, image, lifeReplicas, t.b.opts.parallelism, t.b.opts.monitor, t.netName())
 }
 
 func (t *stackLife) env() []string {
@@ -440,6 +449,7 @@ func (t *stackLife) setup(ctx context.Context) error {
 	if err := writeFile(t.dir, "stack.yml", t.stackYAML(imageV1)); err != nil {
 		return err
 	}
+	t.b.atCleanup("remove docker_gwbridge on "+n1.Name, t.removeGwBridge)
 	t.b.atCleanup("leave the swarm on "+n1.Name, t.leave)
 	return nil
 }
@@ -454,6 +464,17 @@ func (t *stackLife) enter(ctx context.Context) error {
 		return fmt.Errorf("docker swarm init: %s", r.failure())
 	}
 	t.swarmInit = append(t.swarmInit, r.dur.Seconds())
+	// No IPVS here, so no routing mesh: without the ingress network and with
+	// the tasks on a swarm-scoped bridge network (like berth's and compose's
+	// containers) no task needs docker_gwbridge, whose endpoint count
+	// Docker 20.10 leaked under load when 30 tasks went at once.
+	if err := t.cli.NetworkRemove(ctx, "ingress"); err != nil && !client.IsErrNotFound(err) {
+		return fmt.Errorf("remove the ingress network: %w", err)
+	}
+	_, err := t.cli.NetworkCreate(ctx, t.netName(), network.CreateOptions{Driver: "bridge", Scope: "swarm"})
+	if err != nil {
+		return fmt.Errorf("create network %s: %w", t.netName(), err)
+	}
 	return nil
 }
 
@@ -477,18 +498,28 @@ func (t *stackLife) leave(ctx context.Context) error {
 	if err := t.reset(ctx); err != nil {
 		logf("stack reset: %v", err)
 	}
+	if err := t.cli.NetworkRemove(ctx, t.netName()); err != nil && !client.IsErrNotFound(err) {
+		logf("remove network %s: %v", t.netName(), err)
+	}
 	r := t.b.exec(ctx, cmdSpec{name: "docker", args: []string{"swarm", "leave", "--force"}, env: t.env(), timeout: time.Minute, log: filepath.Join(t.b.tmp, "stack.log")})
 	if r.err != nil {
 		return fmt.Errorf("docker swarm leave --force: %s", r.failure())
 	}
+	return nil
+}
+
+// removeGwBridge removes docker_gwbridge at the end if swarm made it.
+func (t *stackLife) removeGwBridge(ctx context.Context) error {
 	if t.hadGwBrige {
 		return nil
 	}
-	return poll(ctx, 200*time.Millisecond, time.Minute, func(ctx context.Context) (bool, error) {
+	return poll(ctx, 250*time.Millisecond, 30*time.Second, func(ctx context.Context) (bool, error) {
 		err := t.cli.NetworkRemove(ctx, "docker_gwbridge")
-		return err == nil || client.IsErrNotFound(err) || strings.Contains(fmt.Sprint(err), "not found"), err
+		return err == nil || client.IsErrNotFound(err), err
 	})
 }
+
+func (t *stackLife) netName() string { return t.b.stackName() + "net" }
 
 func (t *stackLife) label() string { return "com.docker.stack.namespace=" + t.b.stackName() }
 

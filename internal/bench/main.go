@@ -55,6 +55,7 @@ type options struct {
 	fanout      []int
 	composeSSH  int
 	fanoutPeers bool
+	trace       bool
 	keepTmp     bool
 	verbose     bool
 }
@@ -82,6 +83,7 @@ func run() int {
 	fs.StringVar(&fan, "fanout", "3,10,25,50", "node counts for the fan-out curve (3 real nodes plus extra sshd; 100 and more hold here)")
 	fs.BoolVar(&o.fanoutPeers, "fanout-peers", false, "fan-out: also time OpenSSH 'ssh true' to every node (10 at once) and berth plan -parallelism N")
 	fs.IntVar(&o.composeSSH, "compose-ssh", 0, "also run docker-compose over ssh:// in every lifecycle round with COMPOSE_PARALLEL_LIMIT=`N` (slow; 0: one attempt with compose's defaults only)")
+	fs.BoolVar(&o.trace, "trace", false, "after the noop and fanout rounds, replay berth plan phase by phase (see -trace-plan) and add where its time goes to the notes")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
 	fs.BoolVar(&o.verbose, "v", false, "print every command as it runs")
 	traceDir := fs.String("trace-plan", "", "instead of the bench: replay 'berth plan `DIR`' phase by phase with berth's packages and print where its time goes")

@@ -192,6 +192,10 @@ func (b *bench) noop() error {
 			dockS.add(warm, sum.Seconds())
 		}
 	}
+	if b.opts.trace && b.ctx.Err() == nil {
+		logf("noop: tracing berth plan")
+		b.traceNote(sec, dir, 2*b.opts.rounds+1, 10)
+	}
 	logf("noop: destroying the project (not timed)")
 	return b.resetBerth(context.WithoutCancel(b.ctx), dir, project)
 }

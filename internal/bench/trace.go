@@ -104,6 +104,18 @@ func tracePlan(ctx context.Context, w io.Writer, dir string, runs, parallelism i
 	return nil
 }
 
+// traceNote runs tracePlan and adds its lines to the section's notes.
+func (b *bench) traceNote(sec *Section, dir string, runs, parallelism int) {
+	var buf strings.Builder
+	if err := tracePlan(b.ctx, &buf, dir, runs, parallelism); err != nil {
+		sec.note("trace of berth plan failed: %v", err)
+		return
+	}
+	for _, l := range strings.Split(strings.TrimRight(buf.String(), "\n"), "\n") {
+		sec.Notes = append(sec.Notes, "trace: "+strings.TrimSpace(l))
+	}
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // gatherTimed is executor.GatherNode with each call timed.
