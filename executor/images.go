@@ -218,11 +218,12 @@ func (st *ImageStep) Run(ctx context.Context, p *planner.Plan) error {
 	for i := range p.Images {
 		ia := &p.Images[i]
 		switch ia.Kind {
-		case "build":
+		case planner.ImageBuild:
 			builds = append(builds, ia)
-		case "send", "tag":
+		case planner.ImageSend, planner.ImageTag:
+			// A tag is a send that finds the ID on the node.
 			sends = append(sends, ia)
-		case "pull":
+		case planner.ImagePull:
 			pulls = append(pulls, ia)
 		default:
 			return fmt.Errorf("image %s: unknown image action %q", ia.Image, ia.Kind)

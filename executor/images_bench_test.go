@@ -61,13 +61,13 @@ func BenchmarkImageShip(b *testing.B) {
 	if err != nil {
 		b.Skipf("no local engine: %v", err)
 	}
-	defer eng.Close()
+	b.Cleanup(func() { eng.Close() }) // after the image is removed
 
 	// The image: FROM scratch and one ~100 MB file.
 	ref := "berth-bench/ship:" + content + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	id := benchImage(b, eng, ref, content)
 	b.Cleanup(func() {
-		eng.removeImage(context.Background(), id)
+		eng.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
 		for _, n := range c.Nodes {
 			c.Docker(b, n.Name).ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
 		}
