@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"os/user"
 	"strings"
 	"sync"
@@ -226,10 +227,23 @@ func testHook(s Streams) func(string) {
 		mu.Unlock()
 		if count == nth {
 			fmt.Fprintf(s.Err, "berth: test hook: sending %v to myself at %s #%d\n", sig, p, nth)
-			syscall.Kill(os.Getpid(), sig)
 			if sig == syscall.SIGKILL {
+				syscall.Kill(os.Getpid(), sig)
 				time.Sleep(time.Minute)
 			}
+			// Return only once the signal has been delivered (and the
+			// run's context cancelled), as if Ctrl-C had been pressed just
+			// before this boundary: otherwise the apply races past the
+			// next cancellation check and the test sees a random outcome.
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, sig)
+			syscall.Kill(os.Getpid(), sig)
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+			}
+			signal.Stop(ch)
+			time.Sleep(20 * time.Millisecond) // let signal.NotifyContext cancel
 		}
 	}
 }
