@@ -297,7 +297,9 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 			Result: result, Actions: len(p.Actions)})
 	}
 	if r.json {
-		doc := map[string]any{"type": "result", "result": result, "apply_id": lock.Info.ApplyID, "plan_id": p.ID}
+		// The result line has its time too: with the events' times it
+		// bounds the apply's window of changes (the lock is released after).
+		doc := map[string]any{"type": "result", "time": time.Now(), "result": result, "apply_id": lock.Info.ApplyID, "plan_id": p.ID}
 		if res != nil {
 			doc["done"] = res.Done
 		}

@@ -65,6 +65,14 @@ func (c *Cluster) RestoreHostKey(t testing.TB, node string) {
 	c.script(t, "restore-hostkey", node)
 }
 
+// Exclusive holds the cluster exclusively until the test ends, without a
+// fault: for measurements (leaked connections, engine goroutines) that
+// other test processes using the cluster would disturb. It waits for them.
+func (c *Cluster) Exclusive(t testing.TB) {
+	t.Helper()
+	c.exclusive(t)
+}
+
 // fault takes the exclusive lock for the rest of the test, arranges undo to
 // run when the test ends, then runs the script with args.
 func (c *Cluster) fault(t testing.TB, undo func(), args ...string) {
