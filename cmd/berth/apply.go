@@ -188,6 +188,9 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	}
 	if p.Empty() {
 		sess.ClearStaleMarkers(ctx, live, lock)
+		if !r.json && !r.destroy {
+			writeEndpoints(r.s, cfg, p)
+		}
 		return nil
 	}
 	if !r.auto {
