@@ -36,7 +36,11 @@ Sections (-only, comma-separated; default all):
             docker stack deploy (single-node swarm) on node1's engine
   planner   the pure planner at 100/1,000/10,000 nodes (go test -bench)
   fanout    berth plan over 3..N nodes: extra sshd endpoints on the three
-            nodes (engines shared) vs OpenSSH 'ssh true' to each node
+            nodes (engines shared); -fanout-peers adds OpenSSH 'ssh true' to
+            each node
+
+Most of a run is lifecycle (6 rounds of three tools, ~2 min a round on the
+shared 2-CPU machine it was written on); -only and -rounds select less.
 
 The machine is left as found, also on failure or Ctrl-C: berth projects
 destroyed, compose projects down, stacks removed, swarm left, extra sshd
