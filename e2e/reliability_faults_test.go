@@ -30,6 +30,9 @@ import (
 func TestReliabilityBlackholedNode(t *testing.T) {
 	c := testcluster.Require(t)
 	scenarioRun(t, scBlackhole)
+	// Exclusive now: Blackhole must not wait for other test processes
+	// while the apply runs on.
+	c.Exclusive(t)
 	const port = 18910
 	project := testcluster.ProjectName(t)
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": rWeb(imageOf("v1"), port, "200ms", 1, "")})
