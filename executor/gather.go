@@ -41,7 +41,7 @@ func (s *Session) gatherNode(ctx context.Context, name string) *planner.NodeStat
 	if err != nil {
 		return &planner.NodeState{Name: name, Error: err.Error()}
 	}
-	st, err := GatherNode(ctx, n, s.project)
+	st, err := gatherNode(ctx, n, s.project, !s.noHostPorts)
 	if err != nil {
 		return &planner.NodeState{Name: name, Error: (&NodeError{Node: name, Err: err}).Error()}
 	}
@@ -51,6 +51,13 @@ func (s *Session) gatherNode(ctx context.Context, name string) *planner.NodeStat
 // GatherNode reads one node's state for project. On any error it returns
 // no state at all.
 func GatherNode(ctx context.Context, n Node, project string) (*planner.NodeState, error) {
+	return gatherNode(ctx, n, project, true)
+}
+
+// gatherNode is GatherNode; without hostPorts it skips reading the node's
+// listening sockets (one exec session over SSH, the slowest part of a
+// gather), which only matter to services that publish ports.
+func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*planner.NodeState, error) {
 	st := &planner.NodeState{Name: n.Name(), Reachable: true}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -65,10 +72,12 @@ func GatherNode(ctx context.Context, n Node, project string) (*planner.NodeState
 		st.Images, err = n.Images(gctx)
 		return err
 	})
-	g.Go(func() (err error) {
-		st.HostPorts, err = n.HostPorts(gctx)
-		return err
-	})
+	if hostPorts {
+		g.Go(func() (err error) {
+			st.HostPorts, err = n.HostPorts(gctx)
+			return err
+		})
+	}
 	g.Go(func() (err error) {
 		st.Volumes, err = n.Volumes(gctx, map[string]string{planner.LabelProject: project})
 		return err

@@ -97,6 +97,9 @@ type Session struct {
 	errs    map[string]error
 	pool    *sshPool
 	opts    Options
+	// noHostPorts is set when no service publishes a port: a gather then
+	// does not read the nodes' listening sockets.
+	noHostPorts bool
 
 	closeOnce sync.Once
 }
@@ -117,6 +120,12 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 		s.names = append(s.names, n.Name)
 	}
 	sort.Strings(s.names)
+	s.noHostPorts = true
+	for _, svc := range cfg.Services {
+		if len(svc.Ports) > 0 {
+			s.noHostPorts = false
+		}
+	}
 
 	resolver, rerr := newSSHResolver(cfg, opts)
 	var mu sync.Mutex

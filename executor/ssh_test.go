@@ -78,7 +78,11 @@ func TestSSHGather(t *testing.T) {
 	haveDocker(t)
 	s := startTestSSHD(t)
 	ctx := context.Background()
-	sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+	cfg := testConfig("p", s.node("n1"))
+	// A service that publishes a port makes the gather read the node's
+	// listening sockets.
+	cfg.Services = []*config.Service{{Name: "web", Image: "x", Ports: []config.Port{{Target: 80, Protocol: "tcp"}}}}
+	sess := Open(ctx, cfg, s.options())
 	defer sess.Close()
 	if _, err := sess.Node("n1"); err != nil {
 		t.Fatal(err)
@@ -99,6 +103,13 @@ func TestSSHGather(t *testing.T) {
 	}
 	if !sshPort {
 		t.Errorf("host ports %v lack sshd's port %d", st.HostPorts, s.port)
+	}
+	// Without published ports the gather skips that read.
+	cfg.Services = nil
+	sess2 := Open(ctx, cfg, s.options())
+	defer sess2.Close()
+	if st := sess2.Gather(ctx).Nodes["n1"]; !st.Reachable || len(st.HostPorts) != 0 {
+		t.Errorf("a gather without published ports read host ports: %+v", st)
 	}
 }
 

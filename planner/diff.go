@@ -7,10 +7,12 @@ import (
 
 // diffReplica compares a kept container with its desired spec on the same
 // node. ok is false when nothing needs to change.
-func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *ContainerSpec, n *nodeView) (Action, bool) {
+// spec is the service's template (resources, restart, ports); name is the
+// replica's container name. The caller fills in the action's own spec.
+func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *ContainerSpec, name string, n *nodeView) (Action, bool) {
 	c := oc.c
-	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: spec.Name,
-		Old: ref(c, n.name()), Spec: spec}
+	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: name,
+		Old: ref(c, n.name())}
 	replace := func(reason string, drift bool) (Action, bool) {
 		a.Kind = Replace
 		a.Reason = reason
@@ -29,11 +31,12 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		}
 		return a, true
 	}
-	old, ok := parseSpecLabel(c.Labels)
-	if !ok || old.replaceHash() != c.Labels[LabelHash] {
+	ps := p.spec(c.Labels)
+	old := ps.fields
+	if !ps.ok || ps.hash != c.Labels[LabelHash] {
 		return replace("drift: berth's labels on the container were changed outside berth", true)
 	}
-	if c.Name != spec.Name {
+	if c.Name != name {
 		return replace(fmt.Sprintf("drift: the container was renamed to %q outside berth", c.Name), true)
 	}
 	switch c.State {

@@ -135,6 +135,36 @@ func parseSpecLabel(labels map[string]string) (*SpecFields, bool) {
 	return &f, true
 }
 
+// parsedSpec is a parsed berth.spec label and the replace hash of its
+// fields, cached per label value: every replica of a service carries the
+// same label, so a plan parses it once per service, not once per container.
+type parsedSpec struct {
+	fields *SpecFields
+	ok     bool
+	hash   string
+}
+
+// spec parses the container's berth.spec label through the plan's cache.
+func (p *planState) spec(labels map[string]string) parsedSpec {
+	raw, present := labels[LabelSpec]
+	if !present {
+		return parsedSpec{}
+	}
+	if ps, ok := p.specCache[raw]; ok {
+		return ps
+	}
+	f, ok := parseSpecLabel(labels)
+	ps := parsedSpec{fields: f, ok: ok}
+	if ok {
+		ps.hash = f.replaceHash()
+	}
+	if p.specCache == nil {
+		p.specCache = map[string]parsedSpec{}
+	}
+	p.specCache[raw] = ps
+	return ps
+}
+
 // asideMarker separates a container's name from the ID of the apply that
 // renamed it aside: web-1 becomes web-1_berth_old_<apply id>.
 const asideMarker = "_berth_old_"

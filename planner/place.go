@@ -413,21 +413,21 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 		if n == nil {
 			continue // may run on an unreachable node
 		}
-		spec := d.replicaSpec(p.project, n.name(), i)
-		spec.Labels[LabelReplicas] = strconv.Itoa(R)
 		if oc := kept[i]; oc != nil {
 			used[oc.c] = true
-			if a, ok := p.diffReplica(d, oc, spec, n); ok {
-				if a.Kind == Update {
-					changes = append(changes, a)
-				} else {
-					changes = append(changes, a)
-				}
+			// Compare against the template first; a replica that needs
+			// nothing (the common case) costs no spec of its own.
+			if a, ok := p.diffReplica(d, oc, &d.template, ContainerName(p.project, svc.Name, i), n); ok {
+				a.Spec = d.replicaSpec(p.project, n.name(), i)
+				a.Spec.Labels[LabelReplicas] = strconv.Itoa(R)
+				changes = append(changes, a)
 			} else {
 				p.plan.unchanged(svc.Name)
 			}
 			continue
 		}
+		spec := d.replicaSpec(p.project, n.name(), i)
+		spec.Labels[LabelReplicas] = strconv.Itoa(R)
 		// Moved: an old container of this replica elsewhere.
 		if cands := preferRunning(byIndex[i]); len(cands) > 0 {
 			oc := cands[0]
@@ -449,7 +449,8 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 				a.Reason += "; " + w[strings.Index(w, "the data"):]
 				p.plan.Warnings = append(p.plan.Warnings, w)
 			}
-			if old, ok := parseSpecLabel(oc.c.Labels); ok {
+			if ps := p.spec(oc.c.Labels); ps.ok {
+				old := ps.fields
 				a.Changes = diffFields(old, d.fields)
 			}
 			changes = append(changes, a)

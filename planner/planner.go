@@ -97,6 +97,8 @@ type planState struct {
 	own map[string][]ownContainer
 	// desired by service name, for ServicePlan.
 	desired map[string]*serviceDesired
+	// specCache holds parsed berth.spec labels by value.
+	specCache map[string]parsedSpec
 	// resolvedPorts by service name, auto-assigned ports filled in.
 	resolvedPorts map[string][]PortSpec
 	// batches of actions in execution order.
@@ -314,7 +316,8 @@ func (p *planState) removedServices() {
 	deps := map[string][]string{}
 	for _, n := range names {
 		for _, oc := range p.own[n] {
-			if f, ok := parseSpecLabel(oc.c.Labels); ok {
+			if ps := p.spec(oc.c.Labels); ps.ok {
+				f := ps.fields
 				deps[n] = f.DependsOn
 				break
 			}
