@@ -168,8 +168,8 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
-	live := sess.Gather(ctx)
-	opts, err := planInputs(ctx, cfg, live, r.destroy, r.recover)
+	var live *planner.Live
+	opts, err := gatherAndPlanInputs(ctx, cfg, func() *planner.Live { live = sess.Gather(ctx); return live }, r.destroy, r.recover)
 	if err != nil {
 		return err
 	}

@@ -84,16 +84,28 @@ func refuseHostKeyMismatch(sess *executor.Session) error {
 		"so berth stops here and nothing was sent to any node:\n%s", strings.Join(lines, "\n"))
 }
 
-// planInputs gathers what the planner needs beside the configuration and the
-// live state: stale locks (killed runs) and image facts of the local engine.
-func planInputs(ctx context.Context, cfg *config.Config, live *planner.Live, destroy bool, recover string) (planner.Options, error) {
+// gatherAndPlanInputs gathers what the planner needs beside the
+// configuration: the live state and stale locks (killed runs) from the
+// nodes, and the image facts of the local engine, read at the same time.
+func gatherAndPlanInputs(ctx context.Context, cfg *config.Config, gather func() *planner.Live, destroy bool, recover string) (planner.Options, error) {
+	type facts struct {
+		f   executor.ImageFacts
+		err error
+	}
+	ch := make(chan facts, 1)
+	go func() {
+		f, err := executor.LocalImageFacts(ctx, cfg, !destroy)
+		ch <- facts{f, err}
+	}()
+	live := gather()
 	opts := planner.Options{Destroy: destroy, Recover: recover}
 	for _, li := range executor.Locks(cfg.Project.Name, live) {
 		if li.Stale() && !contains(opts.Interrupted, li.ApplyID) {
 			opts.Interrupted = append(opts.Interrupted, li.ApplyID)
 		}
 	}
-	imgs, err := executor.LocalImageFacts(ctx, cfg, !destroy)
+	r := <-ch
+	imgs, err := r.f, r.err
 	if err != nil {
 		return opts, err
 	}
@@ -114,11 +126,11 @@ func contains(l []string, s string) bool {
 
 // makePlan gathers and plans, printing diagnostics on failure.
 func makePlan(ctx context.Context, s Streams, cfg *config.Config, sess *executor.Session, cf *connFlags, destroy bool, recover string) (*planner.Plan, *planner.Live, error) {
-	live := sess.Gather(ctx)
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+	var live *planner.Live
+	opts, err := gatherAndPlanInputs(ctx, cfg, func() *planner.Live { live = sess.Gather(ctx); return live }, destroy, recover)
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, nil, cerr
 	}
-	opts, err := planInputs(ctx, cfg, live, destroy, recover)
 	if err != nil {
 		return nil, nil, err
 	}
