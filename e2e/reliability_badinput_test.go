@@ -24,8 +24,8 @@ import (
 	"github.com/berth-dev/berth/internal/testcluster"
 )
 
-// mutationsPerExample: four examples make 240 mutated configurations.
-const mutationsPerExample = 60
+// mutationsPerExample: four examples make 200 mutated configurations.
+const mutationsPerExample = 50
 
 var (
 	diagHead   = regexp.MustCompile(`(?m)^(?:(\S+?):(\d+):(\d+): )?(error|warning): (.*)$`)

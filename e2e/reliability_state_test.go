@@ -229,7 +229,7 @@ variable "canary" {
   type      = string
   sensitive = true
 }
-` + rWeb(imageOf(version), port, "200ms", 3, "  env = {\n    NODE = var.canary\n  }\n")
+` + rWeb(imageOf(version), port, "200ms", 3, "  env = {\n    NODE              = var.canary\n    BROKEN_EXIT_AFTER = \"300ms\"\n  }\n")
 	}
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": cfg("v1")})
 	byFlag := []string{"-var", "canary=" + canary}
@@ -527,7 +527,8 @@ func TestReliabilityRollbackImageRemoved(t *testing.T) {
 	if _, _, err := d2.ImageInspectWithRaw(ctx, web2().ImageID); err != nil {
 		t.Fatalf("docker rmi -f removed the image of a running container: %v", err)
 	}
-	writeMain(t, dir, rWeb(imageOf("broken"), port, "200ms", 1, ""))
+	// (The broken image exits 300 ms after it starts.)
+	writeMain(t, dir, rWeb(imageOf("broken"), port, "200ms", 1, "  env = {\n    BROKEN_EXIT_AFTER = \"300ms\"\n  }\n"))
 	r := berth(t, nil, "apply", "-auto-approve", dir)
 	if r.code != 1 || !strings.Contains(r.err, "Rolled back") {
 		t.Fatalf("want the broken update rolled back:\n%s", r)

@@ -236,11 +236,11 @@ func (b boundaryCase) afterCommit() bool { return b.point == "commit-marked" || 
 // interrupted at each of them: by SIGKILL (the next apply must recover and
 // leave every replica on the new version, nothing orphaned, the lock free)
 // and by SIGINT (rolled back, exit 130, lock released). The cases run in
-// parallel over four projects; each case starts from the state the previous
+// parallel over six projects; each case starts from the state the previous
 // case of its project left (updating to the other version).
 func TestReliabilityKillAndInterruptAtEveryBoundary(t *testing.T) {
 	c := testcluster.Require(t)
-	const workers = 4
+	const workers = 6
 	const basePort = 18900
 
 	// The traced run (the "dry run" that lists the boundaries) on worker 0's
@@ -287,9 +287,14 @@ func TestReliabilityKillAndInterruptAtEveryBoundary(t *testing.T) {
 			jobs = append(jobs, job{sig, bc})
 		}
 	}
+	// The workers are goroutines calling t.Run, not parallel subtests:
+	// go test runs at most GOMAXPROCS (2 here) of those at once, and
+	// these cases mostly wait on the engines.
+	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
-		t.Run(fmt.Sprintf("worker%d", w), func(t *testing.T) {
-			t.Parallel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			project, dir, port := projects[w], dirs[w], basePort+w
 			for i := w; i < len(jobs); i += workers {
 				j := jobs[i]
@@ -321,8 +326,9 @@ func TestReliabilityKillAndInterruptAtEveryBoundary(t *testing.T) {
 					}
 				})
 			}
-		})
+		}()
 	}
+	wg.Wait()
 }
 
 // killedThenRecovered checks a run killed at a boundary, then the next
