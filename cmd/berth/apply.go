@@ -83,7 +83,9 @@ failure_action = "pause".
 
 Exit status: 0 applied (or nothing to do), 1 failed (rolled back unless it
 says otherwise), 130 interrupted by Ctrl-C or SIGTERM (rolled back, lock
-released).`,
+released). An interrupt that comes once the commit has begun (every action
+done, old containers being removed) no longer rolls back: the apply
+finishes and exits 0.`,
 	}
 	if destroy {
 		c.name = "destroy"
