@@ -432,6 +432,7 @@ service "api" {
 	if r := berth(t, nil, "plan", "-detailed-exitcode", dir); r.code != 0 {
 		t.Fatalf("plan after the apply is not empty:\n%s", r)
 	}
+	scenarioFigure(scDrift, "4 plan lines exact; foreign port: plan refused, then placement avoided node1; foreign container untouched")
 }
 
 // runForeign starts an unlabelled echo container publishing port on node.
