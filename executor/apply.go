@@ -133,8 +133,10 @@ type Result struct {
 	RolledBack bool
 }
 
-// Boundaries are the names passed to ApplyOptions.Hook, for kill tests.
-var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "action", "batch", "commit-marked", "committed", "unlocked"}
+// Boundaries are the names passed to ApplyOptions.Hook, for kill tests
+// ("recovered" only when the plan recovers an interrupted apply). The lock
+// is released by the caller, after the last of them.
+var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "action", "batch", "commit-marked", "committed"}
 
 type applier struct {
 	s      *Session
