@@ -79,7 +79,11 @@ func TestE2EGather(t *testing.T) {
 	foreign := startContainer(t, c, "node2", project+"x-other", map[string]string{planner.LabelProject: project + "x"}, 18231)
 
 	ctx := context.Background()
-	sess := Open(ctx, clusterConfig(c, project), clusterOptions(t))
+	cfg := clusterConfig(c, project)
+	// A service that publishes a port makes the gather read host ports.
+	cfg.Services = append(cfg.Services, &config.Service{Name: "web", Image: testcluster.ImageV1,
+		Ports: []config.Port{{Target: 8080, Protocol: "tcp"}}})
+	sess := Open(ctx, cfg, clusterOptions(t))
 	defer sess.Close()
 	start := time.Now()
 	live := sess.Gather(ctx)
