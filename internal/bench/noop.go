@@ -156,7 +156,7 @@ func (b *bench) noop() error {
 	sec.note("ssh: %s", strings.Join(b.cluster.SSHArgs("node1", "true"), " "))
 	sec.note("docker -H ssh:// has no flag or variable for ssh options (docker/cli#1463, #6088) and OpenSSH reads ~/.ssh/config from the passwd entry, not $HOME: the bench puts an 'ssh' wrapper first in PATH that adds -F with the cluster's key and known_hosts (IdentitiesOnly, StrictHostKeyChecking yes, BatchMode)")
 	sec.note("docker -H ssh:// runs 'ssh ... docker system dial-stdio' per invocation: a new SSH connection and a docker CLI process on the node each time")
-	sec.note("every remote command runs through root's login shell, whose ~/.bashrc on this machine runs 'pyenv init' (0.1-0.7 s, load-dependent): 'ssh true' and each dial-stdio pay it once, berth once per node (its read of /proc/net for host ports)")
+	sec.note("every remote command runs through root's login shell (each node has its own /root with Debian's stock .bashrc): 'ssh true' and each dial-stdio pay it once; berth's plan pays it only when a service publishes a port (one read of /proc/net per node), and this project publishes none")
 	rounds := b.opts.rounds
 	env := []string{"PATH=" + b.sshWrap + ":" + os.Getenv("PATH")}
 	for round := 0; round <= rounds && b.ctx.Err() == nil; round++ {
