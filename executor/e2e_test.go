@@ -460,6 +460,22 @@ func BenchmarkCluster(b *testing.B) {
 			}
 		}
 	})
+	// With a published port the gather also reads each node's listening
+	// sockets (one exec session per node).
+	withPorts := *cfg
+	withPorts.Services = []*config.Service{{Name: "web", Image: testcluster.ImageV1, Ports: []config.Port{{Target: 8080, Protocol: "tcp"}}}}
+	b.Run("gather-3-nodes-with-host-ports", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			sess := Open(ctx, &withPorts, clusterOptions(b))
+			live := sess.Gather(ctx)
+			sess.Close()
+			for _, st := range live.Nodes {
+				if !st.Reachable || len(st.HostPorts) == 0 {
+					b.Fatalf("%s: reachable %v, %d host ports: %s", st.Name, st.Reachable, len(st.HostPorts), st.Error)
+				}
+			}
+		}
+	})
 	one := &config.Config{Project: cfg.Project, Nodes: cfg.Nodes[:1]}
 	b.Run("gather-node1", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
