@@ -3,6 +3,7 @@ package executor_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/berth-dev/berth/config"
@@ -24,6 +25,9 @@ func TestLocalNodeSuite(t *testing.T) {
 	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
 		t.Skip("no Docker engine at /var/run/docker.sock")
 	}
+	// The suite's LoadImage case (also run by TestSSHNodeSuite against this
+	// engine) leaves its tiny image: remove it.
+	t.Cleanup(func() { exec.Command("docker", "rmi", nodetest.LoadTag).Run() })
 	nodetest.Run(t, func(t *testing.T) executor.Node {
 		n, err := executor.NewLocalNode(context.Background(), "local", "/var/run/docker.sock", 0)
 		if err != nil {
@@ -36,6 +40,7 @@ func TestLocalNodeSuite(t *testing.T) {
 // A node over SSH: a throwaway sshd on 127.0.0.1 in front of this machine's
 // engine (the test cluster's nodes run it in e2e_test.go).
 func TestSSHNodeSuite(t *testing.T) {
+	t.Cleanup(func() { exec.Command("docker", "rmi", nodetest.LoadTag).Run() })
 	nodetest.Run(t, executor.NewSSHDNodeForTest)
 }
 
