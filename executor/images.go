@@ -462,17 +462,7 @@ func (st *ImageStep) pull(ctx context.Context, ia *planner.ImageAction) error {
 }
 
 // humanSize is a byte count in decimal units, as the plan shows sizes.
-func humanSize(n int64) string {
-	switch {
-	case n >= 1e9:
-		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
-	case n >= 1e6:
-		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + " MB"
-	case n >= 1e3:
-		return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + " kB"
-	}
-	return strconv.FormatInt(n, 10) + " B"
-}
+func humanSize(n int64) string { return planner.HumanBytes(n) }
 
 func roundDuration(d time.Duration) time.Duration {
 	if d > 10*time.Second {

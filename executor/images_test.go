@@ -904,7 +904,7 @@ func TestProgressLines(t *testing.T) {
 	d.sent.Store(50e6)
 	b := newProgressBoard(io.Discard, &sync.Mutex{}, true, []*shipDest{d})
 	line := b.line(d)
-	for _, want := range []string{"node1", "[==========          ]", "50.0 MB / 100.0 MB (50%)", "MB/s", "ETA 2s"} {
+	for _, want := range []string{"node1", "[==========          ]", "50 MB / 100 MB (50%)", "MB/s", "ETA 2s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("line %q lacks %q", line, want)
 		}
@@ -915,7 +915,7 @@ func TestProgressLines(t *testing.T) {
 	now := time.Now()
 	d.end.Store(&now)
 	b.stop()
-	if got := out.String(); !strings.Contains(got, "node1") || !strings.Contains(got, "done: 50.0 MB") || strings.Contains(got, "\x1b") {
+	if got := out.String(); !strings.Contains(got, "node1") || !strings.Contains(got, "done: 50 MB") || strings.Contains(got, "\x1b") {
 		t.Errorf("plain progress = %q", got)
 	}
 }

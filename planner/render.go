@@ -220,7 +220,7 @@ func (a *Action) writeText(b *strings.Builder) {
 func (ia *ImageAction) describe() string {
 	size := ""
 	if ia.Size > 0 {
-		size = " (" + humanBytes(ia.Size) + ")"
+		size = " (" + HumanBytes(ia.Size) + ")"
 	}
 	name := ia.Image
 	if ia.ID != "" {
@@ -243,7 +243,9 @@ func (ia *ImageAction) describe() string {
 	return ia.Kind + " " + ia.Image
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is a byte count in decimal units ("41 MB"), as plans and
+// progress show sizes.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1e9:
 		return strconv.FormatFloat(float64(n)/1e9, 'f', 1, 64) + " GB"
