@@ -178,13 +178,14 @@ func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'berth <command> -h' for a command's options.\n")
 }
 
-// noColor reports whether colour is off: -no-color or NO_COLOR (any value).
+// noColor reports whether colour is off: -no-color, or NO_COLOR set to a
+// non-empty value (https://no-color.org: an empty NO_COLOR does not count).
 func noColor(s Streams, flagSet bool) bool {
 	if flagSet {
 		return true
 	}
 	for _, e := range s.Environ {
-		if strings.HasPrefix(e, "NO_COLOR=") {
+		if v, ok := strings.CutPrefix(e, "NO_COLOR="); ok && v != "" {
 			return true
 		}
 	}
