@@ -164,7 +164,7 @@ func checkExecutedAsPlanned(t *testing.T, planned, done []any, events []map[stri
 	for i := 1; i < len(done); i++ {
 		if num(done[i], "batch") < num(done[i-1], "batch") {
 			t.Errorf("action %d (batch %d) completed after action %d (batch %d): not in the plan's batch order",
-				num(done[i-1], "step"), num(done[i-1], "batch"), num(done[i], "step"), num(done[i], "batch"))
+				num(done[i], "step"), num(done[i], "batch"), num(done[i-1], "step"), num(done[i-1], "batch"))
 		}
 	}
 	// Within a batch, nodes run in parallel: completion order is free there.
