@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -508,31 +511,71 @@ func TestNodeLostMidApplyRollsBackOthers(t *testing.T) {
 	}
 }
 
+// Two applies of the same project at once, each with work to do: one runs,
+// the other fails at once naming the holder: the other run's user@host and
+// pid, its lock ID, and how to force-unlock it.
 func TestConcurrentAppliesOneWaitsOrFails(t *testing.T) {
 	c := testcluster.Require(t)
-	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18161, "")})
+	project := testcluster.ProjectName(t)
+	dirs := make([]string, 2)
+	for i := range dirs {
+		dirs[i] = c.ConfigDirProject(t, project, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18161,
+			fmt.Sprintf("  env = {\n    NODE = \"run%d\"\n  }\n", i))})
+	}
+	ws := make([]*applyWindow, len(dirs))
 	var wg sync.WaitGroup
-	results := make([]run, 2)
-	for i := range results {
+	start := make(chan struct{})
+	for i := range dirs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = berth(t, nil, "apply", "-auto-approve", dir)
+			<-start
+			ws[i] = runWindow(t, i, []string{"apply", "-auto-approve", "-json", dirs[i]})
 		}()
 	}
+	close(start)
 	wg.Wait()
-	ok, locked := 0, 0
-	for _, r := range results {
+	who, _ := user.Current()
+	name := os.Getenv("USER")
+	if name == "" && who != nil {
+		name = who.Username
+	}
+	host, _ := os.Hostname()
+	holder := regexp.MustCompile(`the project is locked on node (node\d) by (\S+) \(pid (\d+), since [^,]+, lock ID ([0-9a-f]+)\);.*berth force-unlock ([0-9a-f]+)`)
+	var ran, lost []*applyWindow
+	for _, w := range ws {
 		switch {
-		case r.code == 0:
-			ok++
-		case strings.Contains(r.err, "locked on node") && strings.Contains(r.err, "force-unlock"):
-			locked++
+		case w.code == 0 && w.ranAction:
+			ran = append(ran, w)
+		case w.code == 1 && !w.ranAction:
+			lost = append(lost, w)
+		default:
+			t.Fatalf("run %d: exit %d (ran actions: %v):\n%s\n%s", w.run, w.code, w.ranAction, w.out, w.err)
 		}
 	}
-	if ok < 1 || ok+locked != 2 {
-		t.Fatalf("two applies at once:\n%s\n\n%s", results[0], results[1])
+	if len(ran) != 1 || len(lost) != 1 {
+		t.Fatalf("%d applies ran, %d failed; want one of each:\n%s\n%s\n\n%s\n%s", len(ran), len(lost),
+			ws[0].out, ws[0].err, ws[1].out, ws[1].err)
 	}
+	m := holder.FindStringSubmatch(lost[0].err)
+	if m == nil {
+		t.Fatalf("the losing apply does not name the holder:\n%s", lost[0].err)
+	}
+	if want := name + "@" + host; m[2] != want {
+		t.Errorf("holder %q, want %q", m[2], want)
+	}
+	if pid, _ := strconv.Atoi(m[3]); pid != ran[0].pid {
+		t.Errorf("the loser names pid %s as the holder; the apply that ran was pid %d", m[3], ran[0].pid)
+	}
+	if m[4] != m[5] {
+		t.Errorf("lock ID %s, but force-unlock %s", m[4], m[5])
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18161, "/"); body != fmt.Sprintf("echo v1 on run%d\n", ran[0].run) {
+			t.Errorf("%s answers %q; the apply that ran was run %d", n.Name, body, ran[0].run)
+		}
+	}
+	assertNoLock(t, c, project)
 }
 
 func TestStalePlanRefusedFreshApplies(t *testing.T) {
