@@ -75,8 +75,11 @@ func TestReadmeQuickstart(t *testing.T) {
 		// Whatever happened: no container, no image of the test's, no binary.
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		for _, id := range quickstartContainers(t, host, project) {
-			host.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		for _, ct := range quickstartContainers(t, host, project) {
+			id := strings.Fields(ct)[0]
+			if err := host.ContainerRemove(cctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+				t.Errorf("remove the quickstart container %s: %v", ct, err)
+			}
 		}
 		for id := range quickstartImages(t, host) {
 			if !imagesBefore[id] {
@@ -145,8 +148,8 @@ func shellIn(t *testing.T, dir string, timeout time.Duration, cmdline string) st
 	return b.String()
 }
 
-// quickstartContainers lists the IDs of the containers (any state) on the
-// local engine that match f.
+// quickstartContainers lists "ID NAMES" of the containers (any state) on
+// the local engine that match f.
 func quickstartContainers(t *testing.T, host *client.Client, f filters.Args) []string {
 	t.Helper()
 	list, err := host.ContainerList(context.Background(), container.ListOptions{All: true, Filters: f})
