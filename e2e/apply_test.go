@@ -5,11 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-dev/berth/internal/testcluster"
 )
@@ -98,38 +104,22 @@ service "db" {
 	if ja.Result["result"] != "applied" {
 		t.Fatalf("result: %v\n%s", ja.Result, r)
 	}
-	// The actions executed equal the plan's actions.
-	planned, _ := json.Marshal(ja.Plan["actions"])
-	done, _ := json.Marshal(ja.Result["done"])
-	var pa, da []map[string]any
-	json.Unmarshal(planned, &pa)
-	json.Unmarshal(done, &da)
-	if len(pa) != 6 || len(pa) != len(da) {
-		t.Fatalf("planned %d actions, done %d", len(pa), len(da))
+	// The actions executed equal the plan's actions, as JSON, every field
+	// (batch and step included), and ran in the plan's batches.
+	pa, _ := ja.Plan["actions"].([]any)
+	da, _ := ja.Result["done"].([]any)
+	if len(pa) != 6 {
+		t.Fatalf("planned %d actions, want 6:\n%s", len(pa), r.out)
 	}
-	key := func(a map[string]any) string {
-		return fmt.Sprintf("%v %v %v %v %v", a["kind"], a["service"], a["replica"], a["node"], a["container"])
-	}
-	want := map[string]bool{}
-	for _, a := range pa {
-		want[key(a)] = true
-	}
-	for _, a := range da {
-		if !want[key(a)] {
-			t.Fatalf("executed an action the plan did not have: %s", key(a))
-		}
-		delete(want, key(a))
-	}
-	if len(want) > 0 {
-		t.Fatalf("planned actions not executed: %v", want)
-	}
+	checkExecutedAsPlanned(t, pa, da, ja.Events)
 	// Every replica runs where the plan said and answers on that node only.
 	addr := map[string]string{}
 	for _, n := range c.Nodes {
 		addr[n.Name] = n.Addr
 	}
 	ports := map[string]int{"web": 18101, "api": 18102, "db": 18103}
-	for _, a := range pa {
+	for _, x := range pa {
+		a := x.(map[string]any)
 		node, svc := a["node"].(string), a["service"].(string)
 		if body := get(addr[node], ports[svc], "/"); !strings.Contains(body, "echo v") {
 			t.Fatalf("%s on %s does not answer: %q", svc, node, body)
@@ -155,6 +145,61 @@ service "db" {
 	r = mustBerth(t, nil, "status", dir)
 	if !strings.Contains(r.out, "applied") {
 		t.Fatalf("status does not show the audit record:\n%s", r)
+	}
+}
+
+// checkExecutedAsPlanned checks an apply's result against its plan (both
+// from apply -json): the executed actions (done, in completion order) are
+// the planned ones, field for field as JSON; they completed batch by batch
+// in the plan's order; and in the event stream no action of a batch began
+// before every action of the earlier batches had completed.
+func checkExecutedAsPlanned(t *testing.T, planned, done []any, events []map[string]any) {
+	t.Helper()
+	num := func(a any, k string) int {
+		f, _ := a.(map[string]any)[k].(float64)
+		return int(f)
+	}
+	for i := 1; i < len(planned); i++ {
+		if num(planned[i], "step") <= num(planned[i-1], "step") || num(planned[i], "batch") < num(planned[i-1], "batch") {
+			t.Fatalf("the plan's actions are not in step and batch order: %v then %v", planned[i-1], planned[i])
+		}
+	}
+	for i := 1; i < len(done); i++ {
+		if num(done[i], "batch") < num(done[i-1], "batch") {
+			t.Errorf("action %d (batch %d) completed after action %d (batch %d): not in the plan's batch order",
+				num(done[i], "step"), num(done[i], "batch"), num(done[i-1], "step"), num(done[i-1], "batch"))
+		}
+	}
+	// Within a batch, nodes run in parallel: completion order is free there.
+	byStep := slices.Clone(done)
+	slices.SortStableFunc(byStep, func(a, b any) int { return num(a, "step") - num(b, "step") })
+	if diff := cmp.Diff(planned, byStep); diff != "" {
+		pj, _ := json.MarshalIndent(planned, "", "  ")
+		dj, _ := json.MarshalIndent(byStep, "", "  ")
+		t.Fatalf("the executed actions differ from the plan's (-planned +executed):\n%s\nplanned:\n%s\nexecuted:\n%s", diff, pj, dj)
+	}
+	inBatch := map[int]int{}
+	for _, a := range planned {
+		inBatch[num(a, "batch")]++
+	}
+	completed := map[int]int{}
+	for _, ev := range events {
+		b := num(ev, "batch")
+		switch ev["type"] {
+		case "step":
+			for eb, n := range inBatch {
+				if eb < b && completed[eb] != n {
+					t.Fatalf("batch %d began (%v) with %d of batch %d's %d actions completed", b, ev["message"], completed[eb], eb, n)
+				}
+			}
+		case "action_done":
+			completed[b]++
+		}
+	}
+	for b, n := range inBatch {
+		if completed[b] != n {
+			t.Fatalf("batch %d: %d action_done events, want %d", b, completed[b], n)
+		}
 	}
 }
 
@@ -303,16 +348,65 @@ func assertNoLock(t *testing.T, c *testcluster.Cluster, project string) {
 	}
 }
 
+// lostHCL is service "web" on node1 and node3 and, rolled out after it,
+// service "tail" on node2, all publishing port.
+func lostHCL(image string, port int) string {
+	svc := func(name, constraint string, replicas int, extra string) string {
+		return fmt.Sprintf(`
+service %q {
+  image             = %q
+  replicas          = %d
+  stop_grace_period = "1s"
+%s
+  port {
+    target    = 8080
+    published = %d
+  }
+
+  placement {
+    constraint   = %s
+    max_per_node = 1
+  }
+
+  health {
+    http     = "/healthz"
+    interval = "200ms"
+  }
+
+  update {
+    monitor = "1s"
+  }
+}
+`, name, image, replicas, extra, port, constraint)
+	}
+	return svc("web", `node.name != "node2"`, 2, "") + svc("tail", `node.name == "node2"`, 1, `  depends_on        = ["web"]`+"\n")
+}
+
+// node2's sshd is killed once the replicas on node1 and node3 have been
+// replaced: the apply fails naming node2, and the completed replacements on
+// node1 and node3 are rolled back (their old containers restored, the new
+// ones gone).
 func TestNodeLostMidApplyRollsBackOthers(t *testing.T) {
 	c := testcluster.Require(t)
-	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18151, "")})
+	// Hold the cluster now, so that StopSSHD does not wait for other test
+	// processes while the apply runs on.
+	c.Exclusive(t)
+	const port = 18151
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": lostHCL(testcluster.ImageV1, port)})
+	project := filepath.Base(dir)
 	mustBerth(t, nil, "apply", "-auto-approve", dir)
-	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
-	// When node1's replica is done, kill node2's sshd.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	before := map[string][]string{}
+	for _, n := range []string{"node1", "node3"} {
+		before[n] = projectContainersByID(t, c, n, project)
+		if len(before[n]) != 1 {
+			t.Fatalf("%s: want one container of %s, got %q", n, project, before[n])
+		}
+	}
+	writeMain(t, dir, lostHCL(testcluster.ImageV2, port))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := testcluster.BuildBerth(t)
-	cmd := execCommand(ctx, bin, "apply", "-auto-approve", "-json", dir)
+	cmd := execCommand(ctx, testcluster.BuildBerth(t), "apply", "-auto-approve", "-json", dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -322,54 +416,166 @@ func TestNodeLostMidApplyRollsBackOthers(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
 	var lines []string
+	doneOn := map[string]bool{}
+	killed := false
 	sc := newScanner(out)
 	for sc.Scan() {
 		line := sc.Text()
 		lines = append(lines, line)
-		if strings.Contains(line, `"type":"action_done"`) && strings.Contains(line, `"node":"node1"`) {
-			once.Do(func() { c.StopSSHD(t, "node2") })
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		if ev["type"] == "action_done" {
+			doneOn[fmt.Sprint(ev["node"])] = true
+		}
+		if !killed && doneOn["node1"] && doneOn["node3"] {
+			killed = true
+			c.StopSSHD(t, "node2")
 		}
 	}
 	werr := cmd.Wait()
+	all := strings.Join(lines, "\n") + "\n--- stderr\n" + stderr.String()
+	if !killed {
+		t.Fatalf("the replicas on node1 and node3 never completed:\n%s", all)
+	}
 	if werr == nil {
-		t.Fatalf("apply succeeded with node2 lost:\n%s", strings.Join(lines, "\n"))
+		t.Fatalf("apply succeeded with node2 lost:\n%s", all)
 	}
-	all := strings.Join(lines, "\n") + stderr.String()
-	if !strings.Contains(all, "node2") || !strings.Contains(all, "Roll") {
-		t.Fatalf("the error does not name node2 or the rollback:\n%s", all)
+	ja := parseJSONApply(t, strings.Join(lines, "\n"))
+	if ja.Result == nil {
+		t.Fatalf("no result line:\n%s", all)
 	}
-	if body := get(c.Nodes[0].Addr, 18151, "/"); !strings.Contains(body, "v1") {
-		t.Fatalf("node1 answers %q: not rolled back", body)
+	// The failure itself, not the plan (which names every node), must name
+	// node2: the result's error, the action_failed event and the Error line.
+	if ja.Result["result"] != "rolled back" {
+		t.Errorf("result %v, want rolled back", ja.Result["result"])
+	}
+	msg, _ := ja.Result["error"].(string)
+	if !strings.Contains(msg, `service "tail" replica 1 on node node2`) || !strings.Contains(msg, "Roll") {
+		t.Errorf("the result's error does not name tail's replica on node2 or the rollback:\n%s", msg)
+	}
+	var failedOn, undoneOn []string
+	for _, ev := range ja.Events {
+		switch ev["type"] {
+		case "action_failed":
+			failedOn = append(failedOn, fmt.Sprint(ev["node"]))
+		case "undo":
+			undoneOn = append(undoneOn, fmt.Sprint(ev["node"]))
+		}
+	}
+	if !slices.Equal(failedOn, []string{"node2"}) {
+		t.Errorf("action_failed events on %q, want node2 only", failedOn)
+	}
+	slices.Sort(undoneOn)
+	if !slices.Contains(undoneOn, "node1") || !slices.Contains(undoneOn, "node3") {
+		t.Errorf("undo events on %q, want node1 and node3", undoneOn)
+	}
+	errLine := ""
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if strings.HasPrefix(l, "Error: ") {
+			errLine = l
+			break
+		}
+	}
+	if !strings.Contains(errLine, "node node2") {
+		t.Errorf("the Error line does not name node2: %q\n%s", errLine, stderr.String())
+	}
+	// node1 and node3: their own old containers back, running v1, nothing
+	// of the failed apply left.
+	for _, n := range []string{"node1", "node3"} {
+		if got := projectContainersByID(t, c, n, project); !slices.Equal(got, before[n]) {
+			t.Errorf("%s not rolled back:\n  before %q\n  after  %q", n, before[n], got)
+		}
+		if body := get(c.Node(t, n).Addr, port, "/"); !strings.HasPrefix(body, "echo v1") {
+			t.Errorf("%s answers %q: not rolled back", n, body)
+		}
+	}
+	if t.Failed() {
+		t.Logf("apply output:\n%s", all)
+		return
+	}
+	// With node2 back, the v1 configuration applies cleanly everywhere.
+	c.StartSSHD(t, "node2")
+	writeMain(t, dir, lostHCL(testcluster.ImageV1, port))
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	for _, n := range c.Nodes {
+		cs := containersOf(t, c, n.Name, project)
+		if len(cs) != 1 || cs[0].State != "running" || cs[0].Image != testcluster.ImageV1 || strings.Contains(cs[0].Name, "_berth_old_") {
+			t.Errorf("%s after recovery: %v", n.Name, cs)
+		}
+		if body := get(n.Addr, port, "/"); !strings.HasPrefix(body, "echo v1") {
+			t.Errorf("%s answers %q after recovery", n.Name, body)
+		}
 	}
 }
 
+// Two applies of the same project at once, each with work to do: one runs,
+// the other fails at once naming the holder: the other run's user@host and
+// pid, its lock ID, and how to force-unlock it.
 func TestConcurrentAppliesOneWaitsOrFails(t *testing.T) {
 	c := testcluster.Require(t)
-	dir := c.ConfigDir(t, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18161, "")})
+	project := testcluster.ProjectName(t)
+	dirs := make([]string, 2)
+	for i := range dirs {
+		dirs[i] = c.ConfigDirProject(t, project, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18161,
+			fmt.Sprintf("  env = {\n    NODE = \"run%d\"\n  }\n", i))})
+	}
+	ws := make([]*applyWindow, len(dirs))
 	var wg sync.WaitGroup
-	results := make([]run, 2)
-	for i := range results {
+	start := make(chan struct{})
+	for i := range dirs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = berth(t, nil, "apply", "-auto-approve", dir)
+			<-start
+			ws[i] = runWindow(t, i, []string{"apply", "-auto-approve", "-json", dirs[i]})
 		}()
 	}
+	close(start)
 	wg.Wait()
-	ok, locked := 0, 0
-	for _, r := range results {
+	who, _ := user.Current()
+	name := os.Getenv("USER")
+	if name == "" && who != nil {
+		name = who.Username
+	}
+	host, _ := os.Hostname()
+	holder := regexp.MustCompile(`the project is locked on node (node\d) by (\S+) \(pid (\d+), since [^,]+, lock ID ([0-9a-f]+)\);.*berth force-unlock ([0-9a-f]+)`)
+	var ran, lost []*applyWindow
+	for _, w := range ws {
 		switch {
-		case r.code == 0:
-			ok++
-		case strings.Contains(r.err, "locked on node") && strings.Contains(r.err, "force-unlock"):
-			locked++
+		case w.code == 0 && w.ranAction:
+			ran = append(ran, w)
+		case w.code == 1 && !w.ranAction:
+			lost = append(lost, w)
+		default:
+			t.Fatalf("run %d: exit %d (ran actions: %v):\n%s\n%s", w.run, w.code, w.ranAction, w.out, w.err)
 		}
 	}
-	if ok < 1 || ok+locked != 2 {
-		t.Fatalf("two applies at once:\n%s\n\n%s", results[0], results[1])
+	if len(ran) != 1 || len(lost) != 1 {
+		t.Fatalf("%d applies ran, %d failed; want one of each:\n%s\n%s\n\n%s\n%s", len(ran), len(lost),
+			ws[0].out, ws[0].err, ws[1].out, ws[1].err)
 	}
+	m := holder.FindStringSubmatch(lost[0].err)
+	if m == nil {
+		t.Fatalf("the losing apply does not name the holder:\n%s", lost[0].err)
+	}
+	if want := name + "@" + host; m[2] != want {
+		t.Errorf("holder %q, want %q", m[2], want)
+	}
+	if pid, _ := strconv.Atoi(m[3]); pid != ran[0].pid {
+		t.Errorf("the loser names pid %s as the holder; the apply that ran was pid %d", m[3], ran[0].pid)
+	}
+	if m[4] != m[5] {
+		t.Errorf("lock ID %s, but force-unlock %s", m[4], m[5])
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, 18161, "/"); body != fmt.Sprintf("echo v1 on run%d\n", ran[0].run) {
+			t.Errorf("%s answers %q; the apply that ran was run %d", n.Name, body, ran[0].run)
+		}
+	}
+	assertNoLock(t, c, project)
 }
 
 func TestStalePlanRefusedFreshApplies(t *testing.T) {
