@@ -295,12 +295,12 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 	default:
 		result = "failed"
 	}
-	nodes := lock.Nodes()
-	if res != nil && len(res.Done) > 0 || err == nil {
-		_ = sess.WriteAudit(context.WithoutCancel(ctx), nodes, executor.AuditRecord{
-			ApplyID: lock.Info.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: started, Ended: time.Now(),
-			Result: result, Actions: len(p.Actions)})
-	}
+	// Every apply leaves its record, whatever its result (also one that
+	// failed before any action completed): on every node it locked, which
+	// includes every reachable node the plan touches.
+	_ = sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), executor.AuditRecord{
+		ApplyID: lock.Info.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: started, Ended: time.Now(),
+		Result: result, Actions: len(p.Actions)})
 	if r.json {
 		// The result line has its time too: with the events' times it
 		// bounds the apply's window of changes (the lock is released after).

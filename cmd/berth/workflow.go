@@ -55,9 +55,13 @@ func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
+// newSession opens the session of a command; tests replace it to run the
+// commands over fake nodes.
+var newSession = executor.Open
+
 // openSession connects to every node of cfg.
 func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFlags) *executor.Session {
-	return executor.Open(ctx, cfg, executor.Options{
+	return newSession(ctx, cfg, executor.Options{
 		Parallelism:   *cf.parallelism,
 		TrustNewHosts: *cf.trustNewHosts,
 		Environ:       s.Environ,

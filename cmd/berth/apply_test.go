@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/planner"
+)
+
+// The commands run here over fake nodes (executor.FakeNode), through Run,
+// as a user would run them; newSession is replaced so that no SSH
+// connection is made.
+
+const cliNodesHCL = `
+project "demo" {}
+
+node "node1" {
+  address = "10.0.0.11"
+}
+
+node "node2" {
+  address = "10.0.0.12"
+}
+
+node "node3" {
+  address = "10.0.0.13"
+}
+`
+
+func cliWeb(image string) string {
+	return `
+service "web" {
+  image    = "` + image + `"
+  replicas = 3
+  port {
+    target    = 8080
+    published = 8080
+  }
+  update {
+    monitor = "0s"
+  }
+  health {
+    http     = "/healthz"
+    port     = 8080
+    interval = "10ms"
+  }
+}
+`
+}
+
+// keepOpen is a fake node that survives the session's Close, so that one
+// test can run several commands over the same nodes.
+type keepOpen struct{ *executor.FakeNode }
+
+func (keepOpen) Close() error { return nil }
+
+type cliCluster struct {
+	t     *testing.T
+	dir   string
+	nodes map[string]*executor.FakeNode
+	// wrap, if set, replaces a node in the sessions commands open.
+	wrap func(name string, n executor.Node) executor.Node
+}
+
+// newCLICluster writes a configuration of three nodes plus services into a
+// fresh directory and makes the commands reach three fake nodes holding
+// the echo images (echo:broken fails its health check).
+func newCLICluster(t *testing.T, services string) *cliCluster {
+	t.Helper()
+	tc := &cliCluster{t: t, dir: filepath.Join(t.TempDir(), "demo"), nodes: map[string]*executor.FakeNode{}}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		f := executor.NewFakeNode(n)
+		for _, img := range []string{"echo:v1", "echo:v2", "echo:broken"} {
+			f.AddImage(img)
+		}
+		f.SetBehaviour("echo:broken", executor.FakeBehaviour{Unhealthy: true, Logs: "broken: giving up\n"})
+		tc.nodes[n] = f
+	}
+	tc.write(services)
+	// The local engine: none (image facts are read from it while planning).
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	prev := newSession
+	t.Cleanup(func() { newSession = prev })
+	newSession = func(ctx context.Context, cfg *config.Config, opts executor.Options) *executor.Session {
+		m := map[string]executor.Node{}
+		for name, f := range tc.nodes {
+			var n executor.Node = keepOpen{f}
+			if tc.wrap != nil {
+				n = tc.wrap(name, n)
+			}
+			m[name] = n
+		}
+		return executor.NewSession(cfg.Project.Name, m)
+	}
+	return tc
+}
+
+func (tc *cliCluster) write(services string) {
+	tc.t.Helper()
+	if err := os.MkdirAll(tc.dir, 0o755); err != nil {
+		tc.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tc.dir, "main.hcl"), []byte(cliNodesHCL+services), 0o644); err != nil {
+		tc.t.Fatal(err)
+	}
+}
+
+type cliResult struct {
+	code     int
+	out, err string
+}
+
+func (r cliResult) String() string {
+	return "exit " + itoa(r.code) + "\nstdout:\n" + r.out + "\nstderr:\n" + r.err
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// run runs berth with args; s supplies In and the terminal flags (Out,
+// Err and Environ are set here).
+func (tc *cliCluster) run(s Streams, args ...string) cliResult {
+	tc.t.Helper()
+	var out, errb bytes.Buffer
+	s.Out, s.Err = &out, &errb
+	if s.In == nil {
+		s.In = strings.NewReader("")
+	}
+	s.Environ = []string{"USER=tester", "NO_COLOR=1"}
+	code := Run(context.Background(), args, s)
+	return cliResult{code: code, out: out.String(), err: errb.String()}
+}
+
+// mutations lists the calls that change containers, per node.
+func (tc *cliCluster) mutations() []string {
+	var out []string
+	for name, f := range tc.nodes {
+		for _, c := range f.Calls() {
+			for _, m := range []string{"CreateContainer", "StartContainer", "StopContainer", "RenameContainer", "RemoveContainer", "UpdateContainer", "LoadImage", "PullImage"} {
+				if strings.HasPrefix(c, m+" ") || c == m {
+					out = append(out, name+": "+c)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (tc *cliCluster) resetCalls() {
+	for _, f := range tc.nodes {
+		f.ResetCalls()
+	}
+}
+
+// volumes returns the volumes of berth's kind on a node.
+func (tc *cliCluster) volumes(node, kind string) []planner.Volume {
+	tc.t.Helper()
+	vs, err := tc.nodes[node].Volumes(context.Background(), map[string]string{planner.LabelKind: kind})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	return vs
+}
+
+func (tc *cliCluster) audit(node string) []executor.AuditRecord {
+	var out []executor.AuditRecord
+	for _, r := range executor.Audit("demo", &planner.Live{Nodes: map[string]*planner.NodeState{
+		node: {Name: node, Reachable: true, Volumes: tc.volumes(node, planner.KindAudit)}}}) {
+		out = append(out, r)
+	}
+	return out
+}
+
+// jsonResult finds the result line of apply -json.
+func jsonResult(t *testing.T, out string) map[string]any {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		var doc map[string]any
+		if json.Unmarshal([]byte(l), &doc) == nil && doc["type"] == "result" {
+			return doc
+		}
+	}
+	t.Fatalf("no result line in:\n%s", out)
+	return nil
+}
+
+// A failed apply leaves its audit record on every node it touched, also when
+// no action completed (issue 6: "an audit record per apply on every node
+// touched (who, when, plan ID, result)").
+func TestApplyAuditRecordWhenNothingCompleted(t *testing.T) {
+	for _, tt := range []struct {
+		name, image, result, why string
+	}{
+		// Every replica of the first batch fails its health check: the
+		// rollback removes them; no action completed.
+		{"rolled back", "echo:broken", "rolled back", "not healthy"},
+		// No node has the image and no registry has it: the image step
+		// fails before any container changes.
+		{"failed", "echo:v3", "failed", "image transfer failed before any container changed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tc := newCLICluster(t, cliWeb(tt.image))
+			r := tc.run(Streams{}, "apply", "-auto-approve", "-json", tc.dir)
+			if r.code != 1 {
+				t.Fatalf("want exit 1:\n%s", r)
+			}
+			res := jsonResult(t, r.out)
+			if res["result"] != tt.result || !strings.Contains(res["error"].(string), tt.why) {
+				t.Fatalf("result %v, error %v; want %q, %q", res["result"], res["error"], tt.result, tt.why)
+			}
+			if done, _ := res["done"].([]any); len(done) != 0 {
+				t.Fatalf("actions completed (the case needs none): %v", done)
+			}
+			for _, n := range []string{"node1", "node2", "node3"} {
+				recs := tc.audit(n)
+				if len(recs) != 1 {
+					t.Fatalf("%s: %d audit records, want 1: %+v", n, len(recs), recs)
+				}
+				a := recs[0]
+				if a.Result != tt.result || a.PlanID == "" || a.PlanID != res["plan_id"] || a.ApplyID != res["apply_id"] ||
+					!strings.HasPrefix(a.Holder, "tester@") || a.Started.IsZero() || a.Ended.Before(a.Started) || a.Actions != 3 {
+					t.Fatalf("%s: audit record %+v; result line %v", n, a, res)
+				}
+			}
+		})
+	}
+}
