@@ -183,6 +183,13 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	if diags.HasErrors() {
 		return exitCode(1, nil)
 	}
+	if !p.Empty() {
+		// The lock was taken before planning: from now on it names the
+		// plan, for whoever finds it held (during the prompt too).
+		if err := lock.SetPlan(ctx, p.ID); err != nil {
+			return fmt.Errorf("record the plan in the lock: %w (nothing was changed)", err)
+		}
+	}
 	if r.json {
 		r.jsonLine(map[string]any{"type": "plan", "plan": p})
 	} else if err := (planView{w: r.s.Out, color: !noColor(r.s, *r.cf.noColor)}).show(p); err != nil {

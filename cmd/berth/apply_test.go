@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -231,5 +232,69 @@ func TestApplyAuditRecordWhenNothingCompleted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// promptReader answers the confirmation prompt with answer; at the moment
+// berth reads the answer it calls at (to look at the nodes mid-apply).
+type promptReader struct {
+	answer string
+	at     func()
+	r      io.Reader
+}
+
+func (p *promptReader) Read(b []byte) (int, error) {
+	if p.r == nil {
+		if p.at != nil {
+			p.at()
+		}
+		p.r = strings.NewReader(p.answer)
+	}
+	return p.r.Read(b)
+}
+
+// berth apply DIR takes the lock before planning; once the plan is made the
+// lock names it on every node (seen here while the prompt waits), and a
+// second run that finds the lock is told who holds it and for which plan.
+func TestApplyDirLockCarriesPlanID(t *testing.T) {
+	tc := newCLICluster(t, cliWeb("echo:v1"))
+	locks := map[string]executor.LockInfo{}
+	var second cliResult
+	in := &promptReader{answer: "yes\n", at: func() {
+		for _, n := range []string{"node1", "node2", "node3"} {
+			vs := tc.volumes(n, planner.KindLock)
+			if len(vs) != 1 {
+				t.Fatalf("%s: lock volumes during the prompt: %v", n, vs)
+			}
+			locks[n] = executor.LockInfoFromLabels(vs[0].Labels)
+		}
+		second = tc.run(Streams{}, "apply", "-auto-approve", tc.dir)
+	}}
+	r := tc.run(Streams{In: in, InTerminal: true}, "apply", tc.dir)
+	if r.code != 0 {
+		t.Fatalf("apply:\n%s", r)
+	}
+	recs := tc.audit("node1")
+	if len(recs) != 1 || recs[0].Result != "applied" || recs[0].PlanID == "" {
+		t.Fatalf("audit: %+v", recs)
+	}
+	plan := recs[0].PlanID
+	for n, li := range locks {
+		if li.PlanID != plan || li.ApplyID != recs[0].ApplyID || !strings.HasPrefix(li.Holder, "tester@") || li.PID != os.Getpid() || li.Since.IsZero() {
+			t.Fatalf("%s: lock during the prompt %+v; the plan applied was %s (apply %s)", n, li, plan, recs[0].ApplyID)
+		}
+	}
+	// The second run failed at once, naming who, pid, when, lock and plan.
+	want := "locked on node node1 by tester@"
+	wantTail := ", lock ID " + recs[0].ApplyID + ") for plan " + plan + ";"
+	if second.code != 1 || !strings.Contains(second.err, want) || !strings.Contains(second.err, "(pid "+itoa(os.Getpid())+", since ") ||
+		!strings.Contains(second.err, wantTail) || !strings.Contains(second.err, "berth force-unlock "+recs[0].ApplyID) {
+		t.Fatalf("second apply during the prompt:\n%s\nwant %q ... %q", second, want, wantTail)
+	}
+	// The lock is gone once the apply is done.
+	for _, n := range []string{"node1", "node2", "node3"} {
+		if vs := tc.volumes(n, planner.KindLock); len(vs) != 0 {
+			t.Fatalf("%s: lock left: %v", n, vs)
+		}
 	}
 }
