@@ -54,6 +54,10 @@ type fakeContainer struct {
 	spec    planner.ContainerSpec
 	behave  FakeBehaviour
 	started bool
+	// startedAt is when it last started; changed counts the timed
+	// changes of behave.Changes that have happened since.
+	startedAt time.Time
+	changed   int
 }
 
 // FakeBehaviour says how containers created from an image behave once
@@ -72,6 +76,28 @@ type FakeBehaviour struct {
 	Logs string
 	// StartError makes StartContainer fail with this message.
 	StartError string
+	// Changes happen to a running container at set times after its start,
+	// in order (see FakeChange).
+	Changes []FakeChange
+}
+
+// FakeChange is a change of a running container's state After its start.
+// The fake applies it when the container is next read (any call on the
+// node), against time.Now: run the test in a testing/synctest bubble and
+// the fake clock drives it deterministically.
+type FakeChange struct {
+	After time.Duration
+	// Health, if set, becomes the container's health: its engine health
+	// status (with a Health.Cmd check), and HTTP probes through
+	// DialContainer get 500 when it is "unhealthy" (200 otherwise).
+	Health string
+	// Exit makes it exit with ExitCode (restarting, with a restart count
+	// one higher, when its restart policy restarts it).
+	Exit     bool
+	ExitCode int
+	// Restart makes it crash and be restarted by the engine at once: it
+	// runs on, with a restart count one higher.
+	Restart bool
 }
 
 // NewFakeNode returns an empty fake engine named name.
@@ -246,6 +272,7 @@ func (f *FakeNode) ResetCalls() {
 func (f *FakeNode) Container(idOrName string) (planner.Container, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.advance()
 	c := f.find(idOrName)
 	if c == nil {
 		return planner.Container{}, false
@@ -264,6 +291,42 @@ func (f *FakeNode) Spec(idOrName string) (planner.ContainerSpec, bool) {
 	return c.spec, true
 }
 
+// advance applies the timed changes that are due. f.mu must be held.
+func (f *FakeNode) advance() {
+	now := time.Now()
+	for _, c := range f.containers {
+		for c.started && c.c.State == "running" && c.changed < len(c.behave.Changes) {
+			ch := c.behave.Changes[c.changed]
+			if now.Sub(c.startedAt) < ch.After {
+				break
+			}
+			c.changed++
+			if ch.Health != "" {
+				c.behave.Unhealthy = ch.Health == "unhealthy"
+				if c.spec.Health != nil && len(c.spec.Health.Cmd) > 0 {
+					c.c.Health = ch.Health
+				}
+			}
+			if ch.Restart {
+				c.c.RestartCount++
+			}
+			if ch.Exit {
+				f.exit(c, ch.ExitCode)
+			}
+		}
+	}
+}
+
+// exit makes c exit with code, or restart under its restart policy. f.mu
+// must be held.
+func (f *FakeNode) exit(c *fakeContainer, code int) {
+	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
+	if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && code != 0) {
+		c.c.State = "restarting"
+		c.c.RestartCount++
+	}
+}
+
 // --- Node ---
 
 func (f *FakeNode) Name() string { return f.name }
@@ -272,6 +335,7 @@ func (f *FakeNode) Name() string { return f.name }
 // held.
 func (f *FakeNode) begin(ctx context.Context, method string, args ...string) error {
 	f.calls = append(f.calls, strings.TrimSpace(method+" "+strings.Join(args, " ")))
+	f.advance()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -459,7 +523,7 @@ func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
 	f.seq++
 	c.c.State, c.c.ExitCode = "running", 0
 	c.c.IP = fmt.Sprintf("172.30.%d.%d", f.seq/250, f.seq%250+2)
-	c.started = true
+	c.started, c.startedAt, c.changed = true, time.Now(), 0
 	if c.spec.Health != nil && len(c.spec.Health.Cmd) > 0 {
 		c.c.Health = c.behave.Health
 		if c.c.Health == "" {
@@ -470,11 +534,7 @@ func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
 		}
 	}
 	if c.behave.Exit {
-		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", c.behave.ExitCode, "", ""
-		if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && c.behave.ExitCode != 0) {
-			c.c.State = "restarting"
-			c.c.RestartCount++
-		}
+		f.exit(c, c.behave.ExitCode)
 	}
 	return nil
 }
