@@ -297,6 +297,8 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 	case err == nil:
 	case errors.As(err, &pe):
 		result = "paused"
+		// The commands it shows name this configuration.
+		pe.Dir, pe.Vars = cfg.Dir, len(r.cf.vars.args) > 0
 	case res != nil && res.RolledBack:
 		result = "rolled back"
 	default:

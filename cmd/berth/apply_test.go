@@ -298,3 +298,91 @@ func TestApplyDirLockCarriesPlanID(t *testing.T) {
 		}
 	}
 }
+
+func pauseWeb(image string) string {
+	return `
+service "web" {
+  image    = "` + image + `"
+  replicas = 3
+  update {
+    failure_action = "pause"
+    monitor        = "0s"
+  }
+  health {
+    http     = "/healthz"
+    port     = 8080
+    interval = "10ms"
+  }
+}
+`
+}
+
+// containers lists "node name image" of the project's containers.
+func (tc *cliCluster) containers() []string {
+	var out []string
+	for name, f := range tc.nodes {
+		own, _, _ := f.Containers(context.Background(), "demo")
+		for _, c := range own {
+			out = append(out, name+" "+c.Name+" "+c.Image)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// failure_action = "pause": the error says how to roll back and how to
+// resume, as commands for this configuration; each command, run as shown,
+// does what the message says.
+func TestApplyPauseSaysHowToRollBackOrResume(t *testing.T) {
+	for _, path := range []string{"roll back", "resume"} {
+		t.Run(path, func(t *testing.T) {
+			tc := newCLICluster(t, pauseWeb("echo:v1"))
+			if r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir); r.code != 0 {
+				t.Fatal(r)
+			}
+			// v2 fails its health check on node2 only: replica 1 (node1)
+			// is replaced, replica 2 fails, replica 3 is not reached.
+			tc.nodes["node2"].SetBehaviour("echo:v2", executor.FakeBehaviour{Unhealthy: true})
+			tc.write(pauseWeb("echo:v2"))
+			r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir)
+			if r.code != 1 {
+				t.Fatalf("want exit 1:\n%s", r)
+			}
+			rollBack := "berth apply " + tc.dir
+			resume := "berth apply -recover=forward " + tc.dir
+			for _, want := range []string{
+				`service "web" replica 2 on node node2 (container demo-web-2)`,
+				`Apply paused (failure_action = "pause"): nothing was rolled back.`,
+				"\n  To roll back: " + rollBack + "\n",
+				"\n  To resume:    " + resume + "\n",
+			} {
+				if !strings.Contains(r.err, want) {
+					t.Fatalf("the pause message lacks %q:\n%s", want, r.err)
+				}
+			}
+			if a := tc.audit("node1"); len(a) != 2 || a[0].Result != "paused" {
+				t.Fatalf("audit: %+v", a)
+			}
+			cmd := rollBack
+			if path == "roll back" {
+				// "put it back as it was"
+				tc.write(pauseWeb("echo:v1"))
+			} else {
+				cmd = resume
+			}
+			args := append([]string{"apply", "-auto-approve"}, strings.Fields(cmd)[2:]...)
+			if r := tc.run(Streams{}, args...); r.code != 0 {
+				t.Fatalf("%s:\n%s", cmd, r)
+			}
+			want := []string{"node1 demo-web-1 echo:v1", "node2 demo-web-2 echo:v1", "node3 demo-web-3 echo:v1"}
+			if path == "resume" {
+				// The new containers kept (the failed one on node2 too), the
+				// old ones removed, replica 3 replaced.
+				want = []string{"node1 demo-web-1 echo:v2", "node2 demo-web-2 echo:v2", "node3 demo-web-3 echo:v2"}
+			}
+			if got := tc.containers(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("after %q:\n%s\nwant:\n%s", cmd, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
