@@ -261,7 +261,11 @@ func (r *applyRun) confirm() error {
 	fmt.Fprintf(r.s.Out, "\nDo you want to %s?\n  berth will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", verb)
 	line, _ := bufio.NewReader(r.s.In).ReadString('\n')
 	if strings.TrimSpace(line) != "yes" {
-		return exitCode(1, errors.New("apply cancelled"))
+		what := "apply"
+		if r.destroy {
+			what = "destroy"
+		}
+		return exitCode(1, errors.New(what+" cancelled: nothing was changed"))
 	}
 	fmt.Fprintln(r.s.Out)
 	return nil

@@ -386,3 +386,121 @@ func TestApplyPauseSaysHowToRollBackOrResume(t *testing.T) {
 		})
 	}
 }
+
+// On a terminal apply asks, and only "yes" goes on: any other answer
+// cancels with nothing changed and the lock released. Without a terminal
+// it refuses unless -auto-approve, without reading stdin, and changes
+// nothing.
+func TestApplyConfirmPrompt(t *testing.T) {
+	for _, answer := range []string{"no\n", "y\n", "YES\n", "yes please\n", "\n", ""} {
+		t.Run("answer "+strings.TrimSpace(answer), func(t *testing.T) {
+			tc := newCLICluster(t, cliWeb("echo:v1"))
+			for _, cmd := range []string{"apply", "destroy"} {
+				tc.resetCalls()
+				r := tc.run(Streams{In: strings.NewReader(answer), InTerminal: true, OutTerminal: true}, cmd, tc.dir)
+				if r.code != 1 || !strings.Contains(r.err, "Error: "+cmd+" cancelled: nothing was changed") {
+					t.Fatalf("%s, answer %q:\n%s", cmd, answer, r)
+				}
+				if !strings.Contains(r.out, "Only 'yes' will be accepted to approve.") || !strings.Contains(r.out, "Enter a value:") {
+					t.Fatalf("%s: no prompt:\n%s", cmd, r)
+				}
+				if m := tc.mutations(); len(m) != 0 {
+					t.Fatalf("%s cancelled, yet: %v", cmd, m)
+				}
+				audit := 0
+				if cmd == "destroy" {
+					audit = 1 // the apply below
+				}
+				tc.assertNothingLeft(cmd, audit)
+				if cmd == "apply" {
+					// The first run creates, so destroy has something to ask about.
+					if r := tc.run(Streams{In: strings.NewReader("yes\n"), InTerminal: true}, "apply", tc.dir); r.code != 0 {
+						t.Fatalf("apply, answer yes:\n%s", r)
+					}
+				}
+			}
+			if got := len(tc.containers()); got != 3 {
+				t.Fatalf("destroy cancelled, yet %d containers are left", got)
+			}
+		})
+	}
+	t.Run("no terminal", func(t *testing.T) {
+		tc := newCLICluster(t, cliWeb("echo:v1"))
+		if r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir); r.code != 0 {
+			t.Fatal(r)
+		}
+		// Something for both to do: apply an update, destroy everything.
+		tc.write(cliWeb("echo:v2"))
+		for _, cmd := range []string{"apply", "destroy"} {
+			tc.resetCalls()
+			in := &promptReader{answer: "yes\n", at: func() { t.Errorf("%s read stdin without a terminal", cmd) }}
+			r := tc.run(Streams{In: in, OutTerminal: true}, cmd, tc.dir)
+			if r.code != 1 || !strings.Contains(r.err, "Error: no terminal to confirm on: review the plan and run again with -auto-approve") ||
+				strings.Contains(r.out, "Enter a value") {
+				t.Fatalf("%s without a terminal:\n%s", cmd, r)
+			}
+			if m := tc.mutations(); len(m) != 0 {
+				t.Fatalf("%s refused, yet: %v", cmd, m)
+			}
+			tc.assertNothingLeft(cmd, 1)
+		}
+	})
+}
+
+// assertNothingLeft checks that a run that applied nothing left no lock and
+// no audit record (audit: how many each node held before it).
+func (tc *cliCluster) assertNothingLeft(cmd string, audit int) {
+	tc.t.Helper()
+	for _, n := range []string{"node1", "node2", "node3"} {
+		if vs := tc.volumes(n, planner.KindLock); len(vs) != 0 {
+			tc.t.Fatalf("%s: %s left its lock: %v", n, cmd, vs)
+		}
+		if a := tc.audit(n); len(a) != audit {
+			tc.t.Fatalf("%s: %s left an audit record: %+v", n, cmd, a)
+		}
+	}
+}
+
+// berth force-unlock LOCK_ID removes a lock left by a run that is gone
+// (here: of another machine, so apply cannot take it over); a wrong ID is
+// refused and removes nothing.
+func TestForceUnlockCommand(t *testing.T) {
+	tc := newCLICluster(t, cliWeb("echo:v1"))
+	ctx := context.Background()
+	stale := map[string]string{
+		planner.LabelKind: planner.KindLock, planner.LabelProject: "demo", planner.LabelApply: "dead1234",
+		planner.LabelPlan: "", planner.LabelHolder: "carol@other-laptop", executor.LabelHost: "other-laptop",
+		planner.LabelPID: "4321", planner.LabelSince: "2025-03-01T12:00:00Z",
+	}
+	for _, f := range tc.nodes {
+		if _, err := f.CreateVolume(ctx, executor.LockVolumeName("demo"), stale); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir)
+	if r.code != 1 || !strings.Contains(r.err, "locked on node node1 by carol@other-laptop (pid 4321, since 2025-03-01T12:00:00Z, lock ID dead1234)") ||
+		!strings.Contains(r.err, "berth force-unlock dead1234") {
+		t.Fatalf("apply with the lock held:\n%s", r)
+	}
+	// A wrong ID is refused; the lock stays on every node.
+	r = tc.run(Streams{}, "force-unlock", "beef0000", tc.dir)
+	if r.code != 1 || !strings.Contains(r.err, "Error: no lock with ID beef0000 found on any reachable node") || r.out != "" {
+		t.Fatalf("force-unlock with a wrong ID:\n%s", r)
+	}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		if vs := tc.volumes(n, planner.KindLock); len(vs) != 1 || vs[0].Labels[planner.LabelApply] != "dead1234" {
+			t.Fatalf("%s: lock after a refused force-unlock: %v", n, vs)
+		}
+	}
+	if r := tc.run(Streams{}, "force-unlock"); r.code != 1 || !strings.Contains(r.err, "force-unlock needs LOCK_ID") {
+		t.Fatalf("force-unlock without an ID:\n%s", r)
+	}
+	r = tc.run(Streams{}, "force-unlock", "dead1234", tc.dir)
+	if r.code != 0 || r.out != "Lock dead1234 removed from node1, node2, node3.\n" {
+		t.Fatalf("force-unlock:\n%s", r)
+	}
+	tc.assertNothingLeft("force-unlock", 0)
+	if r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir); r.code != 0 {
+		t.Fatalf("apply after force-unlock:\n%s", r)
+	}
+}
