@@ -3,6 +3,7 @@ package executor
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/docker/docker/api/types/build"
 
 	"github.com/berth-dev/berth/planner"
 )
@@ -930,3 +933,100 @@ func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 }
 
 var _ Node = (*FakeNode)(nil)
+
+// FakeLocalEngine is a fake of the local Docker engine (the machine running
+// berth, which images are sent from), for tests of other packages: put
+// images on it with AddImage, plan with its ImageFacts, and make an apply's
+// image step send from it with Use. It builds nothing.
+type FakeLocalEngine struct{ *FakeNode }
+
+// NewFakeLocalEngine returns an empty fake local engine.
+func NewFakeLocalEngine() *FakeLocalEngine { return &FakeLocalEngine{NewFakeNode("local")} }
+
+// ImageFacts is what LocalImageFacts reads from a real local engine.
+func (e *FakeLocalEngine) ImageFacts(ctx context.Context) (ImageFacts, error) {
+	imgs, err := e.Images(ctx)
+	if err != nil {
+		return ImageFacts{}, err
+	}
+	info, _ := e.Info(ctx)
+	return ImageFacts{BuildImages: map[string]string{}, LocalImages: imgs, LocalEngineID: info.ID}, nil
+}
+
+// Use makes st take its images from e.
+func (e *FakeLocalEngine) Use(st *ImageStep) {
+	st.local = func(context.Context) (localEngine, error) { return e, nil }
+}
+
+func (e *FakeLocalEngine) inspectImage(ctx context.Context, ref string) (planner.Image, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "inspectImage", ref); err != nil {
+		return planner.Image{}, err
+	}
+	img := e.image(ref)
+	if img == nil {
+		return planner.Image{}, e.notFound("image", ref)
+	}
+	c := *img
+	c.Tags = append([]string(nil), img.Tags...)
+	return c, nil
+}
+
+func (e *FakeLocalEngine) buildImage(ctx context.Context, _ io.Reader, _ build.ImageBuildOptions, _ func(string)) (string, error) {
+	return "", errors.New("the fake local engine builds nothing")
+}
+
+// saveImage streams a `docker save` tarball of the image (one layer of its
+// size) that FakeNode.LoadImage loads.
+func (e *FakeLocalEngine) saveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	img, err := e.inspectImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hexID := strings.TrimPrefix(img.ID, "sha256:")
+	file := func(name string, b []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0)})
+		tw.Write(b)
+	}
+	file("layer/layer.tar", make([]byte, img.Size))
+	file(hexID+".json", []byte(`{"architecture":"amd64","os":"linux"}`))
+	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{normalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
+	file("manifest.json", m)
+	tw.Close()
+	return io.NopCloser(&buf), nil
+}
+
+func (e *FakeLocalEngine) tagImage(ctx context.Context, id, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "tagImage", id, ref); err != nil {
+		return err
+	}
+	if _, ok := e.images[id]; !ok {
+		return e.notFound("image", id)
+	}
+	e.addImage(id, ref)
+	return nil
+}
+
+func (e *FakeLocalEngine) removeImage(ctx context.Context, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "removeImage", ref); err != nil {
+		return err
+	}
+	img := e.image(ref)
+	if img == nil {
+		return e.notFound("image", ref)
+	}
+	delete(e.images, img.ID)
+	return nil
+}
+
+// Close leaves the fake usable: an apply closes its local engine.
+func (e *FakeLocalEngine) Close() error { return nil }
+
+var _ localEngine = (*FakeLocalEngine)(nil)

@@ -136,6 +136,9 @@ Exit status: as for apply.`
 	return c
 }
 
+// newImageStep makes apply's image step (tests send from a fake engine).
+var newImageStep = executor.NewImageStep
+
 type applyRun struct {
 	s           Streams
 	cf          *connFlags
@@ -178,7 +181,7 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	opts.Interrupted = append(opts.Interrupted, lock.Stale...)
 	p, diags := planner.Make(cfg, live, opts)
 	if len(diags) > 0 {
-		writeDiags(r.s, cfg.Files, diags, !noColor(r.s, *r.cf.noColor))
+		writeDiags(r.s, cfg.Files, diags, errColor(r.s, *r.cf.noColor))
 	}
 	if diags.HasErrors() {
 		return exitCode(1, nil)
@@ -280,13 +283,14 @@ func (r *applyRun) jsonLine(v any) {
 func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.Config, p *planner.Plan, live *planner.Live, lock *executor.Lock) error {
 	pr := newProgress(r.s.Out, r.json, r.s.OutTerminal, !noColor(r.s, *r.cf.noColor))
 	started := time.Now()
-	// Image progress goes to stderr (never the -json stream); -json gets
-	// an event per finished image step instead.
-	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.OutTerminal && !r.json}
+	// Image progress goes to stderr (never the -json stream), redrawn in
+	// place only when stderr itself is a terminal; -json gets an event per
+	// finished image step instead.
+	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.ErrTerminal && !r.json}
 	if r.json {
 		imgOpts.Event = func(e executor.Event) { e.ApplyID = lock.Info.ApplyID; pr.event(e) }
 	}
-	images := executor.NewImageStep(cfg, sess, imgOpts)
+	images := newImageStep(cfg, sess, imgOpts)
 	res, err := sess.Apply(ctx, p, live, lock, executor.ApplyOptions{
 		Parallelism:   *r.cf.parallelism,
 		Progress:      pr.event,

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -134,7 +136,9 @@ func (tc *cliCluster) run(s Streams, args ...string) cliResult {
 	if s.In == nil {
 		s.In = strings.NewReader("")
 	}
-	s.Environ = []string{"USER=tester", "NO_COLOR=1"}
+	if s.Environ == nil {
+		s.Environ = []string{"USER=tester", "NO_COLOR=1"}
+	}
 	code := Run(context.Background(), args, s)
 	return cliResult{code: code, out: out.String(), err: errb.String()}
 }
@@ -504,3 +508,59 @@ func TestForceUnlockCommand(t *testing.T) {
 		t.Fatalf("apply after force-unlock:\n%s", r)
 	}
 }
+
+// Each output stream is drawn for what it is: the image transfer progress
+// (stderr) is redrawn in place only when stderr is a terminal, whatever
+// stdout is; so are the colours of the diagnostics (stderr). A log file
+// that stderr is redirected to gets plain lines, no escape codes.
+func TestProgressAndDiagnosticsPerStream(t *testing.T) {
+	for _, tt := range []struct{ out, err bool }{{true, false}, {false, true}, {false, false}, {true, true}} {
+		t.Run(fmt.Sprintf("stdout terminal %v, stderr terminal %v", tt.out, tt.err), func(t *testing.T) {
+			tc := newCLICluster(t, cliWeb("app:1"))
+			eng := executor.NewFakeLocalEngine()
+			eng.AddImage("app:1")
+			prevFacts, prevStep := localImageFacts, newImageStep
+			t.Cleanup(func() { localImageFacts, newImageStep = prevFacts, prevStep })
+			localImageFacts = func(ctx context.Context, cfg *config.Config, withLocal bool) (executor.ImageFacts, error) {
+				return eng.ImageFacts(ctx)
+			}
+			newImageStep = func(cfg *config.Config, s *executor.Session, opts executor.ImageOptions) *executor.ImageStep {
+				st := executor.NewImageStep(cfg, s, opts)
+				eng.Use(st)
+				return st
+			}
+			streams := func() Streams {
+				return Streams{OutTerminal: tt.out, ErrTerminal: tt.err, Environ: []string{"USER=tester"}}
+			}
+			r := tc.run(streams(), "apply", "-auto-approve", tc.dir)
+			if r.code != 0 {
+				t.Fatal(r)
+			}
+			// The image went to every node, with its progress on stderr.
+			for _, n := range []string{"node1", "node2", "node3"} {
+				if !strings.Contains(r.err, "Sending app:1") || !regexp.MustCompile(`(?m)^\s+`+n+`\s+done: `).MatchString(stripANSI(r.err)) {
+					t.Fatalf("no transfer progress for %s on stderr:\n%s", n, r)
+				}
+			}
+			if got := strings.Contains(r.err, "\x1b"); got != tt.err {
+				t.Fatalf("escape codes on stderr: %v, want %v (stderr a terminal: %v):\n%q", got, tt.err, tt.err, r.err)
+			}
+			if got := strings.Contains(r.out, "\x1b"); got != tt.out {
+				t.Fatalf("escape codes on stdout: %v, want %v (stdout a terminal: %v):\n%q", got, tt.out, tt.out, r.out)
+			}
+			// Diagnostics go to stderr, coloured by stderr's terminal.
+			tc.write(cliWeb("app:1") + "\nservice \"web\" {\n")
+			r = tc.run(streams(), "apply", "-auto-approve", tc.dir)
+			if r.code != 1 || !strings.Contains(stripANSI(r.err), "main.hcl:") {
+				t.Fatalf("invalid configuration:\n%s", r)
+			}
+			if got := strings.Contains(r.err, "\x1b"); got != tt.err {
+				t.Fatalf("diagnostics: escape codes on stderr: %v, want %v:\n%q", got, tt.err, r.err)
+			}
+		})
+	}
+}
+
+var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+
+func stripANSI(s string) string { return ansiRE.ReplaceAllString(s, "") }
