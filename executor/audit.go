@@ -41,10 +41,12 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			planner.LabelApply:   r.ApplyID,
 			planner.LabelPlan:    r.PlanID,
 			planner.LabelHolder:  r.Holder,
-			planner.LabelSince:   r.Started.UTC().Format(time.RFC3339),
-			"berth.ended":        r.Ended.UTC().Format(time.RFC3339),
-			planner.LabelResult:  r.Result,
-			"berth.actions":      strconv.Itoa(r.Actions),
+			// Sub-second times, so that applies within one second are
+			// ordered (time.RFC3339 parses them, and the older labels).
+			planner.LabelSince:  r.Started.UTC().Format(time.RFC3339Nano),
+			"berth.ended":       r.Ended.UTC().Format(time.RFC3339Nano),
+			planner.LabelResult: r.Result,
+			"berth.actions":     strconv.Itoa(r.Actions),
 		})
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("audit record on node %s: %w", nn, err)

@@ -3,6 +3,7 @@ package executor
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/docker/docker/api/types/build"
 
 	"github.com/berth-dev/berth/planner"
 )
@@ -54,6 +57,10 @@ type fakeContainer struct {
 	spec    planner.ContainerSpec
 	behave  FakeBehaviour
 	started bool
+	// startedAt is when it last started; changed counts the timed
+	// changes of behave.Changes that have happened since.
+	startedAt time.Time
+	changed   int
 }
 
 // FakeBehaviour says how containers created from an image behave once
@@ -72,6 +79,28 @@ type FakeBehaviour struct {
 	Logs string
 	// StartError makes StartContainer fail with this message.
 	StartError string
+	// Changes happen to a running container at set times after its start,
+	// in order (see FakeChange).
+	Changes []FakeChange
+}
+
+// FakeChange is a change of a running container's state After its start.
+// The fake applies it when the container is next read (any call on the
+// node), against time.Now: run the test in a testing/synctest bubble and
+// the fake clock drives it deterministically.
+type FakeChange struct {
+	After time.Duration
+	// Health, if set, becomes the container's health: its engine health
+	// status (with a Health.Cmd check), and HTTP probes through
+	// DialContainer get 500 when it is "unhealthy" (200 otherwise).
+	Health string
+	// Exit makes it exit with ExitCode (restarting, with a restart count
+	// one higher, when its restart policy restarts it).
+	Exit     bool
+	ExitCode int
+	// Restart makes it crash and be restarted by the engine at once: it
+	// runs on, with a restart count one higher.
+	Restart bool
 }
 
 // NewFakeNode returns an empty fake engine named name.
@@ -246,6 +275,7 @@ func (f *FakeNode) ResetCalls() {
 func (f *FakeNode) Container(idOrName string) (planner.Container, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.advance()
 	c := f.find(idOrName)
 	if c == nil {
 		return planner.Container{}, false
@@ -264,6 +294,42 @@ func (f *FakeNode) Spec(idOrName string) (planner.ContainerSpec, bool) {
 	return c.spec, true
 }
 
+// advance applies the timed changes that are due. f.mu must be held.
+func (f *FakeNode) advance() {
+	now := time.Now()
+	for _, c := range f.containers {
+		for c.started && c.c.State == "running" && c.changed < len(c.behave.Changes) {
+			ch := c.behave.Changes[c.changed]
+			if now.Sub(c.startedAt) < ch.After {
+				break
+			}
+			c.changed++
+			if ch.Health != "" {
+				c.behave.Unhealthy = ch.Health == "unhealthy"
+				if c.spec.Health != nil && len(c.spec.Health.Cmd) > 0 {
+					c.c.Health = ch.Health
+				}
+			}
+			if ch.Restart {
+				c.c.RestartCount++
+			}
+			if ch.Exit {
+				f.exit(c, ch.ExitCode)
+			}
+		}
+	}
+}
+
+// exit makes c exit with code, or restart under its restart policy. f.mu
+// must be held.
+func (f *FakeNode) exit(c *fakeContainer, code int) {
+	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
+	if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && code != 0) {
+		c.c.State = "restarting"
+		c.c.RestartCount++
+	}
+}
+
 // --- Node ---
 
 func (f *FakeNode) Name() string { return f.name }
@@ -272,6 +338,7 @@ func (f *FakeNode) Name() string { return f.name }
 // held.
 func (f *FakeNode) begin(ctx context.Context, method string, args ...string) error {
 	f.calls = append(f.calls, strings.TrimSpace(method+" "+strings.Join(args, " ")))
+	f.advance()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -459,7 +526,7 @@ func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
 	f.seq++
 	c.c.State, c.c.ExitCode = "running", 0
 	c.c.IP = fmt.Sprintf("172.30.%d.%d", f.seq/250, f.seq%250+2)
-	c.started = true
+	c.started, c.startedAt, c.changed = true, time.Now(), 0
 	if c.spec.Health != nil && len(c.spec.Health.Cmd) > 0 {
 		c.c.Health = c.behave.Health
 		if c.c.Health == "" {
@@ -470,11 +537,7 @@ func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
 		}
 	}
 	if c.behave.Exit {
-		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", c.behave.ExitCode, "", ""
-		if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && c.behave.ExitCode != 0) {
-			c.c.State = "restarting"
-			c.c.RestartCount++
-		}
+		f.exit(c, c.behave.ExitCode)
 	}
 	return nil
 }
@@ -870,3 +933,100 @@ func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 }
 
 var _ Node = (*FakeNode)(nil)
+
+// FakeLocalEngine is a fake of the local Docker engine (the machine running
+// berth, which images are sent from), for tests of other packages: put
+// images on it with AddImage, plan with its ImageFacts, and make an apply's
+// image step send from it with Use. It builds nothing.
+type FakeLocalEngine struct{ *FakeNode }
+
+// NewFakeLocalEngine returns an empty fake local engine.
+func NewFakeLocalEngine() *FakeLocalEngine { return &FakeLocalEngine{NewFakeNode("local")} }
+
+// ImageFacts is what LocalImageFacts reads from a real local engine.
+func (e *FakeLocalEngine) ImageFacts(ctx context.Context) (ImageFacts, error) {
+	imgs, err := e.Images(ctx)
+	if err != nil {
+		return ImageFacts{}, err
+	}
+	info, _ := e.Info(ctx)
+	return ImageFacts{BuildImages: map[string]string{}, LocalImages: imgs, LocalEngineID: info.ID}, nil
+}
+
+// Use makes st take its images from e.
+func (e *FakeLocalEngine) Use(st *ImageStep) {
+	st.local = func(context.Context) (localEngine, error) { return e, nil }
+}
+
+func (e *FakeLocalEngine) inspectImage(ctx context.Context, ref string) (planner.Image, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "inspectImage", ref); err != nil {
+		return planner.Image{}, err
+	}
+	img := e.image(ref)
+	if img == nil {
+		return planner.Image{}, e.notFound("image", ref)
+	}
+	c := *img
+	c.Tags = append([]string(nil), img.Tags...)
+	return c, nil
+}
+
+func (e *FakeLocalEngine) buildImage(ctx context.Context, _ io.Reader, _ build.ImageBuildOptions, _ func(string)) (string, error) {
+	return "", errors.New("the fake local engine builds nothing")
+}
+
+// saveImage streams a `docker save` tarball of the image (one layer of its
+// size) that FakeNode.LoadImage loads.
+func (e *FakeLocalEngine) saveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	img, err := e.inspectImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	hexID := strings.TrimPrefix(img.ID, "sha256:")
+	file := func(name string, b []byte) {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0)})
+		tw.Write(b)
+	}
+	file("layer/layer.tar", make([]byte, img.Size))
+	file(hexID+".json", []byte(`{"architecture":"amd64","os":"linux"}`))
+	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{normalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
+	file("manifest.json", m)
+	tw.Close()
+	return io.NopCloser(&buf), nil
+}
+
+func (e *FakeLocalEngine) tagImage(ctx context.Context, id, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "tagImage", id, ref); err != nil {
+		return err
+	}
+	if _, ok := e.images[id]; !ok {
+		return e.notFound("image", id)
+	}
+	e.addImage(id, ref)
+	return nil
+}
+
+func (e *FakeLocalEngine) removeImage(ctx context.Context, ref string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.begin(ctx, "removeImage", ref); err != nil {
+		return err
+	}
+	img := e.image(ref)
+	if img == nil {
+		return e.notFound("image", ref)
+	}
+	delete(e.images, img.ID)
+	return nil
+}
+
+// Close leaves the fake usable: an apply closes its local engine.
+func (e *FakeLocalEngine) Close() error { return nil }
+
+var _ localEngine = (*FakeLocalEngine)(nil)

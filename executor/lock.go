@@ -51,13 +51,18 @@ func LockInfoFromLabels(l map[string]string) LockInfo {
 		Host: l[LabelHost], PID: pid, Since: since}
 }
 
-// String describes the holder for people.
+// String describes the holder for people: who, pid, since when, the lock
+// ID and the plan it applies ("still planning" before its plan is made).
 func (li LockInfo) String() string {
 	s := fmt.Sprintf("%s (pid %d", li.Holder, li.PID)
 	if !li.Since.IsZero() {
 		s += ", since " + li.Since.UTC().Format(time.RFC3339)
 	}
-	return s + ", lock ID " + li.ApplyID + ")"
+	s += ", lock ID " + li.ApplyID + ")"
+	if li.PlanID != "" {
+		return s + " for plan " + li.PlanID
+	}
+	return s + ", still planning"
 }
 
 // Stale reports whether the lock was left by a process of this machine that
@@ -175,6 +180,58 @@ func (s *Session) takeOver(ctx context.Context, n Node, stale LockInfo) error {
 	}
 	defer n.RemoveVolume(context.WithoutCancel(ctx), name)
 	return n.RemoveVolume(ctx, LockVolumeName(s.project))
+}
+
+// RelockWait bounds how long SetPlan waits for the lock on a node that
+// another run took in the instant it was being replaced.
+var RelockWait = 3 * time.Second
+
+// SetPlan records planID in the lock on every node where it is held: apply
+// DIR takes the lock before it gathers and plans, and the holder shown to a
+// second run names the plan it applies. Docker cannot change a volume's
+// labels, so the lock volume is replaced node by node, in name order
+// (removed, then created again with the same apply ID). While one node is
+// being replaced this run still holds the others, so no other run can take
+// the whole lock (it needs every node); one that grabbed the replaced node
+// in that instant fails at the next and lets it go, and SetPlan takes it
+// back. Only when the other run keeps it (a one-node project) does SetPlan
+// fail, with a *LockedError: the caller must then stop, nothing changed.
+func (l *Lock) SetPlan(ctx context.Context, planID string) error {
+	if l.Info.PlanID == planID {
+		return nil
+	}
+	info := l.Info
+	info.PlanID = planID
+	name := LockVolumeName(l.project)
+	for _, nn := range l.nodes {
+		n, err := l.s.Node(nn)
+		if err != nil {
+			return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
+		}
+		if err := releaseOn(ctx, n, l.project, info.ApplyID); err != nil {
+			return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
+		}
+		deadline := time.Now().Add(RelockWait)
+		for {
+			v, err := n.CreateVolume(ctx, name, info.labels(l.project))
+			if err != nil {
+				return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
+			}
+			if v.Labels[planner.LabelApply] == info.ApplyID {
+				break
+			}
+			if time.Now().After(deadline) {
+				return &LockedError{Node: nn, Holder: LockInfoFromLabels(v.Labels)}
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	l.Info = info
+	return nil
 }
 
 // Nodes returns where the lock is held.

@@ -136,6 +136,9 @@ Exit status: as for apply.`
 	return c
 }
 
+// newImageStep makes apply's image step (tests send from a fake engine).
+var newImageStep = executor.NewImageStep
+
 type applyRun struct {
 	s           Streams
 	cf          *connFlags
@@ -178,10 +181,17 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	opts.Interrupted = append(opts.Interrupted, lock.Stale...)
 	p, diags := planner.Make(cfg, live, opts)
 	if len(diags) > 0 {
-		writeDiags(r.s, cfg.Files, diags, !noColor(r.s, *r.cf.noColor))
+		writeDiags(r.s, cfg.Files, diags, errColor(r.s, *r.cf.noColor))
 	}
 	if diags.HasErrors() {
 		return exitCode(1, nil)
+	}
+	if !p.Empty() {
+		// The lock was taken before planning: from now on it names the
+		// plan, for whoever finds it held (during the prompt too).
+		if err := lock.SetPlan(ctx, p.ID); err != nil {
+			return fmt.Errorf("record the plan in the lock: %w (nothing was changed)", err)
+		}
 	}
 	if r.json {
 		r.jsonLine(map[string]any{"type": "plan", "plan": p})
@@ -254,7 +264,11 @@ func (r *applyRun) confirm() error {
 	fmt.Fprintf(r.s.Out, "\nDo you want to %s?\n  berth will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", verb)
 	line, _ := bufio.NewReader(r.s.In).ReadString('\n')
 	if strings.TrimSpace(line) != "yes" {
-		return exitCode(1, errors.New("apply cancelled"))
+		what := "apply"
+		if r.destroy {
+			what = "destroy"
+		}
+		return exitCode(1, errors.New(what+" cancelled: nothing was changed"))
 	}
 	fmt.Fprintln(r.s.Out)
 	return nil
@@ -269,13 +283,14 @@ func (r *applyRun) jsonLine(v any) {
 func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.Config, p *planner.Plan, live *planner.Live, lock *executor.Lock) error {
 	pr := newProgress(r.s.Out, r.json, r.s.OutTerminal, !noColor(r.s, *r.cf.noColor))
 	started := time.Now()
-	// Image progress goes to stderr (never the -json stream); -json gets
-	// an event per finished image step instead.
-	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.OutTerminal && !r.json}
+	// Image progress goes to stderr (never the -json stream), redrawn in
+	// place only when stderr itself is a terminal; -json gets an event per
+	// finished image step instead.
+	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.ErrTerminal && !r.json}
 	if r.json {
 		imgOpts.Event = func(e executor.Event) { e.ApplyID = lock.Info.ApplyID; pr.event(e) }
 	}
-	images := executor.NewImageStep(cfg, sess, imgOpts)
+	images := newImageStep(cfg, sess, imgOpts)
 	res, err := sess.Apply(ctx, p, live, lock, executor.ApplyOptions{
 		Parallelism:   *r.cf.parallelism,
 		Progress:      pr.event,
@@ -290,17 +305,19 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 	case err == nil:
 	case errors.As(err, &pe):
 		result = "paused"
+		// The commands it shows name this configuration.
+		pe.Dir, pe.Vars = cfg.Dir, len(r.cf.vars.args) > 0
 	case res != nil && res.RolledBack:
 		result = "rolled back"
 	default:
 		result = "failed"
 	}
-	nodes := lock.Nodes()
-	if res != nil && len(res.Done) > 0 || err == nil {
-		_ = sess.WriteAudit(context.WithoutCancel(ctx), nodes, executor.AuditRecord{
-			ApplyID: lock.Info.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: started, Ended: time.Now(),
-			Result: result, Actions: len(p.Actions)})
-	}
+	// Every apply leaves its record, whatever its result (also one that
+	// failed before any action completed): on every node it locked, which
+	// includes every reachable node the plan touches.
+	_ = sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), executor.AuditRecord{
+		ApplyID: lock.Info.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: started, Ended: time.Now(),
+		Result: result, Actions: len(p.Actions)})
 	if r.json {
 		// The result line has its time too: with the events' times it
 		// bounds the apply's window of changes (the lock is released after).

@@ -21,10 +21,12 @@ type Streams struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
-	// InTerminal and OutTerminal say whether In and Out are terminals
-	// (prompts need the first, in-place progress the second).
+	// InTerminal, OutTerminal and ErrTerminal say whether In, Out and Err
+	// are terminals (prompts need the first; in-place progress and colour
+	// on a stream need that stream's own).
 	InTerminal  bool
 	OutTerminal bool
+	ErrTerminal bool
 	// Environ is os.Environ()-style; tests set it instead of the process env.
 	Environ []string
 }
@@ -35,6 +37,7 @@ func StdStreams() Streams {
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		InTerminal:  isatty.IsTerminal(os.Stdin.Fd()),
 		OutTerminal: isatty.IsTerminal(os.Stdout.Fd()),
+		ErrTerminal: isatty.IsTerminal(os.Stderr.Fd()),
 		Environ:     os.Environ(),
 	}
 }

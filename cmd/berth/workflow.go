@@ -47,7 +47,7 @@ func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
 		files = cfg.Files
 	}
 	if len(diags) > 0 {
-		writeDiags(s, files, diags, !noColor(s, *cf.noColor))
+		writeDiags(s, files, diags, errColor(s, *cf.noColor))
 	}
 	if diags.HasErrors() || cfg == nil {
 		return nil, exitCode(1, nil)
@@ -55,9 +55,23 @@ func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
+// newSession opens the session of a command, and localImageFacts reads the
+// local engine's images; tests replace them to run the commands over fakes.
+var (
+	newSession      = executor.Open
+	localImageFacts = executor.LocalImageFacts
+)
+
+// errColor says whether to colour what goes to stderr (diagnostics): as
+// noColor decides for stdout, but by whether stderr is a terminal.
+func errColor(s Streams, noColorFlag bool) bool {
+	s.OutTerminal = s.ErrTerminal
+	return !noColor(s, noColorFlag)
+}
+
 // openSession connects to every node of cfg.
 func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFlags) *executor.Session {
-	return executor.Open(ctx, cfg, executor.Options{
+	return newSession(ctx, cfg, executor.Options{
 		Parallelism:   *cf.parallelism,
 		TrustNewHosts: *cf.trustNewHosts,
 		Environ:       s.Environ,
@@ -94,7 +108,7 @@ func gatherAndPlanInputs(ctx context.Context, cfg *config.Config, gather func() 
 	}
 	ch := make(chan facts, 1)
 	go func() {
-		f, err := executor.LocalImageFacts(ctx, cfg, !destroy)
+		f, err := localImageFacts(ctx, cfg, !destroy)
 		ch <- facts{f, err}
 	}()
 	live := gather()
@@ -136,7 +150,7 @@ func makePlan(ctx context.Context, s Streams, cfg *config.Config, sess *executor
 	}
 	p, diags := planner.Make(cfg, live, opts)
 	if len(diags) > 0 {
-		writeDiags(s, cfg.Files, diags, !noColor(s, *cf.noColor))
+		writeDiags(s, cfg.Files, diags, errColor(s, *cf.noColor))
 	}
 	if diags.HasErrors() {
 		return nil, nil, exitCode(1, nil)
