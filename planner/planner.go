@@ -68,8 +68,9 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 			diags = append(diags, p.planService(svc)...)
 		}
 	} else {
-		for _, svc := range order {
-			p.deleteAll(svc.Name, "destroy")
+		// Deletes go in reverse depends_on order: dependents first.
+		for i := len(order) - 1; i >= 0; i-- {
+			p.deleteAll(order[i].Name, "destroy")
 		}
 	}
 	if diags.HasErrors() {
