@@ -63,7 +63,7 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 				}
 				if *out != "" {
 					abs, _ := filepath.Abs(dir)
-					if err := planner.WritePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
+					if err := writePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
 						return fmt.Errorf("save the plan: %w", err)
 					}
 					if !*jsonOut {
@@ -91,7 +91,7 @@ same JSON document 'berth plan -json' prints. Touches no node.`,
 				if len(args) != 1 {
 					return usageErr("show needs exactly one plan file")
 				}
-				sp, err := planner.ReadPlanFile(args[0])
+				sp, err := readPlanFile(args[0])
 				if err != nil {
 					return err
 				}
