@@ -304,7 +304,11 @@ func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign
 		if project != "" && c.c.Labels[planner.LabelProject] == project {
 			own = append(own, cloneContainer(c.c))
 		} else if isForeignOfInterest(c.c, project) {
-			foreign = append(foreign, cloneContainer(c.c))
+			// Like the engine's list, which has no reservations: the gather
+			// inspects other projects' containers for them.
+			fc := cloneContainer(c.c)
+			fc.NanoCPUs, fc.MemoryBytes = 0, 0
+			foreign = append(foreign, fc)
 		}
 	}
 	sortContainers(own)

@@ -3,10 +3,14 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/internal/testcluster"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -84,5 +88,104 @@ func TestGatherUnconnectedNode(t *testing.T) {
 	st := live.Nodes["gone"]
 	if st == nil || st.Reachable || !strings.HasPrefix(st.Error, "gone: connect to ") {
 		t.Errorf("%+v", st)
+	}
+}
+
+// Other berth projects' containers are reported with their CPU and memory
+// reservations (read by inspecting them: the list has none), the running
+// ones only; unlabelled containers without ports are not reported at all.
+func TestGatherForeignReservations(t *testing.T) {
+	f := NewFakeNode("a")
+	other := func(name, state string) planner.Container {
+		return f.AddForeign(planner.Container{Name: name, State: state, NanoCPUs: 15e8, MemoryBytes: 3 << 30,
+			Labels: map[string]string{planner.LabelProject: "q", planner.LabelService: "db"}})
+	}
+	run := other("q-db-1", "running")
+	stopped := other("q-db-2", "exited")
+	f.AddForeign(planner.Container{Name: "quiet", NanoCPUs: 1e9, MemoryBytes: 1 << 30}) // unlabelled, no ports
+	f.ResetCalls()
+	gather := func() *planner.NodeState {
+		return NewSession("p", map[string]Node{"a": f}).Gather(context.Background()).Nodes["a"]
+	}
+	st := gather()
+	if !st.Reachable {
+		t.Fatal(st.Error)
+	}
+	got := map[string]planner.Container{}
+	for _, c := range st.Foreign {
+		got[c.Name] = c
+	}
+	if len(got) != 2 {
+		t.Fatalf("foreign: %+v", st.Foreign)
+	}
+	if c := got[run.Name]; c.ID != run.ID || c.NanoCPUs != 15e8 || c.MemoryBytes != 3<<30 || c.State != "running" {
+		t.Errorf("running container of project q: %+v", c)
+	}
+	if c := got[stopped.Name]; c.ID != stopped.ID || c.NanoCPUs != 0 || c.MemoryBytes != 0 {
+		t.Errorf("stopped container of project q: %+v", c)
+	}
+	var inspects []string
+	for _, c := range f.Calls() {
+		if strings.HasPrefix(c, "Inspect ") {
+			inspects = append(inspects, c)
+		}
+	}
+	if len(inspects) != 1 || inspects[0] != "Inspect "+run.ID {
+		t.Errorf("inspects %v, want only the running container of another project", inspects)
+	}
+
+	// Removed between the list and its inspect: it is gone.
+	f.FailNext("Inspect", fmt.Errorf("inspect container %s: %w", run.ID, ErrNotFound))
+	st = gather()
+	if !st.Reachable || len(st.Foreign) != 1 || st.Foreign[0].ID != stopped.ID {
+		t.Errorf("container gone before its inspect: %+v", st)
+	}
+
+	// An inspect that fails otherwise makes the node unreachable: a
+	// reservation is never read as none.
+	f.SetError("Inspect", errors.New("connection to 10.0.0.9:22 lost"))
+	st = gather()
+	if st.Reachable || !strings.HasPrefix(st.Error, "a: ") || !strings.Contains(st.Error, "connection to 10.0.0.9:22 lost") {
+		t.Errorf("inspect failure: %+v", st)
+	}
+}
+
+// On a real engine: a running container of another berth project is
+// gathered with the reservations its engine holds for it.
+func TestE2EGatherForeignReservations(t *testing.T) {
+	c := testcluster.Require(t)
+	project := testcluster.ProjectName(t)
+	other := project + "x"
+	t.Cleanup(func() { c.RemoveProject(t, other) })
+	ctx := context.Background()
+	d := c.Docker(t, "node2")
+	resp, err := d.ContainerCreate(ctx,
+		&container.Config{Image: testcluster.ImageV1, Labels: map[string]string{planner.LabelProject: other, planner.LabelService: "db"}},
+		&container.HostConfig{Resources: container.Resources{NanoCPUs: 5e8, Memory: 64 << 20}}, nil, nil, other+"-db-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.ContainerRemove(context.Background(), resp.ID, container.RemoveOptions{Force: true}) })
+	if err := d.ContainerStart(ctx, resp.ID, container.StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sess := Open(ctx, clusterConfig(c, project), clusterOptions(t))
+	defer sess.Close()
+	st := sess.Gather(ctx).Nodes["node2"]
+	if st == nil || !st.Reachable {
+		t.Fatalf("node2: %+v", st)
+	}
+	var found bool
+	for _, f := range st.Foreign {
+		if f.ID != resp.ID {
+			continue
+		}
+		found = true
+		if f.NanoCPUs != 5e8 || f.MemoryBytes != 64<<20 || f.State != "running" || f.Labels[planner.LabelProject] != other {
+			t.Errorf("other project's container: %+v", f)
+		}
+	}
+	if !found {
+		t.Errorf("other project's container (no ports) not gathered: %+v", st.Foreign)
 	}
 }

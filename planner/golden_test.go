@@ -194,6 +194,9 @@ type tweak struct {
 	ID        string            `json:"id,omitempty"`
 	Tag       string            `json:"tag,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// NanoCPUs and MemoryBytes are a foreign container's reservations.
+	NanoCPUs    int64 `json:"nano_cpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 }
 
 func baseLive(cfg *config.Config) *Live {
@@ -267,10 +270,22 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 			st := live.Nodes[tw.Node]
 			st.HostPorts = append(st.HostPorts, HostPort{Protocol: tw.Protocol, IP: "0.0.0.0", Port: tw.Port})
 		case "foreign":
+			// A container outside the project: it publishes tw.Port (if
+			// set) and reserves tw.NanoCPUs and tw.MemoryBytes.
 			st := live.Nodes[tw.Node]
-			st.Foreign = append(st.Foreign, Container{ID: "f0" + strings.Repeat("0", 62), Name: tw.Name, State: "running", Labels: tw.Labels,
-				Image: "nginx:1.25", Ports: []PortBinding{{HostIP: "0.0.0.0", HostPort: tw.Port, ContainerPort: 80, Protocol: "tcp"}}})
-			st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: tw.Port})
+			c := Container{ID: fmt.Sprintf("f%d", len(st.Foreign)) + strings.Repeat("0", 62), Name: tw.Name, State: "running", Labels: tw.Labels,
+				Image: "nginx:1.25", NanoCPUs: tw.NanoCPUs, MemoryBytes: tw.MemoryBytes}
+			if tw.ID != "" {
+				c.ID = tw.ID
+			}
+			if tw.State != "" {
+				c.State = tw.State
+			}
+			if tw.Port != 0 {
+				c.Ports = []PortBinding{{HostIP: "0.0.0.0", HostPort: tw.Port, ContainerPort: 80, Protocol: "tcp"}}
+				st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: tw.Port})
+			}
+			st.Foreign = append(st.Foreign, c)
 		case "unreachable":
 			live.Nodes[tw.Node] = &NodeState{Name: tw.Node, Reachable: false, Error: tw.Error}
 		case "image":

@@ -122,12 +122,23 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 		}
 	}
 	if need := pl.d.template.NanoCPUs; need > 0 && n.cpus-n.usedCPUs < need {
-		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s", cpuString(need), cpuString(max64(0, n.cpus-n.usedCPUs)), cpuString(n.cpus)), "resources.cpus"
+		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s%s", cpuString(need), cpuString(max64(0, n.cpus-n.usedCPUs)), cpuString(n.cpus),
+			reservedByOthers(n.foreignCPUs, cpuString)), "resources.cpus"
 	}
 	if need := pl.d.template.MemoryBytes; need > 0 && n.memory-n.usedMem < need {
-		return fmt.Sprintf("not enough memory: needs %s, %s free of %s", memString(need), memString(max64(0, n.memory-n.usedMem)), memString(n.memory)), "resources.memory"
+		return fmt.Sprintf("not enough memory: needs %s, %s free of %s%s", memString(need), memString(max64(0, n.memory-n.usedMem)), memString(n.memory),
+			reservedByOthers(n.foreignMem, memString)), "resources.memory"
 	}
 	return "", ""
+}
+
+// reservedByOthers says how much of a resource other berth projects hold on
+// the node, if any.
+func reservedByOthers(v int64, format func(int64) string) string {
+	if v <= 0 {
+		return ""
+	}
+	return " (" + format(v) + " reserved by other berth projects)"
 }
 
 func ipOverlap(a, b string) bool {

@@ -121,7 +121,7 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 			s.Error = st.Error
 		default:
 			s.Reachable = true
-			s.Items = fingerprintItems(st, relevant, images)
+			s.Items = fingerprintItems(st, p.Project, relevant, images)
 		}
 		s.Fingerprint = fingerprint(s)
 		out = append(out, s)

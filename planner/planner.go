@@ -124,6 +124,10 @@ type nodeView struct {
 	memory    int64
 	usedCPUs  int64
 	usedMem   int64
+	// foreignCPUs and foreignMem are what running containers of other
+	// berth projects reserve (included in usedCPUs and usedMem).
+	foreignCPUs int64
+	foreignMem  int64
 	// ports holds every host port taken on the node, by whom.
 	ports []portHold
 	// images by reference and by ID
@@ -173,7 +177,7 @@ func (p *planState) buildNodes(live *Live) {
 					v.imageIDs[NormalizeRef(t)] = img.ID
 				}
 			}
-			v.holdForeign()
+			v.holdForeign(p.project)
 		}
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
@@ -181,8 +185,9 @@ func (p *planState) buildNodes(live *Live) {
 }
 
 // holdForeign records ports held by containers outside this project and by
-// host processes.
-func (n *nodeView) holdForeign() {
+// host processes, and the CPU and memory that other berth projects' running
+// containers reserve.
+func (n *nodeView) holdForeign(project string) {
 	bound := map[string]bool{}
 	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
 	for i := range n.state.Containers {
@@ -195,6 +200,12 @@ func (n *nodeView) holdForeign() {
 		who := "container " + c.Name
 		if proj := c.Labels[LabelProject]; proj != "" {
 			who += " of berth project " + strconv.Quote(proj)
+			if proj != project && reserves(c) {
+				n.foreignCPUs += c.NanoCPUs
+				n.foreignMem += c.MemoryBytes
+				n.usedCPUs += c.NanoCPUs
+				n.usedMem += c.MemoryBytes
+			}
 		} else {
 			who += " (not managed by berth)"
 		}
@@ -209,6 +220,12 @@ func (n *nodeView) holdForeign() {
 		}
 		n.ports = append(n.ports, portHold{proto: hp.Protocol, ip: hp.IP, port: hp.Port, holder: "a host process"})
 	}
+}
+
+// reserves reports whether a container holds its CPU and memory
+// reservations: it is running (or restarting).
+func reserves(c *Container) bool {
+	return c.State == "running" || c.State == "restarting"
 }
 
 // collectOwn indexes this project's containers by service, and counts what
