@@ -21,8 +21,11 @@ type NodeState struct {
 	// (berth.project), running or not, including ones renamed aside by an
 	// interrupted apply.
 	Containers []Container `json:"containers,omitempty"`
-	// Foreign holds containers of other projects and unlabelled containers,
-	// only those that publish host ports (they are never touched).
+	// Foreign holds the containers outside this project that matter to a
+	// plan (they are never touched): those that publish host ports or whose
+	// name is in the project's namespace, and every container of another
+	// berth project, the running ones with their CPU and memory
+	// reservations (NanoCPUs, MemoryBytes) read from the engine.
 	Foreign []Container `json:"foreign,omitempty"`
 	// Images present on the node's engine.
 	Images []Image `json:"images,omitempty"`
