@@ -113,6 +113,8 @@ func runGolden(t *testing.T, dir string) {
 	js, _ := json.MarshalIndent(plan, "", "  ")
 	golden(t, filepath.Join(dir, "plan.json"), string(js)+"\n")
 
+	checkActionFields(t, plan, &live)
+
 	// Every golden case also holds the properties: deterministic, no
 	// secret in the output, converges.
 	again, _ := Make(cfg, &live, co.Options)
@@ -135,6 +137,50 @@ func runGolden(t *testing.T, dir string) {
 		var b bytes.Buffer
 		next.WriteText(&b)
 		t.Fatalf("the plan does not converge; after simulating it:\n%s", b.String())
+	}
+}
+
+// checkActionFields checks what every action of the JSON plan carries: its
+// ports (never null), and an order exactly when it is a replace.
+func checkActionFields(t *testing.T, plan *Plan, live *Live) {
+	t.Helper()
+	js, _ := json.Marshal(plan)
+	var doc struct {
+		Actions  []map[string]json.RawMessage `json:"actions"`
+		Recovery []map[string]json.RawMessage `json:"recovery"`
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range append(doc.Recovery, doc.Actions...) {
+		for _, k := range []string{"kind", "service", "replica", "node", "container", "reason", "batch", "step"} {
+			if _, ok := a[k]; !ok {
+				t.Errorf("action %d has no %q: %s", i, k, js)
+			}
+		}
+		if p, ok := a["ports"]; !ok || string(p) == "null" {
+			t.Errorf("action %d has no ports array", i)
+		}
+		var kind string
+		json.Unmarshal(a["kind"], &kind)
+		_, hasOrder := a["order"]
+		if (kind == string(Replace)) != hasOrder {
+			t.Errorf("action %d (%s) has order %v", i, kind, hasOrder)
+		}
+	}
+	// A delete's ports are those its container published.
+	for _, a := range append(append([]Action(nil), plan.Recovery...), plan.Actions...) {
+		if a.Kind != Delete && a.Kind != Discard {
+			continue
+		}
+		st := live.Node(a.Old.Node)
+		for _, c := range st.Containers {
+			if c.ID == a.Old.ID {
+				if want := bindingPorts(c.Ports); !cmp.Equal(a.Ports, want) {
+					t.Errorf("%s %s: ports %v, its container publishes %v", a.Kind, a.Container, a.Ports, want)
+				}
+			}
+		}
 	}
 }
 

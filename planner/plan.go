@@ -3,7 +3,7 @@ package planner
 // FormatVersion is the version of the JSON plan document (plan -json, show
 // -json and saved plan files). Bump the minor version for additions, the major
 // for changes a reader must know about.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // ActionKind is the closed set of things a plan can do to a replica.
 type ActionKind string
@@ -103,6 +103,13 @@ type Action struct {
 	// Spec is the container to create (create, replace) or the new settings
 	// (update).
 	Spec *ContainerSpec `json:"spec,omitempty"`
+
+	// Ports are the host ports the action's container publishes: the new
+	// container's for create, replace and update (as in Spec.Ports); for
+	// delete and discard, those the removed container published (from the
+	// live state); for restore, those the restored container publishes.
+	// Always present, empty when there are none.
+	Ports []PortSpec `json:"ports"`
 
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`

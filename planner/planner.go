@@ -395,7 +395,30 @@ func (p *planState) deleteAction(oc ownContainer, reason string) Action {
 	return Action{
 		Kind: Delete, Service: oc.c.Labels[LabelService], Replica: oc.replica,
 		Node: oc.node.name(), Container: oc.c.Name, Old: ref(oc.c, oc.node.name()), Reason: reason,
+		Ports: bindingPorts(oc.c.Ports),
 	}
+}
+
+// bindingPorts gives a container's published ports as the plan shows them.
+func bindingPorts(bs []PortBinding) []PortSpec {
+	out := make([]PortSpec, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+	}
+	return out
+}
+
+// actionPorts fills in an action's ports from its spec, when it has one and
+// they are not set yet.
+func actionPorts(a *Action) {
+	if a.Ports != nil {
+		return
+	}
+	if a.Spec != nil {
+		a.Ports = append(make([]PortSpec, 0, len(a.Spec.Ports)), a.Spec.Ports...)
+		return
+	}
+	a.Ports = []PortSpec{}
 }
 
 func ref(c *Container, node string) *ContainerRef {
@@ -421,11 +444,13 @@ func (p *planState) finish() {
 			step++
 			a.Batch = i + 1
 			a.Step = step
+			actionPorts(&a)
 			p.plan.Actions = append(p.plan.Actions, a)
 		}
 	}
 	for i := range p.plan.Recovery {
 		p.plan.Recovery[i].Step = i + 1
+		actionPorts(&p.plan.Recovery[i])
 	}
 	for _, n := range p.nodes {
 		if !n.reachable {

@@ -31,7 +31,7 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 			cf := addConnFlags(fs)
 			out := fs.String("out", "", "Save the plan to FILE for a later 'berth apply FILE'.")
-			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version 1.0).")
+			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version "+planner.FormatVersion+").")
 			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
 			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
 			recover := fs.String("recover", planner.RecoverRollback, "How to treat an interrupted apply: rollback or forward.")
