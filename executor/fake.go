@@ -433,7 +433,9 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 		if v.Bind {
 			m = planner.Mount{Type: "bind", Source: v.Source, Destination: v.Target}
 		} else if _, ok := f.volumes[v.Source]; !ok {
-			f.volumes[v.Source] = planner.Volume{Name: v.Source}
+			// Like the engine given dockerConfig's mount: created with the
+			// replica's labels.
+			f.volumes[v.Source] = planner.Volume{Name: v.Source, Labels: volumeLabels(spec.Labels)}
 		}
 		c.c.Mounts = append(c.c.Mounts, m)
 	}

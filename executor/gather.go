@@ -84,7 +84,10 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 		})
 	}
 	g.Go(func() (err error) {
-		st.Volumes, err = n.Volumes(gctx, map[string]string{planner.LabelProject: project})
+		// One list of every volume, filtered here: the engine cannot select
+		// "this project's label or no berth label at all".
+		vs, err := n.Volumes(gctx, nil)
+		st.Volumes = projectVolumes(vs, project)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -143,4 +146,35 @@ func foreignReservations(ctx context.Context, n Node, foreign []planner.Containe
 		}
 	}
 	return out, nil
+}
+
+// projectVolumes keeps the volumes a plan of project may care about: those
+// labelled with the project (its services' named volumes, created with the
+// replica's labels, and berth's own lock, audit and commit volumes), and
+// named volumes with no berth label (a service's volume created by an older
+// berth or by hand; the planner matches them by name). Anonymous volumes
+// (64 hex digits) and other projects' volumes are left out.
+func projectVolumes(vs []planner.Volume, project string) []planner.Volume {
+	out := make([]planner.Volume, 0, len(vs))
+	for _, v := range vs {
+		switch p, labelled := v.Labels[planner.LabelProject]; {
+		case labelled && p == project && project != "":
+			out = append(out, v)
+		case !labelled && !anonymousVolume(v.Name):
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func anonymousVolume(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for _, r := range name {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/internal/testcluster"
@@ -23,6 +25,8 @@ func TestGatherWithFakes(t *testing.T) {
 	ok.AddForeign(planner.Container{Name: "quiet"}) // no ports, another name space: not reported
 	ok.CreateVolume(context.Background(), "p-lock", map[string]string{planner.LabelProject: "p", planner.LabelKind: "lock"})
 	ok.CreateVolume(context.Background(), "other", map[string]string{planner.LabelProject: "q"})
+	ok.CreateVolume(context.Background(), "pgdata", nil)                 // no berth label: kept, matched by name
+	ok.CreateVolume(context.Background(), strings.Repeat("ab", 32), nil) // anonymous: left out
 
 	// Each part of a node's gather failing makes the node unreachable:
 	// never "no containers".
@@ -44,7 +48,7 @@ func TestGatherWithFakes(t *testing.T) {
 	}
 	a := live.Nodes["a"]
 	if !a.Reachable || len(a.Containers) != 1 || a.Containers[0].ID != own.ID || len(a.Foreign) != 1 || a.Foreign[0].ID != foreign.ID ||
-		len(a.Images) != 1 || len(a.Volumes) != 1 || a.Volumes[0].Name != "p-lock" || a.Engine.Version == "" {
+		len(a.Images) != 1 || len(a.Volumes) != 2 || a.Volumes[0].Name != "p-lock" || a.Volumes[1].Name != "pgdata" || a.Engine.Version == "" {
 		t.Errorf("node a: %+v", a)
 	}
 	// HostPorts: the added one and the foreign container's published port.
@@ -187,5 +191,66 @@ func TestE2EGatherForeignReservations(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("other project's container (no ports) not gathered: %+v", st.Foreign)
+	}
+}
+
+// On a real engine: a replica's named volume is created with its labels
+// (project, service, replica), an existing volume keeps its own, and the
+// gather reports both (and an unlabelled named volume, matched by name).
+func TestE2EGatherVolumeLabels(t *testing.T) {
+	c := testcluster.Require(t)
+	project := testcluster.ProjectName(t)
+	ctx := context.Background()
+	d := c.Docker(t, "node1")
+	legacy := project + "-legacy"
+	// Cleanups run last first: the containers go (RemoveProject), then the
+	// unlabelled volume they mounted.
+	t.Cleanup(func() {
+		if err := d.VolumeRemove(context.Background(), legacy, true); err != nil {
+			t.Errorf("remove volume %s: %v", legacy, err)
+		}
+	})
+	t.Cleanup(func() { c.RemoveProject(t, project) })
+	if _, err := d.VolumeCreate(ctx, volume.CreateOptions{Name: legacy}); err != nil {
+		t.Fatal(err)
+	}
+	sess := Open(ctx, clusterConfig(c, project), clusterOptions(t))
+	defer sess.Close()
+	n, err := sess.Node("node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := project + "-data"
+	for _, r := range []string{"1", "2"} {
+		spec := &planner.ContainerSpec{Name: project + "-db-" + r, Image: testcluster.ImageV1, Restart: "no",
+			Labels:  map[string]string{planner.LabelProject: project, planner.LabelService: "db", planner.LabelReplica: r},
+			Volumes: []planner.VolumeSpec{{Source: data, Target: "/data"}, {Source: legacy, Target: "/legacy", ReadOnly: true}}}
+		if _, err := n.CreateContainer(ctx, spec.Name, spec); err != nil {
+			t.Fatalf("replica %s: %v", r, err)
+		}
+	}
+	st := sess.Gather(ctx).Nodes["node1"]
+	if st == nil || !st.Reachable {
+		t.Fatalf("node1: %+v", st)
+	}
+	got := map[string]map[string]string{}
+	for _, v := range st.Volumes {
+		got[v.Name] = v.Labels
+	}
+	want := map[string]string{planner.LabelProject: project, planner.LabelService: "db", planner.LabelReplica: "1"}
+	if l, ok := got[data]; !ok || !reflect.DeepEqual(l, want) {
+		t.Errorf("volume %s: labels %v (present %v), want %v (the first replica's)", data, l, ok, want)
+	}
+	if l, ok := got[legacy]; !ok || len(l) != 0 {
+		t.Errorf("unlabelled volume %s: labels %v (present %v)", legacy, l, ok)
+	}
+	for _, ct := range st.Containers {
+		var ro bool
+		for _, m := range ct.Mounts {
+			ro = ro || (m.Name == legacy && m.Type == "volume")
+		}
+		if !ro {
+			t.Errorf("%s mounts %+v", ct.Name, ct.Mounts)
+		}
 	}
 }
