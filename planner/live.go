@@ -32,8 +32,12 @@ type NodeState struct {
 	// HostPorts are the ports bound on the node by anything (Docker's proxies
 	// included), read from the node's kernel.
 	HostPorts []HostPort `json:"host_ports,omitempty"`
-	// Volumes are the named volumes on the node that this project's services
-	// use or that berth keeps for itself (lock, audit).
+	// Volumes are the named volumes on the node labelled with this project
+	// (its services' volumes, created with the project, service and replica
+	// labels of the replica that first mounted them, and berth's own lock,
+	// audit and commit volumes) and the named volumes with no berth label
+	// (matched to services by name). Other projects' and anonymous volumes
+	// are left out.
 	Volumes []Volume `json:"volumes,omitempty"`
 }
 

@@ -82,6 +82,9 @@ type ServicePlan struct {
 	// Placement maps replica index (as a string, for JSON) to node name.
 	Placement map[string]string `json:"placement"`
 	Ports     []PortSpec        `json:"ports,omitempty"`
+	// Volumes are the named volumes the service mounts (a replica with no
+	// container is placed where its volume is).
+	Volumes []string `json:"volumes,omitempty"`
 }
 
 // Action is one change to one replica.

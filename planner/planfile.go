@@ -101,11 +101,15 @@ func dedupJoin(errs []error) error {
 func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 	ports := map[string]bool{}
 	images := map[string]bool{}
+	volumes := map[string]bool{}
 	for _, sp := range p.Services {
 		for _, pt := range sp.Ports {
 			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
 		}
 		images[NormalizeRef(sp.Image)] = true
+		for _, v := range sp.Volumes {
+			volumes[v] = true
+		}
 	}
 	relevant := func(proto string, port int) bool {
 		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
@@ -121,7 +125,7 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 			s.Error = st.Error
 		default:
 			s.Reachable = true
-			s.Items = fingerprintItems(st, p.Project, relevant, images)
+			s.Items = fingerprintItems(st, p.Project, relevant, images, volumes)
 		}
 		s.Fingerprint = fingerprint(s)
 		out = append(out, s)

@@ -50,6 +50,9 @@ func randomConfig(t testing.TB, r *rand.Rand) *config.Config {
 		if r.Intn(4) == 0 {
 			s.Update.Order = "stop-first"
 		}
+		if r.Intn(4) == 0 {
+			s.Volumes = []config.Volume{{Source: fmt.Sprintf("data%d", i), Target: "/data"}}
+		}
 		s.Update.Parallelism = r.Intn(3)
 		if r.Intn(4) == 0 {
 			s.Env = map[string]config.EnvVar{"A": {Value: fmt.Sprint(r.Intn(2))}, "SECRET": {Value: "hunter2", Sensitive: true}}
