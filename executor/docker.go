@@ -238,11 +238,13 @@ func (d *dockerNode) Containers(ctx context.Context, project string) (own, forei
 }
 
 // isForeignOfInterest reports whether a container outside the project
-// matters to a plan: it publishes host ports, or its name is in the
-// project's namespace ("PROJECT-...") so a create under that name would
-// collide.
+// matters to a plan: it publishes host ports, its name is in the project's
+// namespace ("PROJECT-...") so a create under that name would collide, or it
+// belongs to another berth project (its reservations count against the
+// node's capacity).
 func isForeignOfInterest(c planner.Container, project string) bool {
-	return len(c.Ports) > 0 || (project != "" && strings.HasPrefix(c.Name, project+"-"))
+	return len(c.Ports) > 0 || (project != "" && strings.HasPrefix(c.Name, project+"-")) ||
+		c.Labels[planner.LabelProject] != ""
 }
 
 func sortContainers(cs []planner.Container) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/go-connections/nat"
 
@@ -92,13 +93,23 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 			}
 			return nil, nil, fmt.Errorf("volume %q: a named volume cannot start with /", v.Source)
 		}
-		// The engine reads a leading "/" as a bind mount and anything else
-		// as a named volume (created on first use).
-		b := v.Source + ":" + v.Target
-		if v.ReadOnly {
-			b += ":ro"
+		if v.Bind {
+			b := v.Source + ":" + v.Target
+			if v.ReadOnly {
+				b += ":ro"
+			}
+			hc.Binds = append(hc.Binds, b)
+			continue
 		}
-		hc.Binds = append(hc.Binds, b)
+		// A named volume is created by the engine on first use, with the
+		// replica's labels: the gather finds it by them, and the planner
+		// keeps a replica that has no container on the node holding its
+		// data. An existing volume keeps its labels.
+		m := mount.Mount{Type: mount.TypeVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		if l := volumeLabels(spec.Labels); l != nil {
+			m.VolumeOptions = &mount.VolumeOptions{Labels: l}
+		}
+		hc.Mounts = append(hc.Mounts, m)
 	}
 
 	if h := spec.Health; h != nil && len(h.Cmd) > 0 {
@@ -113,6 +124,21 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 		}
 	}
 	return cfg, hc, nil
+}
+
+// volumeLabels are the labels of a named volume a replica creates: its
+// project, service and replica.
+func volumeLabels(labels map[string]string) map[string]string {
+	var out map[string]string
+	for _, k := range []string{planner.LabelProject, planner.LabelService, planner.LabelReplica} {
+		if v := labels[k]; v != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func restartPolicy(s string) (container.RestartPolicy, error) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-connections/nat"
 
 	"github.com/berth-dev/berth/planner"
@@ -21,7 +22,7 @@ func TestDockerConfig(t *testing.T) {
 			{Name: "A", Value: "1"},
 			{Name: "TOKEN", Sensitive: true, Hash: "h", Secret: "s3cret"},
 		},
-		Labels: map[string]string{planner.LabelProject: "p", planner.LabelService: "web"},
+		Labels: map[string]string{planner.LabelProject: "p", planner.LabelService: "web", planner.LabelReplica: "1", planner.LabelHash: "h"},
 		Ports: []planner.PortSpec{
 			{Target: 8080, Published: 30001, Protocol: "tcp"},
 			{Target: 8080, Published: 30002, Protocol: "tcp", HostIP: "127.0.0.1"},
@@ -74,7 +75,9 @@ func TestDockerConfig(t *testing.T) {
 		t.Errorf("config:\n got %+v\nwant %+v", cfg, wantCfg)
 	}
 	wantHC := &container.HostConfig{
-		Binds: []string{"data:/data", "/etc/app:/conf:ro"},
+		Binds: []string{"/etc/app:/conf:ro"},
+		Mounts: []mount.Mount{{Type: mount.TypeVolume, Source: "data", Target: "/data",
+			VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{planner.LabelProject: "p", planner.LabelService: "web", planner.LabelReplica: "1"}}}},
 		PortBindings: nat.PortMap{
 			"8080/tcp": {{HostPort: "30001"}, {HostIP: "127.0.0.1", HostPort: "30002"}},
 			"53/udp":   {{HostPort: "5353"}},
@@ -97,7 +100,7 @@ func TestDockerConfigMinimal(t *testing.T) {
 	if cfg.Cmd != nil || cfg.Entrypoint != nil || cfg.Env != nil || cfg.ExposedPorts != nil || cfg.Healthcheck != nil {
 		t.Errorf("unexpected defaults set: %+v", cfg)
 	}
-	if hc.PortBindings != nil || hc.Binds != nil || hc.RestartPolicy.Name != container.RestartPolicyUnlessStopped {
+	if hc.PortBindings != nil || hc.Binds != nil || hc.Mounts != nil || hc.RestartPolicy.Name != container.RestartPolicyUnlessStopped {
 		t.Errorf("unexpected host config: %+v", hc)
 	}
 	if *cfg.StopTimeout != 10 {

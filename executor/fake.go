@@ -371,7 +371,11 @@ func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign
 		if project != "" && c.c.Labels[planner.LabelProject] == project {
 			own = append(own, cloneContainer(c.c))
 		} else if isForeignOfInterest(c.c, project) {
-			foreign = append(foreign, cloneContainer(c.c))
+			// Like the engine's list, which has no reservations: the gather
+			// inspects other projects' containers for them.
+			fc := cloneContainer(c.c)
+			fc.NanoCPUs, fc.MemoryBytes = 0, 0
+			foreign = append(foreign, fc)
 		}
 	}
 	sortContainers(own)
@@ -496,7 +500,9 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 		if v.Bind {
 			m = planner.Mount{Type: "bind", Source: v.Source, Destination: v.Target}
 		} else if _, ok := f.volumes[v.Source]; !ok {
-			f.volumes[v.Source] = planner.Volume{Name: v.Source}
+			// Like the engine given dockerConfig's mount: created with the
+			// replica's labels.
+			f.volumes[v.Source] = planner.Volume{Name: v.Source, Labels: volumeLabels(spec.Labels)}
 		}
 		c.c.Mounts = append(c.c.Mounts, m)
 	}

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -66,6 +67,10 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 	})
 	g.Go(func() (err error) {
 		st.Containers, st.Foreign, err = n.Containers(gctx, project)
+		if err != nil {
+			return err
+		}
+		st.Foreign, err = foreignReservations(gctx, n, st.Foreign)
 		return err
 	})
 	g.Go(func() (err error) {
@@ -79,7 +84,10 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 		})
 	}
 	g.Go(func() (err error) {
-		st.Volumes, err = n.Volumes(gctx, map[string]string{planner.LabelProject: project})
+		// One list of every volume, filtered here: the engine cannot select
+		// "this project's label or no berth label at all".
+		vs, err := n.Volumes(gctx, nil)
+		st.Volumes = projectVolumes(vs, project)
 		return err
 	})
 	if err := g.Wait(); err != nil {
@@ -89,4 +97,84 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 		return nil, err
 	}
 	return st, nil
+}
+
+// foreignReservations fills in the CPU and memory reservations of the
+// running containers of other berth projects: they count against a node's
+// capacity when the planner places replicas. The container list does not
+// carry them, so each such container is inspected (the way this project's
+// own containers are), at most 8 at a time; unlabelled containers and
+// stopped ones (which reserve nothing) cost nothing. A container gone
+// between list and inspect is dropped.
+func foreignReservations(ctx context.Context, n Node, foreign []planner.Container) ([]planner.Container, error) {
+	var idx []int
+	for i, c := range foreign {
+		if c.Labels[planner.LabelProject] != "" && (c.State == "running" || c.State == "restarting") {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return foreign, nil
+	}
+	gone := make([]bool, len(foreign))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, i := range idx {
+		g.Go(func() error {
+			c, err := n.Inspect(gctx, foreign[i].ID)
+			if errors.Is(err, ErrNotFound) {
+				gone[i] = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			foreign[i].NanoCPUs, foreign[i].MemoryBytes = c.NanoCPUs, c.MemoryBytes
+			if c.State != "" {
+				foreign[i].State = c.State
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := foreign[:0]
+	for i, c := range foreign {
+		if !gone[i] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// projectVolumes keeps the volumes a plan of project may care about: those
+// labelled with the project (its services' named volumes, created with the
+// replica's labels, and berth's own lock, audit and commit volumes), and
+// named volumes with no berth label (a service's volume created by an older
+// berth or by hand; the planner matches them by name). Anonymous volumes
+// (64 hex digits) and other projects' volumes are left out.
+func projectVolumes(vs []planner.Volume, project string) []planner.Volume {
+	out := make([]planner.Volume, 0, len(vs))
+	for _, v := range vs {
+		switch p, labelled := v.Labels[planner.LabelProject]; {
+		case labelled && p == project && project != "":
+			out = append(out, v)
+		case !labelled && !anonymousVolume(v.Name):
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func anonymousVolume(name string) bool {
+	if len(name) != 64 {
+		return false
+	}
+	for _, r := range name {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -11,7 +11,8 @@ import (
 // snapshots records what the plan saw of each configured node. The items
 // cover what the plan depends on: this project's containers, other
 // containers and host processes holding ports the plan publishes (or the
-// auto range), and the images the services use. Health transitions and
+// auto range), the CPU and memory other berth projects reserve, the
+// services' named volumes, and the images the services use. Health transitions and
 // berth's own lock are left out so that a plan does not go stale for them.
 func (p *planState) snapshots(live *Live) []NodeSnapshot {
 	p.plan.Nodes = make([]NodeSnapshot, 0, len(p.cfg.Nodes))
@@ -21,8 +22,34 @@ func (p *planState) snapshots(live *Live) []NodeSnapshot {
 	return p.plan.Refingerprint(live)
 }
 
-func fingerprintItems(st *NodeState, relevant func(string, int) bool, images map[string]bool) []string {
+func fingerprintItems(st *NodeState, project string, relevant func(string, int) bool, images, volumes map[string]bool) []string {
 	var items []string
+	// What other berth projects reserve, per project: placement subtracts
+	// it from the node's capacity.
+	type res struct {
+		cpus, mem int64
+		n         int
+	}
+	reserved := map[string]*res{}
+	for i := range st.Foreign {
+		c := &st.Foreign[i]
+		proj := c.Labels[LabelProject]
+		if proj == "" || proj == project || !reserves(c) || (c.NanoCPUs == 0 && c.MemoryBytes == 0) {
+			continue
+		}
+		r := reserved[proj]
+		if r == nil {
+			r = &res{}
+			reserved[proj] = r
+		}
+		r.cpus += c.NanoCPUs
+		r.mem += c.MemoryBytes
+		r.n++
+	}
+	for proj, r := range reserved {
+		items = append(items, fmt.Sprintf("berth project %q reserves %s and %s of memory (%d running %s)",
+			proj, cpuString(r.cpus), memString(r.mem), r.n, map[bool]string{true: "container", false: "containers"}[r.n == 1]))
+	}
 	for _, c := range st.Containers {
 		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, shortContainerID(c.ID), c.State, c.Labels[LabelHash]))
 	}
@@ -44,6 +71,20 @@ func fingerprintItems(st *NodeState, relevant func(string, int) bool, images map
 		if relevant(hp.Protocol, hp.Port) && !seen[k] {
 			seen[k] = true
 			items = append(items, k+" in use")
+		}
+	}
+	// The services' named volumes: placement keeps a replica without a
+	// container on the node that holds its volume.
+	for _, v := range st.Volumes {
+		if !volumes[v.Name] {
+			continue
+		}
+		proj, labelled := v.Labels[LabelProject]
+		switch {
+		case !labelled:
+			items = append(items, fmt.Sprintf("volume %s (no berth labels)", v.Name))
+		case proj == project && v.Labels[LabelKind] == "":
+			items = append(items, fmt.Sprintf("volume %s of service %q replica %q", v.Name, v.Labels[LabelService], v.Labels[LabelReplica]))
 		}
 	}
 	for _, img := range st.Images {

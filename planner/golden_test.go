@@ -113,6 +113,8 @@ func runGolden(t *testing.T, dir string) {
 	js, _ := json.MarshalIndent(plan, "", "  ")
 	golden(t, filepath.Join(dir, "plan.json"), string(js)+"\n")
 
+	checkActionFields(t, plan, &live)
+
 	// Every golden case also holds the properties: deterministic, no
 	// secret in the output, converges.
 	again, _ := Make(cfg, &live, co.Options)
@@ -135,6 +137,50 @@ func runGolden(t *testing.T, dir string) {
 		var b bytes.Buffer
 		next.WriteText(&b)
 		t.Fatalf("the plan does not converge; after simulating it:\n%s", b.String())
+	}
+}
+
+// checkActionFields checks what every action of the JSON plan carries: its
+// ports (never null), and an order exactly when it is a replace.
+func checkActionFields(t *testing.T, plan *Plan, live *Live) {
+	t.Helper()
+	js, _ := json.Marshal(plan)
+	var doc struct {
+		Actions  []map[string]json.RawMessage `json:"actions"`
+		Recovery []map[string]json.RawMessage `json:"recovery"`
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range append(doc.Recovery, doc.Actions...) {
+		for _, k := range []string{"kind", "service", "replica", "node", "container", "reason", "batch", "step"} {
+			if _, ok := a[k]; !ok {
+				t.Errorf("action %d has no %q: %s", i, k, js)
+			}
+		}
+		if p, ok := a["ports"]; !ok || string(p) == "null" {
+			t.Errorf("action %d has no ports array", i)
+		}
+		var kind string
+		json.Unmarshal(a["kind"], &kind)
+		_, hasOrder := a["order"]
+		if (kind == string(Replace)) != hasOrder {
+			t.Errorf("action %d (%s) has order %v", i, kind, hasOrder)
+		}
+	}
+	// A delete's ports are those its container published.
+	for _, a := range append(append([]Action(nil), plan.Recovery...), plan.Actions...) {
+		if a.Kind != Delete && a.Kind != Discard {
+			continue
+		}
+		st := live.Node(a.Old.Node)
+		for _, c := range st.Containers {
+			if c.ID == a.Old.ID {
+				if want := bindingPorts(c.Ports); !cmp.Equal(a.Ports, want) {
+					t.Errorf("%s %s: ports %v, its container publishes %v", a.Kind, a.Container, a.Ports, want)
+				}
+			}
+		}
 	}
 }
 
@@ -194,6 +240,9 @@ type tweak struct {
 	ID        string            `json:"id,omitempty"`
 	Tag       string            `json:"tag,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	// NanoCPUs and MemoryBytes are a foreign container's reservations.
+	NanoCPUs    int64 `json:"nano_cpus,omitempty"`
+	MemoryBytes int64 `json:"memory_bytes,omitempty"`
 }
 
 func baseLive(cfg *config.Config) *Live {
@@ -267,10 +316,22 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 			st := live.Nodes[tw.Node]
 			st.HostPorts = append(st.HostPorts, HostPort{Protocol: tw.Protocol, IP: "0.0.0.0", Port: tw.Port})
 		case "foreign":
+			// A container outside the project: it publishes tw.Port (if
+			// set) and reserves tw.NanoCPUs and tw.MemoryBytes.
 			st := live.Nodes[tw.Node]
-			st.Foreign = append(st.Foreign, Container{ID: "f0" + strings.Repeat("0", 62), Name: tw.Name, State: "running", Labels: tw.Labels,
-				Image: "nginx:1.25", Ports: []PortBinding{{HostIP: "0.0.0.0", HostPort: tw.Port, ContainerPort: 80, Protocol: "tcp"}}})
-			st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: tw.Port})
+			c := Container{ID: fmt.Sprintf("f%d", len(st.Foreign)) + strings.Repeat("0", 62), Name: tw.Name, State: "running", Labels: tw.Labels,
+				Image: "nginx:1.25", NanoCPUs: tw.NanoCPUs, MemoryBytes: tw.MemoryBytes}
+			if tw.ID != "" {
+				c.ID = tw.ID
+			}
+			if tw.State != "" {
+				c.State = tw.State
+			}
+			if tw.Port != 0 {
+				c.Ports = []PortBinding{{HostIP: "0.0.0.0", HostPort: tw.Port, ContainerPort: 80, Protocol: "tcp"}}
+				st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: tw.Port})
+			}
+			st.Foreign = append(st.Foreign, c)
 		case "unreachable":
 			live.Nodes[tw.Node] = &NodeState{Name: tw.Node, Reachable: false, Error: tw.Error}
 		case "image":

@@ -21,16 +21,23 @@ type NodeState struct {
 	// (berth.project), running or not, including ones renamed aside by an
 	// interrupted apply.
 	Containers []Container `json:"containers,omitempty"`
-	// Foreign holds containers of other projects and unlabelled containers,
-	// only those that publish host ports (they are never touched).
+	// Foreign holds the containers outside this project that matter to a
+	// plan (they are never touched): those that publish host ports or whose
+	// name is in the project's namespace, and every container of another
+	// berth project, the running ones with their CPU and memory
+	// reservations (NanoCPUs, MemoryBytes) read from the engine.
 	Foreign []Container `json:"foreign,omitempty"`
 	// Images present on the node's engine.
 	Images []Image `json:"images,omitempty"`
 	// HostPorts are the ports bound on the node by anything (Docker's proxies
 	// included), read from the node's kernel.
 	HostPorts []HostPort `json:"host_ports,omitempty"`
-	// Volumes are the named volumes on the node that this project's services
-	// use or that berth keeps for itself (lock, audit).
+	// Volumes are the named volumes on the node labelled with this project
+	// (its services' volumes, created with the project, service and replica
+	// labels of the replica that first mounted them, and berth's own lock,
+	// audit and commit volumes) and the named volumes with no berth label
+	// (matched to services by name). Other projects' and anonymous volumes
+	// are left out.
 	Volumes []Volume `json:"volumes,omitempty"`
 }
 

@@ -106,6 +106,17 @@ type placement struct {
 	groups    map[string]*group // spread value -> group
 	spread    *exprMemo
 	nodeGroup map[*nodeView]*group
+	// dataNote says, per replica placed by its data, where its volume is.
+	dataNote map[int]string
+	// dataLeft holds, per replica whose data node could not take it, that
+	// node and why.
+	dataLeft map[int]dataMiss
+}
+
+// dataMiss is a replica's data node that could not take the replica.
+type dataMiss struct {
+	home dataHome
+	why  string
 }
 
 // fit says why node n cannot take one more replica, or "" if it can.
@@ -122,12 +133,23 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 		}
 	}
 	if need := pl.d.template.NanoCPUs; need > 0 && n.cpus-n.usedCPUs < need {
-		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s", cpuString(need), cpuString(max64(0, n.cpus-n.usedCPUs)), cpuString(n.cpus)), "resources.cpus"
+		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s%s", cpuString(need), cpuString(max64(0, n.cpus-n.usedCPUs)), cpuString(n.cpus),
+			reservedByOthers(n.foreignCPUs, cpuString)), "resources.cpus"
 	}
 	if need := pl.d.template.MemoryBytes; need > 0 && n.memory-n.usedMem < need {
-		return fmt.Sprintf("not enough memory: needs %s, %s free of %s", memString(need), memString(max64(0, n.memory-n.usedMem)), memString(n.memory)), "resources.memory"
+		return fmt.Sprintf("not enough memory: needs %s, %s free of %s%s", memString(need), memString(max64(0, n.memory-n.usedMem)), memString(n.memory),
+			reservedByOthers(n.foreignMem, memString)), "resources.memory"
 	}
 	return "", ""
+}
+
+// reservedByOthers says how much of a resource other berth projects hold on
+// the node, if any.
+func reservedByOthers(v int64, format func(int64) string) string {
+	if v <= 0 {
+		return ""
+	}
+	return " (" + format(v) + " reserved by other berth projects)"
 }
 
 func ipOverlap(a, b string) bool {
@@ -401,8 +423,18 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			"service %q %s on no reachable node and may run on %s, which %s unreachable: left alone, not created elsewhere",
 			svc.Name, replicaList(unknown), strings.Join(hidden, ", "), map[bool]string{true: "is", false: "are"}[len(hidden) == 1]))
 	}
+	missing = pl.placeOnData(missing, placed, byIndex)
 	if failed := pl.placeNew(missing, placed); len(failed) > 0 {
 		return hcl.Diagnostics{pl.failure(len(failed))}
+	}
+	for _, i := range sortedInts(pl.dataLeft) {
+		if n := placed[i]; n != nil {
+			m := pl.dataLeft[i]
+			from, vols := m.home.node.name(), strings.Join(m.home.vols, ", ")
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+				"service %q replica %d moves from %s to %s: the data in volume %s stays behind on %s", svc.Name, i, from, n.name(), vols, from))
+			pl.dataNote[i] = fmt.Sprintf("its volume %s is on %s (%s): the data in volume %s stays behind on %s", vols, from, m.why, vols, from)
+		}
 	}
 
 	// Pass 3: actions.
@@ -462,6 +494,9 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			a.Drift = true
 			a.Reason = "drift: the container is missing (removed outside berth, or on a node no longer configured)"
 		}
+		if note := pl.dataNote[i]; note != "" {
+			a.Reason += "; " + note
+		}
 		creates = append(creates, a)
 	}
 	for _, oc := range p.sortedOwn(svc.Name) {
@@ -496,7 +531,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 		changes = changes[k:]
 	}
 
-	sp := ServicePlan{Name: svc.Name, Image: image, Replicas: R, Placement: map[string]string{}, Ports: d.ports}
+	sp := ServicePlan{Name: svc.Name, Image: image, Replicas: R, Placement: map[string]string{}, Ports: d.ports, Volumes: serviceVolumes(svc)}
 	if len(svc.DependsOn) > 0 {
 		sp.DependsOn = append([]string(nil), svc.DependsOn...)
 		sort.Strings(sp.DependsOn)
@@ -610,4 +645,165 @@ func (pl *placement) failure(unplaced int) *hcl.Diagnostic {
 		Detail:   "Nodes ruled out:\n" + strings.Join(lines, "\n"),
 		Subject:  &r,
 	}
+}
+
+// serviceVolumes lists the named volumes (not bind mounts) a service mounts,
+// sorted, each once.
+func serviceVolumes(svc *config.Service) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range svc.Volumes {
+		if v.IsBind() || v.Source == "" || seen[v.Source] {
+			continue
+		}
+		seen[v.Source] = true
+		out = append(out, v.Source)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dataHome is a node holding named volumes of a replica.
+type dataHome struct {
+	node *nodeView
+	vols []string
+	// exact: the volumes carry the replica's labels; otherwise they carry
+	// no berth label and match by name only.
+	exact bool
+}
+
+// volumeOwner says whose data a volume on a node is, by its labels: this
+// service's replica r ("" when it has no replica label, or no berth label
+// at all), and whether it may belong to the service at all.
+func (p *planState) volumeOwner(v Volume, service string) (replica string, ours bool) {
+	proj, labelled := v.Labels[LabelProject]
+	if !labelled {
+		return "", true
+	}
+	if proj != p.project || v.Labels[LabelKind] != "" || v.Labels[LabelService] != service {
+		return "", false
+	}
+	return v.Labels[LabelReplica], true
+}
+
+// placeOnData puts each replica that has no container anywhere on the node
+// that holds its named volumes (after destroy kept them, or after its
+// container was removed by hand), so that it finds its data again. A volume
+// with the replica's labels says so exactly; a volume with no berth label
+// (made by an older berth or by hand) matches by name, for one replica only
+// and not if a container of the service already mounts it. A replica whose
+// data node cannot take it is placed as usual, and the plan says that its
+// data stays behind. It returns the replicas still to place.
+func (pl *placement) placeOnData(missing []int, placed []*nodeView, byIndex map[int][]ownContainer) []int {
+	pl.dataNote, pl.dataLeft = map[int]string{}, map[int]dataMiss{}
+	vols := serviceVolumes(pl.svc)
+	if len(vols) == 0 || len(missing) == 0 {
+		return missing
+	}
+	p := pl.p
+	wanted := map[string]bool{}
+	for _, v := range vols {
+		wanted[v] = true
+	}
+	key := func(n *nodeView, vol string) string { return n.name() + "\x00" + vol }
+	// Unlabelled volumes already mounted by the service's containers are
+	// theirs.
+	claimed := map[string]bool{}
+	for _, oc := range p.own[pl.svc.Name] {
+		for _, m := range oc.c.Mounts {
+			if m.Type == "volume" {
+				claimed[key(oc.node, m.Name)] = true
+			}
+		}
+	}
+	homes := func(i int) []dataHome {
+		var exact, loose []dataHome
+		for _, n := range p.nodes {
+			if !n.reachable {
+				continue
+			}
+			var ex, lo []string
+			for _, v := range n.state.Volumes {
+				if !wanted[v.Name] {
+					continue
+				}
+				r, ours := p.volumeOwner(v, pl.svc.Name)
+				switch {
+				case !ours:
+				case r == strconv.Itoa(i):
+					ex = append(ex, v.Name)
+				case r == "" && !claimed[key(n, v.Name)]:
+					lo = append(lo, v.Name)
+				}
+			}
+			if len(ex) > 0 {
+				sort.Strings(ex)
+				exact = append(exact, dataHome{node: n, vols: ex, exact: true})
+			} else if len(lo) > 0 {
+				sort.Strings(lo)
+				loose = append(loose, dataHome{node: n, vols: lo})
+			}
+		}
+		return append(exact, loose...)
+	}
+	base := map[*nodeView]bool{}
+	for _, n := range pl.base {
+		base[n] = true
+	}
+	var rest []int
+	for _, i := range missing {
+		if len(byIndex[i]) > 0 {
+			rest = append(rest, i) // its container is elsewhere: a move
+			continue
+		}
+		hs := homes(i)
+		if len(hs) == 0 {
+			rest = append(rest, i)
+			continue
+		}
+		done := false
+		var first dataMiss
+		for k, h := range hs {
+			why := ""
+			if !base[h.node] {
+				why = pl.ruled[h.node.name()]
+				if why == "" {
+					why = "not eligible"
+				}
+			} else if reason, kind := pl.fit(h.node); reason != "" {
+				pl.rule(h.node, reason, kind)
+				why = reason
+			}
+			if why != "" {
+				if k == 0 {
+					first = dataMiss{home: h, why: why}
+				}
+				continue
+			}
+			pl.claim(h.node, i)
+			placed[i] = h.node
+			if !h.exact {
+				for _, v := range h.vols {
+					claimed[key(h.node, v)] = true
+				}
+			}
+			pl.dataNote[i] = fmt.Sprintf("placed on %s, which holds its volume %s", h.node.name(), strings.Join(h.vols, ", "))
+			done = true
+			break
+		}
+		if !done {
+			pl.dataLeft[i] = first
+			rest = append(rest, i)
+		}
+	}
+	return rest
+}
+
+func sortedInts[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }

@@ -3,7 +3,7 @@ package planner
 // FormatVersion is the version of the JSON plan document (plan -json, show
 // -json and saved plan files). Bump the minor version for additions, the major
 // for changes a reader must know about.
-const FormatVersion = "1.0"
+const FormatVersion = "1.1"
 
 // ActionKind is the closed set of things a plan can do to a replica.
 type ActionKind string
@@ -82,6 +82,9 @@ type ServicePlan struct {
 	// Placement maps replica index (as a string, for JSON) to node name.
 	Placement map[string]string `json:"placement"`
 	Ports     []PortSpec        `json:"ports,omitempty"`
+	// Volumes are the named volumes the service mounts (a replica with no
+	// container is placed where its volume is).
+	Volumes []string `json:"volumes,omitempty"`
 }
 
 // Action is one change to one replica.
@@ -103,6 +106,13 @@ type Action struct {
 	// Spec is the container to create (create, replace) or the new settings
 	// (update).
 	Spec *ContainerSpec `json:"spec,omitempty"`
+
+	// Ports are the host ports the action's container publishes: the new
+	// container's for create, replace and update (as in Spec.Ports); for
+	// delete and discard, those the removed container published (from the
+	// live state); for restore, those the restored container publishes.
+	// Always present, empty when there are none.
+	Ports []PortSpec `json:"ports"`
 
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/berth-dev/berth/config"
 )
@@ -23,47 +21,31 @@ type SavedPlan struct {
 	Plan      *Plan  `json:"plan"`
 }
 
-// WritePlanFile writes a saved plan with mode 0600.
-func WritePlanFile(path string, sp *SavedPlan) error {
+// EncodePlanFile gives the content of a plan file for sp (JSON, one trailing
+// newline). The caller writes it (mode 0600); the planner does no I/O.
+func EncodePlanFile(sp *SavedPlan) ([]byte, error) {
 	sp.FormatVersion = FormatVersion
 	b, err := json.MarshalIndent(sp, "", "  ")
 	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// ReadPlanFile reads a saved plan.
-func ReadPlanFile(path string) (*SavedPlan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
 		return nil, err
 	}
-	var sp SavedPlan
-	if err := json.Unmarshal(b, &sp); err != nil {
-		return nil, fmt.Errorf("%s is not a berth plan file: %w", path, err)
-	}
-	if sp.Plan == nil || sp.FormatVersion == "" {
-		return nil, fmt.Errorf("%s is not a berth plan file", path)
-	}
-	if sp.FormatVersion[0] != FormatVersion[0] {
-		return nil, fmt.Errorf("%s has plan format %s; this berth reads %s", path, sp.FormatVersion, FormatVersion)
-	}
-	return &sp, nil
+	return append(b, '\n'), nil
 }
 
-// IsPlanFile reports whether path is a regular file (not a directory), so
-// `apply PATH` can tell a saved plan from a configuration directory.
-func IsPlanFile(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.Mode().IsRegular() && filepath.Ext(path) != ".hcl"
+// DecodePlanFile reads the content of a plan file; name (the file's path)
+// is only used in errors.
+func DecodePlanFile(name string, b []byte) (*SavedPlan, error) {
+	var sp SavedPlan
+	if err := json.Unmarshal(b, &sp); err != nil {
+		return nil, fmt.Errorf("%s is not a berth plan file: %w", name, err)
+	}
+	if sp.Plan == nil || sp.FormatVersion == "" {
+		return nil, fmt.Errorf("%s is not a berth plan file", name)
+	}
+	if sp.FormatVersion[0] != FormatVersion[0] {
+		return nil, fmt.Errorf("%s has plan format %s; this berth reads %s", name, sp.FormatVersion, FormatVersion)
+	}
+	return &sp, nil
 }
 
 // FillSecrets puts the sensitive env values of cfg into the plan's specs,
@@ -119,11 +101,15 @@ func dedupJoin(errs []error) error {
 func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 	ports := map[string]bool{}
 	images := map[string]bool{}
+	volumes := map[string]bool{}
 	for _, sp := range p.Services {
 		for _, pt := range sp.Ports {
 			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
 		}
 		images[NormalizeRef(sp.Image)] = true
+		for _, v := range sp.Volumes {
+			volumes[v] = true
+		}
 	}
 	relevant := func(proto string, port int) bool {
 		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
@@ -139,7 +125,7 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 			s.Error = st.Error
 		default:
 			s.Reachable = true
-			s.Items = fingerprintItems(st, relevant, images)
+			s.Items = fingerprintItems(st, p.Project, relevant, images, volumes)
 		}
 		s.Fingerprint = fingerprint(s)
 		out = append(out, s)

@@ -68,8 +68,9 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 			diags = append(diags, p.planService(svc)...)
 		}
 	} else {
-		for _, svc := range order {
-			p.deleteAll(svc.Name, "destroy")
+		// Deletes go in reverse depends_on order: dependents first.
+		for i := len(order) - 1; i >= 0; i-- {
+			p.deleteAll(order[i].Name, "destroy")
 		}
 	}
 	if diags.HasErrors() {
@@ -123,6 +124,10 @@ type nodeView struct {
 	memory    int64
 	usedCPUs  int64
 	usedMem   int64
+	// foreignCPUs and foreignMem are what running containers of other
+	// berth projects reserve (included in usedCPUs and usedMem).
+	foreignCPUs int64
+	foreignMem  int64
 	// ports holds every host port taken on the node, by whom.
 	ports []portHold
 	// images by reference and by ID
@@ -172,7 +177,7 @@ func (p *planState) buildNodes(live *Live) {
 					v.imageIDs[NormalizeRef(t)] = img.ID
 				}
 			}
-			v.holdForeign()
+			v.holdForeign(p.project)
 		}
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
@@ -180,8 +185,9 @@ func (p *planState) buildNodes(live *Live) {
 }
 
 // holdForeign records ports held by containers outside this project and by
-// host processes.
-func (n *nodeView) holdForeign() {
+// host processes, and the CPU and memory that other berth projects' running
+// containers reserve.
+func (n *nodeView) holdForeign(project string) {
 	bound := map[string]bool{}
 	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
 	for i := range n.state.Containers {
@@ -194,6 +200,12 @@ func (n *nodeView) holdForeign() {
 		who := "container " + c.Name
 		if proj := c.Labels[LabelProject]; proj != "" {
 			who += " of berth project " + strconv.Quote(proj)
+			if proj != project && reserves(c) {
+				n.foreignCPUs += c.NanoCPUs
+				n.foreignMem += c.MemoryBytes
+				n.usedCPUs += c.NanoCPUs
+				n.usedMem += c.MemoryBytes
+			}
 		} else {
 			who += " (not managed by berth)"
 		}
@@ -208,6 +220,12 @@ func (n *nodeView) holdForeign() {
 		}
 		n.ports = append(n.ports, portHold{proto: hp.Protocol, ip: hp.IP, port: hp.Port, holder: "a host process"})
 	}
+}
+
+// reserves reports whether a container holds its CPU and memory
+// reservations: it is running (or restarting).
+func reserves(c *Container) bool {
+	return c.State == "running" || c.State == "restarting"
 }
 
 // collectOwn indexes this project's containers by service, and counts what
@@ -377,7 +395,30 @@ func (p *planState) deleteAction(oc ownContainer, reason string) Action {
 	return Action{
 		Kind: Delete, Service: oc.c.Labels[LabelService], Replica: oc.replica,
 		Node: oc.node.name(), Container: oc.c.Name, Old: ref(oc.c, oc.node.name()), Reason: reason,
+		Ports: bindingPorts(oc.c.Ports),
 	}
+}
+
+// bindingPorts gives a container's published ports as the plan shows them.
+func bindingPorts(bs []PortBinding) []PortSpec {
+	out := make([]PortSpec, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+	}
+	return out
+}
+
+// actionPorts fills in an action's ports from its spec, when it has one and
+// they are not set yet.
+func actionPorts(a *Action) {
+	if a.Ports != nil {
+		return
+	}
+	if a.Spec != nil {
+		a.Ports = append(make([]PortSpec, 0, len(a.Spec.Ports)), a.Spec.Ports...)
+		return
+	}
+	a.Ports = []PortSpec{}
 }
 
 func ref(c *Container, node string) *ContainerRef {
@@ -403,11 +444,13 @@ func (p *planState) finish() {
 			step++
 			a.Batch = i + 1
 			a.Step = step
+			actionPorts(&a)
 			p.plan.Actions = append(p.plan.Actions, a)
 		}
 	}
 	for i := range p.plan.Recovery {
 		p.plan.Recovery[i].Step = i + 1
+		actionPorts(&p.plan.Recovery[i])
 	}
 	for _, n := range p.nodes {
 		if !n.reachable {

@@ -50,6 +50,9 @@ func randomConfig(t testing.TB, r *rand.Rand) *config.Config {
 		if r.Intn(4) == 0 {
 			s.Update.Order = "stop-first"
 		}
+		if r.Intn(4) == 0 {
+			s.Volumes = []config.Volume{{Source: fmt.Sprintf("data%d", i), Target: "/data"}}
+		}
 		s.Update.Parallelism = r.Intn(3)
 		if r.Intn(4) == 0 {
 			s.Env = map[string]config.EnvVar{"A": {Value: fmt.Sprint(r.Intn(2))}, "SECRET": {Value: "hunter2", Sensitive: true}}
@@ -78,7 +81,9 @@ func randomLive(t testing.TB, r *rand.Rand, cfg *config.Config) *Live {
 	if p, d := Make(earlier, live, Options{}); !d.HasErrors() {
 		live = Simulate(live, p)
 	}
-	for _, st := range live.Nodes {
+	// In node order, so that a seed always gives the same case.
+	for _, name := range sortedNodeNames(live) {
+		st := live.Nodes[name]
 		for i := range st.Containers {
 			switch r.Intn(10) {
 			case 0:
@@ -97,6 +102,17 @@ func randomLive(t testing.TB, r *rand.Rand, cfg *config.Config) *Live {
 		if r.Intn(5) == 0 {
 			st.Foreign = append(st.Foreign, Container{ID: "f1", Name: "nginx", State: "running",
 				Ports: []PortBinding{{HostPort: 8000 + r.Intn(3), ContainerPort: 80, Protocol: "tcp"}}})
+		}
+		// Another berth project's containers, with reservations (a
+		// stopped one reserves nothing).
+		for i, k := 0, r.Intn(3); i < k; i++ {
+			c := Container{ID: fmt.Sprintf("o%d", i), Name: fmt.Sprintf("other-db-%d", i+1), State: "running",
+				Labels:   map[string]string{LabelProject: "other", LabelService: "db"},
+				NanoCPUs: int64(r.Intn(5)) * 25e7, MemoryBytes: int64(r.Intn(5)) << 28}
+			if r.Intn(4) == 0 {
+				c.State = "exited"
+			}
+			st.Foreign = append(st.Foreign, c)
 		}
 	}
 	if r.Intn(6) == 0 && len(cfg.Nodes) > 1 {
@@ -136,7 +152,7 @@ func TestPlanProperties(t *testing.T) {
 			t.Fatalf("seed %d: a sensitive value is in the plan text", seed)
 		}
 		after := Simulate(live, p)
-		checkInvariants(t, seed, cfg, after)
+		checkInvariants(t, seed, cfg, live, after)
 		// Convergence.
 		p3, d3 := Make(cfg, after, Options{})
 		if d3.HasErrors() {
@@ -154,13 +170,33 @@ func TestPlanProperties(t *testing.T) {
 	t.Logf("%d of %d random cases placed and checked", placed, runs)
 }
 
-func checkInvariants(t *testing.T, seed int, cfg *config.Config, live *Live) {
+// checkInvariants checks the live state a plan leaves (live), made against
+// before.
+func checkInvariants(t *testing.T, seed int, cfg *config.Config, before, live *Live) {
 	t.Helper()
 	count := map[string]int{}
 	for _, n := range cfg.Nodes {
 		st := live.Nodes[n.Name]
 		if !st.Reachable {
 			continue
+		}
+		// Ports held by host processes before the plan: bound on the node,
+		// but by no container.
+		hostProc := map[string]bool{}
+		if bst := before.Nodes[n.Name]; bst != nil && bst.Reachable {
+			bound := map[string]bool{}
+			for _, cs := range [][]Container{bst.Containers, bst.Foreign} {
+				for _, c := range cs {
+					for _, b := range c.Ports {
+						bound[fmt.Sprintf("%s/%d", b.Protocol, b.HostPort)] = true
+					}
+				}
+			}
+			for _, hp := range bst.HostPorts {
+				if k := fmt.Sprintf("%s/%d", hp.Protocol, hp.Port); !bound[k] {
+					hostProc[k] = true
+				}
+			}
 		}
 		perSvc := map[string]int{}
 		ports := map[string]string{}
@@ -185,13 +221,25 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, live *Live) {
 			}
 			for _, b := range c.Ports {
 				k := fmt.Sprintf("%s/%d", b.Protocol, b.HostPort)
+				if hostProc[k] {
+					t.Fatalf("seed %d: %s publishes port %s, which a host process holds on %s", seed, c.Name, k, n.Name)
+				}
 				if other, ok := ports[k]; ok {
 					t.Fatalf("seed %d: port %s published twice on %s (%s and %s)", seed, k, n.Name, other, c.Name)
 				}
 				ports[k] = c.Name
 			}
 		}
+		// Other berth projects' running containers hold their reservations
+		// too: where this project reserves CPU (memory), the node's CPU
+		// (memory) must cover both. (Others alone may oversubscribe a node;
+		// then nothing of this project that reserves it is placed there.)
+		var otherCPU, otherMem int64
 		for _, f := range st.Foreign {
+			if f.Labels[LabelProject] != "" && f.Labels[LabelProject] != cfg.Project.Name && reserves(&f) {
+				otherCPU += f.NanoCPUs
+				otherMem += f.MemoryBytes
+			}
 			for _, b := range f.Ports {
 				if c, ok := ports[fmt.Sprintf("%s/%d", b.Protocol, b.HostPort)]; ok {
 					t.Fatalf("seed %d: %s publishes a port foreign container %s holds on %s", seed, c, f.Name, n.Name)
@@ -205,6 +253,10 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, live *Live) {
 		}
 		if cpu > int64(st.Engine.CPUs)*1e9 || mem > st.Engine.MemoryBytes {
 			t.Fatalf("seed %d: reservations exceed node %s", seed, n.Name)
+		}
+		if (cpu > 0 && cpu+otherCPU > int64(st.Engine.CPUs)*1e9) || (mem > 0 && mem+otherMem > st.Engine.MemoryBytes) {
+			t.Fatalf("seed %d: reservations (%d+%d nano CPUs, %d+%d bytes with other projects') exceed node %s",
+				seed, cpu, otherCPU, mem, otherMem, n.Name)
 		}
 	}
 	for _, s := range cfg.Services {

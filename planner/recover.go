@@ -116,8 +116,20 @@ func (p *planState) recover(live *Live) *Live {
 func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, reason string) Action {
 	r := 0
 	fmt.Sscanf(c.Labels[LabelReplica], "%d", &r)
-	return Action{Kind: kind, Service: c.Labels[LabelService], Replica: r, Node: node, Container: name,
-		Old: ref(&c, node), Reason: reason}
+	a := Action{Kind: kind, Service: c.Labels[LabelService], Replica: r, Node: node, Container: name,
+		Old: ref(&c, node), Reason: reason, Ports: bindingPorts(c.Ports)}
+	if kind == Restore && len(c.Ports) == 0 {
+		// Stopped aside, it publishes nothing now: once restored, it
+		// publishes what its spec label records (see restoreContainer).
+		if f, ok := parseSpecLabel(c.Labels); ok {
+			for _, ps := range f.Ports {
+				if b, ok := parsePortString(ps); ok {
+					a.Ports = append(a.Ports, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+				}
+			}
+		}
+	}
+	return a
 }
 
 func removeContainer(st *NodeState, id string) {

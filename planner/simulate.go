@@ -111,8 +111,27 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 		m := Mount{Type: "volume", Name: v.Source, Destination: v.Target}
 		if v.Bind || strings.HasPrefix(v.Source, "/") {
 			m = Mount{Type: "bind", Source: v.Source, Destination: v.Target}
+		} else {
+			addVolume(st, v.Source, spec.Labels)
 		}
 		c.Mounts = append(c.Mounts, m)
 	}
 	st.Containers = append(st.Containers, c)
+}
+
+// addVolume is the engine creating a named volume on first use, with the
+// replica's labels (an existing volume keeps its own).
+func addVolume(st *NodeState, name string, labels map[string]string) {
+	for _, v := range st.Volumes {
+		if v.Name == name {
+			return
+		}
+	}
+	l := map[string]string{}
+	for _, k := range []string{LabelProject, LabelService, LabelReplica} {
+		if labels[k] != "" {
+			l[k] = labels[k]
+		}
+	}
+	st.Volumes = append(st.Volumes, Volume{Name: name, Labels: l})
 }

@@ -127,7 +127,7 @@ Exit status: as for apply.`
 			if volumes != nil {
 				r.volumes = *volumes
 			}
-			if !destroy && planner.IsPlanFile(target) {
+			if !destroy && isPlanFile(target) {
 				return r.fromFile(ctx, target)
 			}
 			return r.fromDir(ctx, target)
@@ -215,7 +215,7 @@ func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 
 // fromFile: lock, gather, stale check, apply the saved plan.
 func (r *applyRun) fromFile(ctx context.Context, path string) error {
-	sp, err := planner.ReadPlanFile(path)
+	sp, err := readPlanFile(path)
 	if err != nil {
 		return err
 	}

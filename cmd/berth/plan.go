@@ -31,7 +31,7 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 			cf := addConnFlags(fs)
 			out := fs.String("out", "", "Save the plan to FILE for a later 'berth apply FILE'.")
-			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version 1.0).")
+			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version "+planner.FormatVersion+").")
 			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
 			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
 			recover := fs.String("recover", planner.RecoverRollback, "How to treat an interrupted apply: rollback or forward.")
@@ -63,7 +63,7 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 				}
 				if *out != "" {
 					abs, _ := filepath.Abs(dir)
-					if err := planner.WritePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
+					if err := writePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
 						return fmt.Errorf("save the plan: %w", err)
 					}
 					if !*jsonOut {
@@ -91,7 +91,7 @@ same JSON document 'berth plan -json' prints. Touches no node.`,
 				if len(args) != 1 {
 					return usageErr("show needs exactly one plan file")
 				}
-				sp, err := planner.ReadPlanFile(args[0])
+				sp, err := readPlanFile(args[0])
 				if err != nil {
 					return err
 				}

@@ -1,0 +1,21 @@
+project "demo" {}
+
+node "node1" {
+  address = "10.0.0.11"
+  labels  = { zone = "a", role = "web" }
+}
+
+node "node2" {
+  address = "10.0.0.12"
+  labels  = { zone = "b", role = "web" }
+}
+
+node "node3" {
+  address = "10.0.0.13"
+  labels  = { zone = "c", role = "db" }
+}
+
+# web, api and db were removed: web (depends on api) goes first, db last.
+service "cache" {
+  image = "berth-test/echo:v2"
+}

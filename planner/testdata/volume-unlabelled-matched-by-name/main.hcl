@@ -1,0 +1,28 @@
+project "demo" {}
+
+node "node1" {
+  address = "10.0.0.11"
+  labels  = { zone = "a", role = "web" }
+}
+
+node "node2" {
+  address = "10.0.0.12"
+  labels  = { zone = "b", role = "web" }
+}
+
+node "node3" {
+  address = "10.0.0.13"
+  labels  = { zone = "c", role = "db" }
+}
+
+# node3 holds a volume pgdata with no berth labels (made by an older berth
+# or by hand): the replica goes there. node1's pgdata is another project's.
+service "db" {
+  image    = "postgres:16"
+  replicas = 1
+
+  volume {
+    source = "pgdata"
+    target = "/var/lib/postgresql/data"
+  }
+}
