@@ -449,10 +449,18 @@ func TestNodeLostMidApplyRollsBackOthers(t *testing.T) {
 	}
 	// The failure itself, not the plan (which names every node), must name
 	// node2: the result's error, the action_failed event and the Error line.
-	if ja.Result["result"] != "rolled back" {
-		t.Errorf("result %v, want rolled back", ja.Result["result"])
-	}
+	// node2 is gone: when the run had already set its old container aside
+	// there, that one undo cannot be done, and the result says so.
 	msg, _ := ja.Result["error"].(string)
+	switch ja.Result["result"] {
+	case "rolled back":
+	case "rollback incomplete":
+		if !strings.Contains(msg, "Rollback incomplete") || !strings.Contains(msg[strings.Index(msg, "Rollback incomplete"):], "node2") {
+			t.Errorf("incomplete rollback that does not name node2:\n%s", msg)
+		}
+	default:
+		t.Errorf("result %v, want rolled back (or rollback incomplete on node2)", ja.Result["result"])
+	}
 	if !strings.Contains(msg, `service "tail" replica 1 on node node2`) || !strings.Contains(msg, "Roll") {
 		t.Errorf("the result's error does not name tail's replica on node2 or the rollback:\n%s", msg)
 	}

@@ -309,6 +309,11 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 		pe.Dir, pe.Vars = cfg.Dir, len(r.cf.vars.args) > 0
 	case res != nil && res.RolledBack:
 		result = "rolled back"
+		// Some undo failed: the cluster is not as it was (the next apply
+		// recovers what is left), so do not say "rolled back".
+		if re := (*executor.RollbackError)(nil); errors.As(err, &re) && len(re.Failed) > 0 {
+			result = "rollback incomplete"
+		}
 	default:
 		result = "failed"
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -236,6 +237,44 @@ func TestApplyAuditRecordWhenNothingCompleted(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A rollback that could not undo everything is reported as such, in the
+// result line and the audit record, never as "rolled back" (which promises
+// the cluster is as it was).
+func TestApplyRollbackIncompleteResult(t *testing.T) {
+	tc := newCLICluster(t, cliWeb("echo:v1"))
+	if r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir); r.code != 0 {
+		t.Fatalf("first apply:\n%s", r)
+	}
+	tc.write(cliWeb("echo:broken"))
+	// The undo of the failed replace removes the new container: refuse it on
+	// every node, so whichever replica fails first cannot be undone.
+	for _, f := range tc.nodes {
+		f.SetError("RemoveContainer", errors.New("engine refused the removal"))
+	}
+	r := tc.run(Streams{}, "apply", "-auto-approve", "-json", tc.dir)
+	if r.code != 1 {
+		t.Fatalf("want exit 1:\n%s", r)
+	}
+	res := jsonResult(t, r.out)
+	if res["result"] != "rollback incomplete" || !strings.Contains(res["error"].(string), "Rollback incomplete") {
+		t.Fatalf("result %v, error %v; want \"rollback incomplete\"", res["result"], res["error"])
+	}
+	found := false
+	for _, n := range []string{"node1", "node2", "node3"} {
+		for _, a := range tc.audit(n) {
+			if a.ApplyID == res["apply_id"] {
+				found = true
+				if a.Result != "rollback incomplete" {
+					t.Fatalf("%s: audit result %q, want \"rollback incomplete\"", n, a.Result)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no audit record of apply %v", res["apply_id"])
 	}
 }
 
