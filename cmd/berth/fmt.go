@@ -40,7 +40,7 @@ when a file is not in canonical form.`,
 			recursive := fs.Bool("recursive", true, "Also format the files in subdirectories.")
 			noColorFlag := fs.Bool("no-color", false, "Do not colour the output (also: NO_COLOR).")
 			return func(ctx context.Context, s Streams, args []string) error {
-				f := &formatter{s: s, check: *check, diff: *diff, color: !noColor(s, *noColorFlag)}
+				f := &formatter{s: s, check: *check, diff: *diff, color: !noColor(s, *noColorFlag), errColor: errColor(s, *noColorFlag)}
 				if len(args) == 0 {
 					args = []string{"."}
 				}
@@ -72,7 +72,8 @@ when a file is not in canonical form.`,
 type formatter struct {
 	s           Streams
 	check, diff bool
-	color       bool
+	color       bool // for the diff, on stdout
+	errColor    bool // for diagnostics, on stderr
 	failed      bool // a file could not be read, parsed or written
 	unformatted int
 }
@@ -115,13 +116,13 @@ func hclFiles(arg string, recursive bool) ([]string, error) {
 // format returns src in canonical form, or diagnostics when it does not parse.
 func (f *formatter) format(name string, src []byte) ([]byte, bool) {
 	if d := config.CheckNesting(src, name, false); d != nil {
-		writeDiags(f.s, nil, hcl.Diagnostics{d}, f.color)
+		writeDiags(f.s, nil, hcl.Diagnostics{d}, f.errColor)
 		f.failed = true
 		return nil, false
 	}
 	file, diags := hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1})
 	if diags.HasErrors() {
-		writeDiags(f.s, map[string]*hcl.File{name: file}, diags, f.color)
+		writeDiags(f.s, map[string]*hcl.File{name: file}, diags, f.errColor)
 		f.failed = true
 		return nil, false
 	}

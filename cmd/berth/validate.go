@@ -74,8 +74,7 @@ Exit status: 0 when the configuration is valid, 1 otherwise.`,
 					}
 					return nil
 				}
-				color := !noColor(s, *noColorFlag)
-				writeDiags(s, files, all, color)
+				writeDiags(s, files, all, errColor(s, *noColorFlag))
 				if errs > 0 {
 					summary := plural(errs, "error")
 					if warns > 0 {
