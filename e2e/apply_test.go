@@ -549,7 +549,7 @@ func TestConcurrentAppliesOneWaitsOrFails(t *testing.T) {
 		name = who.Username
 	}
 	host, _ := os.Hostname()
-	holder := regexp.MustCompile(`the project is locked on node (node\d) by (\S+) \(pid (\d+), since [^,]+, lock ID ([0-9a-f]+)\);.*berth force-unlock ([0-9a-f]+)`)
+	holder := regexp.MustCompile(`the project is locked on node (node\d) by (\S+) \(pid (\d+), since [^,]+, lock ID ([0-9a-f]+)\)(?:, still planning| for plan [0-9a-f]+);.*berth force-unlock ([0-9a-f]+)`)
 	var ran, lost []*applyWindow
 	for _, w := range ws {
 		switch {
