@@ -399,7 +399,11 @@ func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Dura
 		if b := c.failure(); b != nil {
 			return nil, b
 		}
-		return c.client.DialContext(ctx, "unix", socket)
+		ch, err := c.client.DialContext(ctx, "unix", socket)
+		if err != nil {
+			return nil, err
+		}
+		return closeUnblocksWrites(ch), nil
 	}
 	var closeOnce sync.Once
 	n := &dockerNode{
