@@ -9,7 +9,7 @@ import (
 
 // Benchmarks against a throwaway sshd on 127.0.0.1 in front of this
 // machine's engine. The three-node figures against the test cluster are in
-// e2e_test.go (BenchmarkClusterGather). Run:
+// e2e_test.go (BenchmarkCluster: gather-3-nodes and the api-call cases). Run:
 //
 //	go test ./executor -run '^$' -bench . -benchtime 20x
 
