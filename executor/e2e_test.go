@@ -281,9 +281,15 @@ func TestE2EConcurrentCalls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// 20 channels open at once, over sshd's MaxSessions (10 by
+		// default, 1 in the second case): channels are not sessions.
+		peak := openAtOnce(t, n, 20)
 		start := time.Now()
 		concurrentCalls(t, n, 100)
-		t.Logf("100 concurrent calls: %s", time.Since(start))
+		t.Logf("100 concurrent calls: %s; %d engine channels open at once at most", time.Since(start), peak())
+		if peak() < 20 {
+			t.Errorf("at most %d engine channels were open at once; want 20, over sshd's MaxSessions", peak())
+		}
 		// The host-ports exec is a session: it works alongside.
 		if _, err := n.HostPorts(ctx); err != nil {
 			t.Fatal(err)

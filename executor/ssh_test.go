@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -539,7 +540,11 @@ func TestSSHConcurrentCallsMaxSessions1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	peak := openAtOnce(t, n, 20)
 	concurrentCalls(t, n, 100)
+	if peak() < 20 {
+		t.Errorf("at most %d engine channels were open at once; want 20 (over sshd's MaxSessions)", peak())
+	}
 }
 
 func concurrentCalls(t *testing.T, n Node, count int) {
@@ -825,4 +830,68 @@ func TestSSHImageStreamsIdleDeadline(t *testing.T) {
 			t.Errorf("a pull reporting progress every 250 ms for %s failed: %v", time.Since(start), err)
 		}
 	})
+}
+
+// openAtOnce makes n's next engine channels wait, on their first write,
+// until need of them are open at the same moment (or 10 s went by), and
+// returns a function reporting the most that were open at once. With need
+// above sshd's MaxSessions (10 by default) it shows that channels are not
+// sessions.
+func openAtOnce(t *testing.T, n Node, need int) (peak func() int) {
+	t.Helper()
+	d := n.(*dockerNode)
+	var open, most atomic.Int32
+	arrived := make(chan struct{}, need)
+	release := make(chan struct{})
+	go func() {
+		timeout := time.After(10 * time.Second)
+		for i := 0; i < need; i++ {
+			select {
+			case <-arrived:
+			case <-timeout:
+				close(release)
+				return
+			}
+		}
+		close(release)
+	}()
+	dial := d.tr.DialContext
+	d.tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cur := open.Add(1)
+		for {
+			m := most.Load()
+			if cur <= m || most.CompareAndSwap(m, cur) {
+				break
+			}
+		}
+		return &barrierConn{Conn: c, open: &open, arrived: arrived, release: release}, nil
+	}
+	return func() int { return int(most.Load()) }
+}
+
+type barrierConn struct {
+	net.Conn
+	open             *atomic.Int32
+	arrived, release chan struct{}
+	first, closed    sync.Once
+}
+
+func (c *barrierConn) Write(b []byte) (int, error) {
+	c.first.Do(func() {
+		select {
+		case c.arrived <- struct{}{}:
+		default:
+		}
+		<-c.release
+	})
+	return c.Conn.Write(b)
+}
+
+func (c *barrierConn) Close() error {
+	c.closed.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }
