@@ -603,8 +603,9 @@ func BenchmarkCluster(b *testing.B) {
 	})
 	b.Run("openssh-ssh-node1-true", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			out, err := exec.Command("ssh", "-i", c.Key, "-o", "UserKnownHostsFile="+c.KnownHosts, "-o", "BatchMode=yes",
-				c.User+"@"+c.Nodes[0].Addr, "true").CombinedOutput()
+			// A fresh connection whatever ~/.ssh/config says (no
+			// ControlMaster): -F /dev/null and the options it needs.
+			out, err := exec.Command("ssh", c.SSHArgs(c.Nodes[0].Name, "true")...).CombinedOutput()
 			if err != nil {
 				b.Fatalf("%v: %s", err, out)
 			}
