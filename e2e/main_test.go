@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -11,12 +12,44 @@ import (
 	"time"
 )
 
+// SummaryFileEnv names a file that TestMain also writes the summary table
+// to (replacing it). scripts/test sets it and prints the file at the end of
+// its run: go test -v output reaches its terminal only for a failed package.
+const SummaryFileEnv = "BERTH_RELIABILITY_SUMMARY"
+
 // TestMain runs the package's tests and then prints the reliability suite's
-// summary table (scenario, runs, passed, figures), also when tests failed.
+// summary table (scenario, runs, passed, figures), also when tests failed,
+// to stdout and to $BERTH_RELIABILITY_SUMMARY when set.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	writeSummary(os.Stdout)
+	if p := os.Getenv(SummaryFileEnv); p != "" {
+		if err := writeSummaryFile(p); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: write the summary table to %s: %v\n", p, err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
 	os.Exit(code)
+}
+
+// writeSummaryFile writes the summary table to path (nothing when no
+// scenario ran: the file is then left out, not left stale).
+func writeSummaryFile(path string) error {
+	var b strings.Builder
+	writeSummary(&b)
+	if b.Len() == 0 {
+		if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // The reliability scenarios of issue 8, in the order of the summary table.
@@ -146,4 +179,52 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// The table reaches the file scripts/test prints: with every scenario, a
+// failed run named, and no file at all when nothing ran.
+func TestSummaryFile(t *testing.T) {
+	summary.Lock()
+	saved := summary.m
+	summary.m = map[string]*scenarioStats{}
+	summary.Unlock()
+	defer func() {
+		summary.Lock()
+		summary.m = saved
+		summary.Unlock()
+	}()
+	path := filepath.Join(t.TempDir(), "summary.txt")
+	os.WriteFile(path, []byte("stale"), 0o644)
+	if err := writeSummaryFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("no scenario ran, yet %s is there (%v)", path, err)
+	}
+	start := time.Now()
+	scenarioAdd(scSoak, "TestReliabilitySoak", true, start)
+	scenarioAdd(scDrift, "TestReliabilityDrift/a", true, start)
+	scenarioAdd(scDrift, "TestReliabilityDrift/b", false, start)
+	scenarioFigure(scDrift, "%d drifts", 4)
+	if err := writeSummaryFile(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{
+		"=== berth reliability suite (issue 8) ===",
+		fmt.Sprintf("%-52s %5d %7d", scSoak, 1, 1),
+		fmt.Sprintf("%-52s %5d %7d", scDrift, 2, 1),
+		"4 drifts",
+		"    FAILED: TestReliabilityDrift/b\n",
+		scKill + " ", // every scenario has a line, run or not
+		fmt.Sprintf("%-52s %5d %7d\n", "total", 3, 2),
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary file lacks %q:\n%s", want, got)
+		}
+	}
 }

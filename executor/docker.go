@@ -453,32 +453,134 @@ func (d *dockerNode) DialContainer(ctx context.Context, addr string) (net.Conn, 
 	return c, nil
 }
 
-// LoadImage has no request deadline (a tarball may take long to send); ctx
-// and the connection's keep-alive bound it.
+// LoadImage has no overall deadline (a tarball may take long to send) but
+// an idle one: it fails when nothing moves for the request timeout (the
+// engine neither reads the tarball nor reports progress; time spent waiting
+// for r does not count). ctx and the connection's keep-alive bound it too.
+// The load is not quiet so that the engine reports progress while it
+// registers the layers, after the upload.
 func (d *dockerNode) LoadImage(ctx context.Context, r io.Reader) error {
-	resp, err := d.cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	ctx, w := d.idleWatch(ctx)
+	defer w.stop()
+	resp, err := d.cli.ImageLoad(ctx, w.source(r), client.ImageLoadWithQuiet(false))
 	if err != nil {
-		return d.wrap("load image", err)
+		return d.wrap("load image", w.reason(err))
 	}
 	defer resp.Body.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil); err != nil {
-		return d.wrap("load image", err)
+	if err := jsonmessage.DisplayJSONMessagesStream(w.progress(resp.Body), io.Discard, 0, false, nil); err != nil {
+		return d.wrap("load image", w.reason(err))
 	}
 	return nil
 }
 
-// PullImage has no request deadline (a pull may take long); ctx and the
-// connection's keep-alive bound it.
+// PullImage has no overall deadline (a pull may take long) but an idle
+// one: it fails when the engine reports no progress for the request
+// timeout. ctx and the connection's keep-alive bound it too.
 func (d *dockerNode) PullImage(ctx context.Context, ref, registryAuth string) error {
+	ctx, w := d.idleWatch(ctx)
+	defer w.stop()
 	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: registryAuth})
 	if err != nil {
-		return d.wrap("pull image "+ref, err)
+		return d.wrap("pull image "+ref, w.reason(err))
 	}
 	defer rc.Close()
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, io.Discard, 0, false, nil); err != nil {
-		return d.wrap("pull image "+ref, err)
+	if err := jsonmessage.DisplayJSONMessagesStream(w.progress(rc), io.Discard, 0, false, nil); err != nil {
+		return d.wrap("pull image "+ref, w.reason(err))
 	}
 	return nil
+}
+
+// idleWatch returns ctx cancelled once nothing has moved for the node's
+// request timeout (no deadline when it is 0). What moves: a read of the
+// stream sent to the engine (source), bytes of the engine's answer
+// (progress). While a read of the source is waiting for its data the clock
+// stands still: a slow source (the local engine's save feeding several
+// nodes) is not this node's stall.
+func (d *dockerNode) idleWatch(ctx context.Context) (context.Context, *idleWatch) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &idleWatch{idle: d.timeout, cancel: cancel, done: make(chan struct{})}
+	w.touch()
+	if w.idle > 0 {
+		go w.watch()
+	}
+	return ctx, w
+}
+
+type idleWatch struct {
+	idle    time.Duration
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	last    atomic.Int64 // UnixNano of the last movement
+	waiting atomic.Int32 // reads of the source in progress
+	fired   atomic.Pointer[error]
+}
+
+func (w *idleWatch) touch() { w.last.Store(time.Now().UnixNano()) }
+
+func (w *idleWatch) watch() {
+	tick := max(w.idle/8, time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+		}
+		if w.waiting.Load() > 0 {
+			w.touch()
+			continue
+		}
+		if time.Since(time.Unix(0, w.last.Load())) >= w.idle {
+			err := fmt.Errorf("no progress for %s (the request timeout): the engine stopped reading or answering", w.idle)
+			w.fired.Store(&err)
+			w.cancel(err)
+			return
+		}
+	}
+}
+
+func (w *idleWatch) stop() {
+	close(w.done)
+	w.cancel(nil)
+}
+
+// reason returns the idle error when the watch fired, else err.
+func (w *idleWatch) reason(err error) error {
+	if f := w.fired.Load(); f != nil {
+		return *f
+	}
+	return err
+}
+
+func (w *idleWatch) source(r io.Reader) io.Reader { return &sourceReader{r: r, w: w} }
+
+func (w *idleWatch) progress(r io.Reader) io.Reader { return &progressReader{r: r, w: w} }
+
+type sourceReader struct {
+	r io.Reader
+	w *idleWatch
+}
+
+func (s *sourceReader) Read(b []byte) (int, error) {
+	s.w.waiting.Add(1)
+	n, err := s.r.Read(b)
+	s.w.touch()
+	s.w.waiting.Add(-1)
+	return n, err
+}
+
+type progressReader struct {
+	r io.Reader
+	w *idleWatch
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.w.touch()
+	}
+	return n, err
 }
 
 func (d *dockerNode) Close() error {

@@ -11,9 +11,12 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -281,9 +284,15 @@ func TestE2EConcurrentCalls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// 20 channels open at once, over sshd's MaxSessions (10 by
+		// default, 1 in the second case): channels are not sessions.
+		peak := openAtOnce(t, n, 20)
 		start := time.Now()
 		concurrentCalls(t, n, 100)
-		t.Logf("100 concurrent calls: %s", time.Since(start))
+		t.Logf("100 concurrent calls: %s; %d engine channels open at once at most", time.Since(start), peak())
+		if peak() < 20 {
+			t.Errorf("at most %d engine channels were open at once; want 20, over sshd's MaxSessions", peak())
+		}
 		// The host-ports exec is a session: it works alongside.
 		if _, err := n.HostPorts(ctx); err != nil {
 			t.Fatal(err)
@@ -294,6 +303,111 @@ func TestE2EConcurrentCalls(t *testing.T) {
 		c.StartSSHD(t, "node1", "MaxSessions 1", "MaxStartups 1")
 		run(t)
 	})
+}
+
+// established22 counts the established TCP connections to port 22 in the
+// node's network namespace (read through its sshd's /proc entry).
+func established22(t *testing.T, c *testcluster.Cluster, node string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.Dir, node, "sshd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	n := 0
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, _ := os.ReadFile("/proc/" + pid + "/net/" + f)
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(l)
+			if len(fs) > 3 && strings.HasSuffix(fs[1], ":0016") && fs[3] == "01" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Twenty sessions in one process, each opening the three nodes, gathering
+// (host ports too, so an exec session per node), dialling a port through
+// each node and closing: afterwards berth's goroutines are back to what
+// they were and no SSH connection is left on any node. (The soak in e2e
+// runs a new berth process per apply, which would hide such leaks.)
+func TestE2ESessionsLeakNothing(t *testing.T) {
+	c := testcluster.Require(t)
+	c.Exclusive(t) // the :22 counts must be this test's alone
+	ctx := context.Background()
+	cfg := clusterConfig(c, testcluster.ProjectName(t))
+	cfg.Services = []*config.Service{{Name: "web", Image: testcluster.ImageV1, Ports: []config.Port{{Target: 8080, Protocol: "tcp"}}}}
+	once := func(t *testing.T) {
+		t.Helper()
+		sess := Open(ctx, cfg, clusterOptions(t))
+		defer sess.Close()
+		live := sess.Gather(ctx)
+		for _, n := range c.Nodes {
+			st := live.Nodes[n.Name]
+			if !st.Reachable || len(st.HostPorts) == 0 {
+				t.Fatalf("%s: reachable %v, %d host ports: %s", n.Name, st.Reachable, len(st.HostPorts), st.Error)
+			}
+			node, err := sess.Node(n.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The node's own sshd, dialled from the node (direct-tcpip).
+			conn, err := node.DialContainer(ctx, n.Addr+":22")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			b := make([]byte, 4)
+			if _, err := io.ReadFull(conn, b); err != nil || string(b) != "SSH-" {
+				t.Errorf("%s: dial through the node: %q %v", n.Name, b, err)
+			}
+			conn.Close()
+		}
+	}
+	// settle waits until ok holds (what closed goes away in the
+	// background), up to 10 s.
+	settle := func(ok func() bool) bool {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if ok() {
+				return true
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+	}
+	sshConns := func() map[string]int {
+		m := map[string]int{}
+		for _, n := range c.Nodes {
+			m[n.Name] = established22(t, c, n.Name)
+		}
+		return m
+	}
+	idle := sshConns()
+	once(t) // warm up: anything started once per process
+	var base int
+	settle(func() bool {
+		g := runtime.NumGoroutine()
+		stable := g == base
+		base = g
+		return stable && fmt.Sprint(sshConns()) == fmt.Sprint(idle)
+	})
+	const sessions = 20
+	for i := 0; i < sessions; i++ {
+		once(t)
+	}
+	var now int
+	if !settle(func() bool { now = runtime.NumGoroutine(); return now <= base }) {
+		var dump strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&dump, 1)
+		t.Errorf("%d goroutines after %d sessions, %d before: berth leaks goroutines\n%s", now, sessions, base, dump.String())
+	}
+	var left map[string]int
+	if !settle(func() bool { left = sshConns(); return fmt.Sprint(left) == fmt.Sprint(idle) }) {
+		t.Errorf("established connections to :22 on the nodes: %v after %d sessions, %v before", left, sessions, idle)
+	}
+	t.Logf("%d sessions: goroutines %d -> %d; :22 connections on the nodes %v -> %v", sessions, base, now, idle, left)
 }
 
 func clusterSigner(t *testing.T, c *testcluster.Cluster) ed25519.PrivateKey {
@@ -489,8 +603,9 @@ func BenchmarkCluster(b *testing.B) {
 	})
 	b.Run("openssh-ssh-node1-true", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			out, err := exec.Command("ssh", "-i", c.Key, "-o", "UserKnownHostsFile="+c.KnownHosts, "-o", "BatchMode=yes",
-				c.User+"@"+c.Nodes[0].Addr, "true").CombinedOutput()
+			// A fresh connection whatever ~/.ssh/config says (no
+			// ControlMaster): -F /dev/null and the options it needs.
+			out, err := exec.Command("ssh", c.SSHArgs(c.Nodes[0].Name, "true")...).CombinedOutput()
 			if err != nil {
 				b.Fatalf("%v: %s", err, out)
 			}

@@ -116,6 +116,7 @@ func (p *sshPool) closeAll() {
 // sshConn is one SSH connection with its keep-alive.
 type sshConn struct {
 	client *ssh.Client
+	raw    net.Conn // the TCP connection as tuned by tuneTCP; nil through a jump host
 	target *sshTarget
 	via    *sshConn // the bastion's connection, released on close
 	pool   *sshPool
@@ -315,6 +316,9 @@ func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) 
 		fmt.Fprintf(p.opts.Stderr, "Warning: %s: recorded the new host key of %s in %s\n", t.label, t.addr(), verifier.recorded)
 	}
 	c := &sshConn{client: ssh.NewClient(cc, chans, reqs), target: t, via: via, done: make(chan struct{})}
+	if via == nil {
+		c.raw = raw
+	}
 	go c.keepAlive(p.opts.KeepAlive, p.opts.KeepAliveMax)
 	go func() {
 		// The server or the network ended the connection.
@@ -399,7 +403,11 @@ func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Dura
 		if b := c.failure(); b != nil {
 			return nil, b
 		}
-		return c.client.DialContext(ctx, "unix", socket)
+		ch, err := c.client.DialContext(ctx, "unix", socket)
+		if err != nil {
+			return nil, err
+		}
+		return closeUnblocksWrites(ch), nil
 	}
 	var closeOnce sync.Once
 	n := &dockerNode{

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -538,7 +540,11 @@ func TestSSHConcurrentCallsMaxSessions1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	peak := openAtOnce(t, n, 20)
 	concurrentCalls(t, n, 100)
+	if peak() < 20 {
+		t.Errorf("at most %d engine channels were open at once; want 20 (over sshd's MaxSessions)", peak())
+	}
 }
 
 func concurrentCalls(t *testing.T, n Node, count int) {
@@ -631,4 +637,261 @@ func TestSSHClosedNodeFails(t *testing.T) {
 	if _, _, err := n.Containers(context.Background(), "p"); err == nil {
 		t.Error("containers after close: no error")
 	}
+}
+
+// socketEngine serves a unix socket for a node's docker_socket: /_ping answers
+// as an engine does (so that the node connects), everything else goes to
+// rest. It stops when the test ends.
+func socketEngine(t *testing.T, rest http.HandlerFunc) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "engine.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/_ping") {
+			w.Header().Set("Api-Version", "1.41")
+			w.Header().Set("OSType", "linux")
+			io.WriteString(w, "OK")
+			return
+		}
+		rest(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+// hang answers nothing until the client goes away.
+func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+// sshdNodeWithSocket opens a session to the throwaway sshd whose node's
+// docker_socket is sock, with the given request timeout.
+func sshdNodeWithSocket(t *testing.T, s *testSSHD, sock string, requestTimeout time.Duration) (*Session, time.Duration) {
+	t.Helper()
+	n := s.node("n1")
+	n.DockerSocket = sock
+	opts := s.options()
+	opts.RequestTimeout = requestTimeout
+	start := time.Now()
+	sess := Open(context.Background(), testConfig("p", n), opts)
+	t.Cleanup(func() { sess.Close() })
+	return sess, time.Since(start)
+}
+
+// A node whose SSH connection is fine but whose engine socket accepts and
+// never answers fails each request at the request timeout, with an error
+// naming the node; the keep-alive (which the SSH server answers) has
+// nothing to do with it.
+func TestSSHRequestDeadline(t *testing.T) {
+	s := startTestSSHD(t)
+	const timeout = time.Second
+	t.Run("engine-never-answers", func(t *testing.T) {
+		sock := filepath.Join(t.TempDir(), "engine.sock")
+		l, err := net.Listen("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, c); c.Close() }()
+			}
+		}()
+		sess, took := sshdNodeWithSocket(t, s, sock, timeout)
+		_, err = sess.Node("n1")
+		wantOneLine(t, err, "n1", "docker engine at "+sock+" over SSH: ping engine: no answer within the request timeout (1s)")
+		if took < timeout || took > 10*time.Second {
+			t.Errorf("the node failed after %s; want the 1 s request timeout", took)
+		}
+	})
+	t.Run("engine-stops-answering", func(t *testing.T) {
+		sess, _ := sshdNodeWithSocket(t, s, socketEngine(t, hang), timeout)
+		n, err := sess.Node("n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		st := sess.Gather(context.Background()).Nodes["n1"]
+		took := time.Since(start)
+		if st.Reachable {
+			t.Fatal("a node whose engine does not answer was read as reachable")
+		}
+		if !strings.HasPrefix(st.Error, "n1: ") || !strings.Contains(st.Error, "no answer within the request timeout (1s)") ||
+			strings.Contains(st.Error, "keep-alive") {
+			t.Errorf("error: %s", st.Error)
+		}
+		if took < timeout || took > 10*time.Second {
+			t.Errorf("the gather failed after %s; want the 1 s request timeout", took)
+		}
+		// The SSH connection is still there: the next request is answered.
+		if _, err := n.(*dockerNode).cli.Ping(context.Background()); err != nil {
+			t.Errorf("ping after the timeouts: %v", err)
+		}
+		t.Logf("%s after %s", st.Error, took)
+	})
+}
+
+// zeros is an endless stream.
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+// slowSource yields a few bytes, waits, then a few more and ends.
+type slowSource struct {
+	pause time.Duration
+	n     int
+}
+
+func (s *slowSource) Read(b []byte) (int, error) {
+	s.n++
+	switch s.n {
+	case 1, 3:
+		return copy(b, "some bytes"), nil
+	case 2:
+		time.Sleep(s.pause)
+		return 0, nil
+	}
+	return 0, io.EOF
+}
+
+// LoadImage and PullImage have no overall deadline but fail once nothing
+// moves for the request timeout; a slow source or a slow but progressing
+// engine does not make them fail.
+func TestSSHImageStreamsIdleDeadline(t *testing.T) {
+	s := startTestSSHD(t)
+	const idle = time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	node := func(t *testing.T, rest http.HandlerFunc) Node {
+		sess, _ := sshdNodeWithSocket(t, s, socketEngine(t, rest), idle)
+		n, err := sess.Node("n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	bounded := func(t *testing.T, what string, took time.Duration, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "no progress for 1s (the request timeout)") {
+			t.Errorf("%s: %v", what, err)
+		}
+		if took < idle || took > 10*time.Second {
+			t.Errorf("%s failed after %s; want the 1 s idle bound", what, took)
+		}
+		t.Logf("%s: %v after %s", what, err, took)
+	}
+	t.Run("load-engine-stops-reading", func(t *testing.T) {
+		n := node(t, hang)
+		start := time.Now()
+		err := n.LoadImage(ctx, zeros{})
+		bounded(t, "LoadImage", time.Since(start), err)
+	})
+	t.Run("load-slow-source", func(t *testing.T) {
+		n := node(t, func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			io.WriteString(w, `{"stream":"Loaded image: x:y\n"}`+"\n")
+		})
+		if err := n.LoadImage(ctx, &slowSource{pause: 3 * idle}); err != nil {
+			t.Errorf("a load whose source paused for 3 s (idle bound 1 s) failed: %v", err)
+		}
+	})
+	progress := func(lines int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			for i := 0; i < lines; i++ {
+				fmt.Fprintf(w, `{"status":"Downloading","id":"abc","progressDetail":{"current":%d,"total":100}}`+"\n", i)
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(idle / 4):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if lines == 1 {
+				<-r.Context().Done() // then nothing
+			}
+		}
+	}
+	t.Run("pull-engine-stops-reporting", func(t *testing.T) {
+		n := node(t, progress(1))
+		start := time.Now()
+		err := n.PullImage(ctx, "x:y", "")
+		bounded(t, "PullImage", time.Since(start), err)
+	})
+	t.Run("pull-slow-progressing", func(t *testing.T) {
+		n := node(t, progress(12)) // 3 s in all, a line every 250 ms
+		start := time.Now()
+		if err := n.PullImage(ctx, "x:y", ""); err != nil {
+			t.Errorf("a pull reporting progress every 250 ms for %s failed: %v", time.Since(start), err)
+		}
+	})
+}
+
+// openAtOnce makes n's next engine channels wait, on their first write,
+// until need of them are open at the same moment (or 10 s went by), and
+// returns a function reporting the most that were open at once. With need
+// above sshd's MaxSessions (10 by default) it shows that channels are not
+// sessions.
+func openAtOnce(t *testing.T, n Node, need int) (peak func() int) {
+	t.Helper()
+	d := n.(*dockerNode)
+	var open, most atomic.Int32
+	arrived := make(chan struct{}, need)
+	release := make(chan struct{})
+	go func() {
+		timeout := time.After(10 * time.Second)
+		for i := 0; i < need; i++ {
+			select {
+			case <-arrived:
+			case <-timeout:
+				close(release)
+				return
+			}
+		}
+		close(release)
+	}()
+	dial := d.tr.DialContext
+	d.tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cur := open.Add(1)
+		for {
+			m := most.Load()
+			if cur <= m || most.CompareAndSwap(m, cur) {
+				break
+			}
+		}
+		return &barrierConn{Conn: c, open: &open, arrived: arrived, release: release}, nil
+	}
+	return func() int { return int(most.Load()) }
+}
+
+type barrierConn struct {
+	net.Conn
+	open             *atomic.Int32
+	arrived, release chan struct{}
+	first, closed    sync.Once
+}
+
+func (c *barrierConn) Write(b []byte) (int, error) {
+	c.first.Do(func() {
+		select {
+		case c.arrived <- struct{}{}:
+		default:
+		}
+		<-c.release
+	})
+	return c.Conn.Write(b)
+}
+
+func (c *barrierConn) Close() error {
+	c.closed.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }

@@ -247,7 +247,7 @@ func (b *bench) setup() error {
 	for _, n := range c.Nodes {
 		cfg.WriteString(" " + n.Addr)
 	}
-	fmt.Fprintf(&cfg, "\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n", c.User, c.Key, c.KnownHosts)
+	fmt.Fprintf(&cfg, "\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  ControlMaster no\n  ControlPath none\n  BatchMode yes\n  LogLevel ERROR\n", c.User, c.Key, c.KnownHosts)
 	if err := os.WriteFile(b.sshCfg, []byte(cfg.String()), 0o644); err != nil {
 		return err
 	}
@@ -265,12 +265,16 @@ func (b *bench) setup() error {
 }
 
 // ensureCluster runs scripts/testcluster up unless status says it is up, and
-// returns the cluster directory.
+// returns the cluster directory. A cluster it brings up (or tried to) is
+// taken down at the end, so that the machine is left as found.
 func (b *bench) ensureCluster() (string, error) {
 	script := filepath.Join(b.opts.root, "scripts", "testcluster")
 	r := b.exec(b.ctx, cmdSpec{name: script, args: []string{"status"}, timeout: time.Minute})
 	if r.err != nil {
-		logf("test cluster not up; running scripts/testcluster up")
+		logf("test cluster not up; running scripts/testcluster up (taken down again at the end)")
+		b.atCleanup("scripts/testcluster down (the bench brought the cluster up)", func(ctx context.Context) error {
+			return b.clusterDown(ctx, script, filepath.Join(b.opts.root, ".testcluster"))
+		})
 		u := b.exec(b.ctx, cmdSpec{name: script, args: []string{"up"}, timeout: 8 * time.Minute})
 		if u.err != nil {
 			return "", fmt.Errorf("scripts/testcluster up: %s", u.failure())
@@ -289,6 +293,42 @@ func (b *bench) ensureCluster() (string, error) {
 		return d, nil
 	}
 	return filepath.Join(b.opts.root, ".testcluster"), nil
+}
+
+// clusterDown takes down the cluster the bench brought up, unless test
+// processes started meanwhile use it: they hold its lock (shared), so the
+// bench waits up to a minute for the lock exclusively, and otherwise leaves
+// the cluster up and says so. (It runs after the bench's own shared lock is
+// released.)
+func (b *bench) clusterDown(ctx context.Context, script, dir string) error {
+	if f, err := os.Open(filepath.Join(dir, "lock")); err == nil {
+		defer f.Close()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, syscall.EWOULDBLOCK) {
+				return fmt.Errorf("lock %s: %w", f.Name(), err)
+			}
+			if time.Now().After(deadline) {
+				logf("the test cluster the bench brought up is in use by other test processes: left up (scripts/testcluster down removes it)")
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	logf("taking the test cluster down (the bench brought it up)")
+	r := b.exec(ctx, cmdSpec{name: script, args: []string{"down"}, timeout: 3 * time.Minute})
+	if r.err != nil {
+		return fmt.Errorf("scripts/testcluster down: %s", r.failure())
+	}
+	return nil
 }
 
 // lockCluster takes the shared lock every e2e test process holds, so that no

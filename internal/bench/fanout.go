@@ -155,7 +155,8 @@ func (b *bench) sshAll(eps []endpoint, kh string, par int) (time.Duration, error
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := b.exec(b.ctx, cmdSpec{name: "ssh", args: []string{"-F", "/dev/null", "-i", b.cluster.Key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+				"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + kh, "-o", "ControlMaster=no", "-o", "ControlPath=none",
+				"-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
 				"-p", strconv.Itoa(e.port), b.cluster.User + "@" + e.addr, "true"}, timeout: time.Minute})
 			if r.err != nil {
 				mu.Lock()

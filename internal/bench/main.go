@@ -44,7 +44,8 @@ shared 2-CPU machine it was written on); -only and -rounds select less.
 
 The machine is left as found, also on failure or Ctrl-C: berth projects
 destroyed, compose projects down, stacks removed, swarm left, extra sshd
-stopped, temporary files removed.
+stopped, temporary files removed, and a test cluster the bench brought up
+taken down again (unless other test processes use it by then).
 
 Options:
 `

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +100,50 @@ BERTH_TC_B_HOSTKEY_FPR=SHA256:bbb
 	os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Replace(env, "BERTH_TC_B_NETNS=berth-b\n", "", 1)), 0o644)
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "BERTH_TC_B_NETNS") {
 		t.Errorf("Load with a key missing: err = %v", err)
+	}
+}
+
+// SSHArgs make OpenSSH open a fresh connection with the cluster's key and
+// known_hosts, whatever any ssh_config says: ssh -G prints the options it
+// would use, without connecting.
+func TestSSHArgs(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh client")
+	}
+	key := filepath.Join(t.TempDir(), "id_ed25519") // ssh -G drops a key file that does not exist
+	os.WriteFile(key, nil, 0o600)
+	c := &Cluster{Nodes: []Node{{Name: "node1", Addr: "10.231.0.11"}}, Key: key, KnownHosts: "/x/known_hosts", User: "root"}
+	args := c.SSHArgs("node1", "true")
+	if args[0] != "-F" || args[1] != "/dev/null" || args[len(args)-2] != "root@10.231.0.11" || args[len(args)-1] != "true" {
+		t.Fatalf("SSHArgs = %q", args)
+	}
+	out, err := exec.Command("ssh", append([]string{"-G"}, args[:len(args)-1]...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh -G: %v\n%s", err, out)
+	}
+	got := map[string]string{} // the first value of each option
+	var ids []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok && got[k] == "" {
+			got[k] = v
+		}
+		if k, v, ok := strings.Cut(l, " "); ok && k == "identityfile" {
+			ids = append(ids, v)
+		}
+	}
+	if !slices.Contains(ids, key) {
+		t.Errorf("ssh -G: identity files %q lack the cluster's key", ids)
+	}
+	for k, want := range map[string]string{
+		"controlmaster": "false", "identitiesonly": "yes", "batchmode": "yes", "stricthostkeychecking": "true",
+		"userknownhostsfile": "/x/known_hosts", "user": "root", "hostname": "10.231.0.11",
+	} {
+		if got[k] != want {
+			t.Errorf("ssh -G %s: %s = %q, want %q", strings.Join(args, " "), k, got[k], want)
+		}
+	}
+	if p, ok := got["controlpath"]; ok && p != "none" {
+		t.Errorf("ssh would share a connection through ControlPath %s", p)
 	}
 }
 

@@ -400,7 +400,9 @@ func (c *Cluster) docker(node string) *client.Client {
 
 // SSHArgs returns the OpenSSH client arguments that reach the node as User
 // with the cluster's key and strict host key checking against KnownHosts,
-// ignoring ~/.ssh/config, followed by the remote command args.
+// ignoring ~/.ssh/config and /etc/ssh/ssh_config (-F /dev/null) and never
+// sharing a connection (ControlMaster no, ControlPath none: each run is a
+// fresh connection), followed by the remote command args.
 func (c *Cluster) SSHArgs(node string, args ...string) []string {
 	var addr string
 	for _, n := range c.Nodes {
@@ -411,6 +413,7 @@ func (c *Cluster) SSHArgs(node string, args ...string) []string {
 	return append([]string{
 		"-F", "/dev/null", "-i", c.Key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + c.KnownHosts,
+		"-o", "ControlMaster=no", "-o", "ControlPath=none",
 		"-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", c.User + "@" + addr,
 	}, args...)
 }
