@@ -73,7 +73,7 @@ func snapshot(t *testing.T, c *testcluster.Cluster, node string) nodeSnapshot {
 	s.rssKB = rssKB(pidOf(t, c, node, "dockerd.pid"))
 	sshd := pidOf(t, c, node, "sshd.pid")
 	s.sshdChildren = len(childrenOf(sshd))
-	s.ssh22 = established22(sshd)
+	s.ssh22 = testcluster.EstablishedSSH(sshd)
 	return s
 }
 
@@ -125,22 +125,6 @@ func childrenOf(pid int) []int {
 		}
 	}
 	return out
-}
-
-// established22 counts the established TCP connections to port 22 in the
-// network namespace of process pid (the node's sshd).
-func established22(pid int) int {
-	n := 0
-	for _, f := range []string{"tcp", "tcp6"} {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			fs := strings.Fields(l)
-			if len(fs) > 3 && strings.HasSuffix(fs[1], ":0016") && fs[3] == "01" {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // TestReliabilitySoak applies 50 times, alternating v1 and v2 on the three

@@ -305,28 +305,6 @@ func TestE2EConcurrentCalls(t *testing.T) {
 	})
 }
 
-// established22 counts the established TCP connections to port 22 in the
-// node's network namespace (read through its sshd's /proc entry).
-func established22(t *testing.T, c *testcluster.Cluster, node string) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(c.Dir, node, "sshd.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := strings.TrimSpace(string(b))
-	n := 0
-	for _, f := range []string{"tcp", "tcp6"} {
-		b, _ := os.ReadFile("/proc/" + pid + "/net/" + f)
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			fs := strings.Fields(l)
-			if len(fs) > 3 && strings.HasSuffix(fs[1], ":0016") && fs[3] == "01" {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 // Twenty sessions in one process, each opening the three nodes, gathering
 // (host ports too, so an exec session per node), dialling a port through
 // each node and closing: afterwards berth's goroutines are back to what
@@ -380,7 +358,7 @@ func TestE2ESessionsLeakNothing(t *testing.T) {
 	sshConns := func() map[string]int {
 		m := map[string]int{}
 		for _, n := range c.Nodes {
-			m[n.Name] = established22(t, c, n.Name)
+			m[n.Name] = c.SSHConnections(t, n.Name)
 		}
 		return m
 	}

@@ -1,8 +1,11 @@
 package testcluster
 
 import (
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -124,4 +127,36 @@ func (c *Cluster) exclusive(t testing.TB) {
 			}
 		}
 	})
+}
+
+// SSHConnections counts the established TCP connections to port 22 in the
+// node's network namespace (read through its sshd's /proc entry), for tests
+// that check berth leaves no connection behind.
+func (c *Cluster) SSHConnections(t testing.TB, node string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.Dir, node, "sshd.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("%s: sshd.pid: %v", node, err)
+	}
+	return EstablishedSSH(pid)
+}
+
+// EstablishedSSH counts the established TCP connections to port 22 in the
+// network namespace of process pid.
+func EstablishedSSH(pid int) int {
+	n := 0
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		for _, l := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(l)
+			if len(fs) > 3 && strings.HasSuffix(fs[1], ":0016") && fs[3] == "01" {
+				n++
+			}
+		}
+	}
+	return n
 }
