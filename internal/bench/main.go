@@ -85,7 +85,7 @@ func run() int {
 	fs.StringVar(&only, "only", strings.Join(sections, ","), "run only these `SECTIONS`")
 	fs.StringVar(&o.monitor, "monitor", "1s", "update.monitor for berth and the stack (berth's default is 5s)")
 	fs.IntVar(&o.parallelism, "update-parallelism", 10, "update.parallelism for berth and the stack")
-	fs.StringVar(&fan, "fanout", "3,10,25,50", "node counts for the fan-out curve (3 real nodes plus extra sshd; 100 and more hold here)")
+	fs.StringVar(&fan, "fanout", "3,10,25,50,100,200", "node counts for the fan-out curve (3 real nodes plus extra sshd endpoints)")
 	fs.BoolVar(&o.fanoutPeers, "fanout-peers", false, "fan-out: also time OpenSSH 'ssh true' to every node (10 at once) and berth plan -parallelism N")
 	fs.IntVar(&o.composeSSH, "compose-ssh", 0, "also run docker-compose over ssh:// in every lifecycle round with COMPOSE_PARALLEL_LIMIT=`N` (slow; 0: one attempt with compose's defaults only)")
 	fs.BoolVar(&o.trace, "trace", false, "after the noop and fanout rounds, replay berth plan phase by phase (see -trace-plan) and add where its time goes to the notes")
