@@ -1,4 +1,4 @@
-package executor
+package fake
 
 import (
 	"archive/tar"

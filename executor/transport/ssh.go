@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"bytes"
@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/berth-dev/berth/planner"
 )
 
-// sshPool holds the run's SSH connections: one per host, shared when a node
+// Pool holds the run's SSH connections: one per host, shared when a node
 // is also another node's bastion.
-type sshPool struct {
+type Pool struct {
 	opts   Options
 	keys   *keyStore
 	writer *knownHostsWriter
@@ -30,17 +28,18 @@ type sshPool struct {
 
 type poolEntry struct {
 	ready chan struct{}
-	conn  *sshConn
+	conn  *Conn
 	err   error
 }
 
-func newSSHPool(opts Options) *sshPool {
-	return &sshPool{opts: opts, keys: newKeyStore(opts), writer: &knownHostsWriter{}, conns: map[string]*poolEntry{}}
+func NewPool(opts Options) *Pool {
+	opts = opts.WithDefaults()
+	return &Pool{opts: opts, keys: newKeyStore(opts), writer: &knownHostsWriter{}, conns: map[string]*poolEntry{}}
 }
 
-// get returns the connection to t, dialling it once for all callers. Each
+// Get returns the connection to t, dialling it once for all callers. Each
 // successful get takes a reference that release gives back.
-func (p *sshPool) get(ctx context.Context, t *sshTarget) (*sshConn, error) {
+func (p *Pool) Get(ctx context.Context, t *Target) (*Conn, error) {
 	key := t.key()
 	p.mu.Lock()
 	e, ok := p.conns[key]
@@ -76,7 +75,7 @@ func (p *sshPool) get(ctx context.Context, t *sshTarget) (*sshConn, error) {
 	return e.conn, nil
 }
 
-func (p *sshPool) release(c *sshConn) {
+func (p *Pool) release(c *Conn) {
 	p.mu.Lock()
 	c.refs--
 	last := c.refs == 0
@@ -92,10 +91,10 @@ func (p *sshPool) release(c *sshConn) {
 	}
 }
 
-// closeAll closes every connection left.
-func (p *sshPool) closeAll() {
+// Close closes every connection left.
+func (p *Pool) Close() {
 	p.mu.Lock()
-	var cs []*sshConn
+	var cs []*Conn
 	for k, e := range p.conns {
 		select {
 		case <-e.ready:
@@ -113,13 +112,13 @@ func (p *sshPool) closeAll() {
 	}
 }
 
-// sshConn is one SSH connection with its keep-alive.
-type sshConn struct {
+// Conn is one SSH connection with its keep-alive.
+type Conn struct {
 	client *ssh.Client
 	raw    net.Conn // the TCP connection as tuned by tuneTCP; nil through a jump host
-	target *sshTarget
-	via    *sshConn // the bastion's connection, released on close
-	pool   *sshPool
+	target *Target
+	via    *Conn // the bastion's connection, released on close
+	pool   *Pool
 	key    string
 	refs   int // guarded by pool.mu
 
@@ -130,14 +129,14 @@ type sshConn struct {
 }
 
 // failure returns why the connection broke, or nil while it is up.
-func (c *sshConn) failure() error {
+func (c *Conn) failure() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.broken
 }
 
 // close ends the connection once; reason is what later calls report.
-func (c *sshConn) close(reason error) {
+func (c *Conn) close(reason error) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.broken = reason
@@ -154,7 +153,7 @@ func (c *sshConn) close(reason error) {
 // answer within interval*max the connection is closed, so every request in
 // flight fails at once instead of hanging. A node that goes silent is thus
 // reported within about interval*(max+1) (8 s by default).
-func (c *sshConn) keepAlive(interval time.Duration, max int) {
+func (c *Conn) keepAlive(interval time.Duration, max int) {
 	if interval <= 0 {
 		return
 	}
@@ -194,7 +193,7 @@ func (c *sshConn) keepAlive(interval time.Duration, max int) {
 // and authenticates. A connection the server closes before its host key was
 // even offered (sshd's MaxStartups drops excess unauthenticated connections
 // at random) is tried again, twice, after a short pause: nothing was sent.
-func (p *sshPool) dial(ctx context.Context, t *sshTarget) (*sshConn, error) {
+func (p *Pool) dial(ctx context.Context, t *Target) (*Conn, error) {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
@@ -204,7 +203,7 @@ func (p *sshPool) dial(ctx context.Context, t *sshTarget) (*sshConn, error) {
 				return nil, ctx.Err()
 			}
 		}
-		var c *sshConn
+		var c *Conn
 		c, err = p.dialOnce(ctx, t)
 		var re *retryableError
 		if !errors.As(err, &re) {
@@ -220,7 +219,7 @@ type retryableError struct{ err error }
 
 func (e *retryableError) Error() string { return e.err.Error() }
 
-func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) {
+func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 	timeout := p.opts.ConnectTimeout
 	verifier, err := newHostKeyVerifier(t, p.opts.TrustNewHosts, p.writer.append)
 	if err != nil {
@@ -233,9 +232,9 @@ func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) 
 	defer auth.close()
 
 	var raw net.Conn
-	var via *sshConn
+	var via *Conn
 	if t.via != nil {
-		via, err = p.get(ctx, t.via)
+		via, err = p.Get(ctx, t.via)
 		if err != nil {
 			return nil, fmt.Errorf("jump host %s: %w", t.via.label, err)
 		}
@@ -315,7 +314,7 @@ func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) 
 	if verifier.recorded != "" && p.opts.Stderr != nil {
 		fmt.Fprintf(p.opts.Stderr, "Warning: %s: recorded the new host key of %s in %s\n", t.label, t.addr(), verifier.recorded)
 	}
-	c := &sshConn{client: ssh.NewClient(cc, chans, reqs), target: t, via: via, done: make(chan struct{})}
+	c := &Conn{client: ssh.NewClient(cc, chans, reqs), target: t, via: via, done: make(chan struct{})}
 	if via == nil {
 		c.raw = raw
 	}
@@ -332,7 +331,7 @@ func (p *sshPool) dialOnce(ctx context.Context, t *sshTarget) (*sshConn, error) 
 	return c, nil
 }
 
-func dialError(t *sshTarget, timeout time.Duration, err error) error {
+func dialError(t *Target, timeout time.Duration, err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -354,7 +353,7 @@ func dialError(t *sshTarget, timeout time.Duration, err error) error {
 }
 
 // run runs cmd in one exec session and returns its standard output.
-func (c *sshConn) run(ctx context.Context, cmd string) ([]byte, error) {
+func (c *Conn) run(ctx context.Context, cmd string) ([]byte, error) {
 	type result struct {
 		out []byte
 		err error
@@ -396,56 +395,45 @@ func (c *sshConn) run(ctx context.Context, cmd string) ([]byte, error) {
 	}
 }
 
-// newSSHNode returns the Node for a connected target: the Docker API over
-// direct-streamlocal channels to socket, kept alive and reused.
-func newSSHNode(name string, c *sshConn, socket string, requestTimeout time.Duration) *dockerNode {
-	dial := func(ctx context.Context) (net.Conn, error) {
-		if b := c.failure(); b != nil {
-			return nil, b
-		}
-		ch, err := c.client.DialContext(ctx, "unix", socket)
-		if err != nil {
-			return nil, err
-		}
-		return closeUnblocksWrites(ch), nil
-	}
-	var closeOnce sync.Once
-	n := &dockerNode{
-		name:    name,
-		timeout: requestTimeout,
-		broken:  c.failure,
-		hostPorts: func(ctx context.Context) ([]planner.HostPort, error) {
-			out, err := c.run(ctx, hostPortsCommand)
-			var ee *ssh.ExitError
-			if err != nil && !errors.As(err, &ee) {
-				return nil, err
-			}
-			// cat exits 1 when an IPv6 table is missing; the parse
-			// insists on the TCP table.
-			ports, perr := parseHostPortsOutput(out)
-			if perr != nil && err != nil {
-				return nil, err
-			}
-			return ports, perr
-		},
-		dial: func(ctx context.Context, addr string) (net.Conn, error) {
-			ch, err := c.client.DialContext(ctx, "tcp", addr)
-			if err != nil {
-				return nil, err
-			}
-			return withDeadlines(ch, addr), nil
-		},
-		close: func() error {
-			closeOnce.Do(func() { c.pool.release(c) })
-			return nil
-		},
-	}
-	cli, tr, err := newDockerClient(n.engineDial(dial), "unix://"+socket)
-	if err != nil {
-		// Only a malformed host makes this fail; the socket path is
-		// checked by the configuration.
-		panic(err)
-	}
-	n.cli, n.tr = cli, tr
-	return n
+// Failure is why the connection broke (a keep-alive not answered), or nil
+// while it works: errors of calls over it are reported with this reason
+// rather than a bare EOF.
+func (c *Conn) Failure() error { return c.failure() }
+
+// Run runs cmd in an exec session and returns its output. A command that ran
+// and failed returns its output and an error for which IsExitError holds.
+func (c *Conn) Run(ctx context.Context, cmd string) ([]byte, error) { return c.run(ctx, cmd) }
+
+// IsExitError reports whether err (from Run) says the command ran and exited
+// with a failure status, rather than the session failing.
+func IsExitError(err error) bool {
+	var ee *ssh.ExitError
+	return errors.As(err, &ee)
 }
+
+// DialSocket opens a direct-streamlocal channel to the unix socket at path on
+// the host (the Docker engine's API). Closing it unblocks a pending write.
+func (c *Conn) DialSocket(ctx context.Context, path string) (net.Conn, error) {
+	if b := c.failure(); b != nil {
+		return nil, b
+	}
+	ch, err := c.client.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	return closeUnblocksWrites(ch), nil
+}
+
+// DialTCP opens a direct-tcpip channel to addr as seen from the host, with
+// working deadlines.
+func (c *Conn) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	ch, err := c.client.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return withDeadlines(ch, addr), nil
+}
+
+// Release gives back the reference Pool.Get took; the connection closes
+// when its last user releases it. Call it once per Get.
+func (c *Conn) Release() { c.pool.release(c) }

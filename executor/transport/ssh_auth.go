@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"bufio"
@@ -11,9 +11,13 @@ import (
 	"strings"
 	"sync"
 
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
+
+
+	"github.com/berth-dev/berth/executor/internal/env"
 )
 
 // keyStore loads identity files once per run and shares them between nodes,
@@ -257,10 +261,10 @@ func (s recordingSigner) Algorithms() []string {
 
 // authFor prepares the keys for t. A missing or unreadable explicit
 // identity file is an error before anything is dialled.
-func (ks *keyStore) authFor(t *sshTarget) (*authPlan, error) {
+func (ks *keyStore) authFor(t *Target) (*authPlan, error) {
 	a := &authPlan{}
 	have := map[string]bool{}
-	if sock := getenv(ks.environ(), "SSH_AUTH_SOCK"); sock != "" {
+	if sock := env.Get(ks.environ(), "SSH_AUTH_SOCK"); sock != "" {
 		if c, err := net.Dial("unix", sock); err == nil {
 			signers, err := agent.NewClient(c).Signers()
 			if err == nil {
@@ -318,7 +322,7 @@ func (ks *keyStore) environ() []string {
 }
 
 // authError explains a rejected authentication.
-func authError(t *sshTarget, a *authPlan) error {
+func authError(t *Target, a *authPlan) error {
 	if len(a.offered) == 0 {
 		return fmt.Errorf("no SSH key to authenticate as %s@%s: no ssh-agent keys (SSH_AUTH_SOCK) and no identity file found; set identity_file for the node", t.user, t.addr())
 	}

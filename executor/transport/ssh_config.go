@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"errors"
@@ -14,11 +14,12 @@ import (
 	"github.com/kevinburke/ssh_config"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/internal/env"
 )
 
-// sshTarget is one SSH hop, fully resolved: where to connect, as whom, with
+// Target is one SSH hop, fully resolved: where to connect, as whom, with
 // which keys, how to verify the host, and through which bastion.
-type sshTarget struct {
+type Target struct {
 	// label names the hop in errors: a node name or "jump host X".
 	label string
 	alias string // the name it was resolved from (node address or jump spec)
@@ -37,7 +38,7 @@ type sshTarget struct {
 	// inheritKnownHosts marks a jump host that verifies against the
 	// known_hosts of the host it leads to.
 	inheritKnownHosts bool
-	via               *sshTarget
+	via               *Target
 }
 
 type identityFile struct {
@@ -45,11 +46,11 @@ type identityFile struct {
 	explicit bool
 }
 
-func (t *sshTarget) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+func (t *Target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
 
 // key identifies a connection in the pool: a node used as another node's
 // bastion shares its connection.
-func (t *sshTarget) key() string {
+func (t *Target) key() string {
 	k := t.user + "@" + t.addr() + "|" + strings.Join(t.knownHosts, ",") + "|" + t.hostKey
 	if t.via != nil {
 		k += " via " + t.via.key()
@@ -57,23 +58,23 @@ func (t *sshTarget) key() string {
 	return k
 }
 
-// sshResolver applies berth's node settings, the project's SSH defaults and
+// Resolver applies berth's node settings, the project's SSH defaults and
 // ~/.ssh/config, in that order of precedence (berth's configuration is the
 // more explicit statement), then OpenSSH's built-in defaults.
-type sshResolver struct {
+type Resolver struct {
 	cfg     *config.Config
 	home    string
 	environ []string
 	sshcfg  *ssh_config.Config // nil: no ~/.ssh/config
 }
 
-func newSSHResolver(cfg *config.Config, opts Options) (*sshResolver, error) {
-	r := &sshResolver{cfg: cfg, home: opts.HomeDir, environ: opts.Environ}
+func NewResolver(cfg *config.Config, opts Options) (*Resolver, error) {
+	r := &Resolver{cfg: cfg, home: opts.HomeDir, environ: opts.Environ}
 	if r.environ == nil {
 		r.environ = os.Environ()
 	}
 	if r.home == "" {
-		r.home = getenv(r.environ, "HOME")
+		r.home = env.Get(r.environ, "HOME")
 	}
 	if r.home == "" {
 		h, err := os.UserHomeDir()
@@ -104,7 +105,7 @@ func newSSHResolver(cfg *config.Config, opts Options) (*sshResolver, error) {
 
 // get returns the first value of key for alias in ~/.ssh/config ("" when
 // unset or invalid).
-func (r *sshResolver) get(alias, key string) string {
+func (r *Resolver) get(alias, key string) string {
 	if r.sshcfg == nil {
 		return ""
 	}
@@ -115,7 +116,7 @@ func (r *sshResolver) get(alias, key string) string {
 	return strings.TrimSpace(v)
 }
 
-func (r *sshResolver) getAll(alias, key string) []string {
+func (r *Resolver) getAll(alias, key string) []string {
 	if r.sshcfg == nil {
 		return nil
 	}
@@ -128,7 +129,7 @@ func (r *sshResolver) getAll(alias, key string) []string {
 
 // expand replaces a leading ~ and the tokens %d (home), %u (local user),
 // %h (host), %r (remote user), %p (port) and %% as OpenSSH does in paths.
-func (r *sshResolver) expand(path string, t *sshTarget) string {
+func (r *Resolver) expand(path string, t *Target) string {
 	if path == "~" {
 		return r.home
 	}
@@ -166,8 +167,8 @@ func (r *sshResolver) expand(path string, t *sshTarget) string {
 	return b.String()
 }
 
-func (r *sshResolver) localUser() string {
-	if u := getenv(r.environ, "USER"); u != "" {
+func (r *Resolver) localUser() string {
+	if u := env.Get(r.environ, "USER"); u != "" {
 		return u
 	}
 	if u, err := user.Current(); err == nil {
@@ -180,11 +181,11 @@ func (r *sshResolver) localUser() string {
 const maxHops = 8
 
 // node resolves a configured node.
-func (r *sshResolver) node(n *config.Node) (*sshTarget, error) {
+func (r *Resolver) Node(n *config.Node) (*Target, error) {
 	return r.nodeHop(n, map[string]bool{}, 0)
 }
 
-func (r *sshResolver) nodeHop(n *config.Node, seen map[string]bool, depth int) (*sshTarget, error) {
+func (r *Resolver) nodeHop(n *config.Node, seen map[string]bool, depth int) (*Target, error) {
 	if seen[n.Name] {
 		return nil, fmt.Errorf("jump: node %s is its own bastion (a cycle of jump settings)", n.Name)
 	}
@@ -237,7 +238,7 @@ func (r *sshResolver) nodeHop(n *config.Node, seen map[string]bool, depth int) (
 // addExplicitIdentity puts berth's identity file first; it must exist. The
 // ones from ~/.ssh/config follow, while OpenSSH's default files are dropped
 // (as with `ssh -i`).
-func (t *sshTarget) addExplicitIdentity(path string) {
+func (t *Target) addExplicitIdentity(path string) {
 	ids := []identityFile{{path: path, explicit: true}}
 	if !t.defaultIdentities {
 		ids = append(ids, t.identities...)
@@ -249,11 +250,11 @@ func (t *sshTarget) addExplicitIdentity(path string) {
 // host resolves an SSH host alias with ~/.ssh/config: HostName, User, Port,
 // IdentityFile, UserKnownHostsFile and ProxyJump. user and port given here
 // win over the file's.
-func (r *sshResolver) host(alias, userName string, port, depth int) (*sshTarget, error) {
+func (r *Resolver) host(alias, userName string, port, depth int) (*Target, error) {
 	if depth > maxHops {
 		return nil, fmt.Errorf("jump: more than %d hops (a cycle in ProxyJump?)", maxHops)
 	}
-	t := &sshTarget{label: alias, alias: alias, host: alias}
+	t := &Target{label: alias, alias: alias, host: alias}
 	if hn := r.get(alias, "HostName"); hn != "" {
 		t.host = strings.ReplaceAll(hn, "%h", alias)
 	}
@@ -300,8 +301,8 @@ func (r *sshResolver) host(alias, userName string, port, depth int) (*sshTarget,
 // jumpList resolves a ProxyJump-style list "[user@]host[:port],..." : the
 // first entry is dialled first. Hops inherit the project's SSH defaults and
 // the known_hosts files of the host they lead to.
-func (r *sshResolver) jumpList(list string, to *sshTarget, depth int) (*sshTarget, error) {
-	var via *sshTarget
+func (r *Resolver) jumpList(list string, to *Target, depth int) (*Target, error) {
+	var via *Target
 	for _, spec := range strings.Split(list, ",") {
 		spec = strings.TrimSpace(spec)
 		if spec == "" {
@@ -372,13 +373,4 @@ func firstInt(vs ...int) int {
 		}
 	}
 	return 0
-}
-
-func getenv(environ []string, key string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
 }

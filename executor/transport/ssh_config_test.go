@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"os"
@@ -10,21 +10,21 @@ import (
 	"github.com/berth-dev/berth/config"
 )
 
-func resolverFor(t *testing.T, sshConfig string, cfg *config.Config) (*sshResolver, string) {
+func resolverFor(t *testing.T, sshConfig string, cfg *config.Config) (*Resolver, string) {
 	t.Helper()
 	home := t.TempDir()
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	if sshConfig != "" {
 		os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte(sshConfig), 0o600)
 	}
-	r, err := newSSHResolver(cfg, Options{HomeDir: home, Environ: []string{"USER=alice"}})
+	r, err := NewResolver(cfg, Options{HomeDir: home, Environ: []string{"USER=alice"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r, home
 }
 
-func ids(t *sshTarget) []string {
+func ids(t *Target) []string {
 	var out []string
 	for _, id := range t.identities {
 		s := id.path
@@ -39,7 +39,7 @@ func ids(t *sshTarget) []string {
 func TestSSHConfigDefaults(t *testing.T) {
 	n := &config.Node{Name: "web", Address: "10.0.0.5"}
 	r, home := resolverFor(t, "", testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ Host *
 func TestSSHConfigHostAlias(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "web"}
 	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestSSHConfigHostAlias(t *testing.T) {
 func TestSSHConfigNodeSettingsWin(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "web", User: "root", Port: 22, IdentityFile: "~/berth_key", KnownHosts: "/etc/berth/kh"}
 	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestSSHConfigExplicitReplacesDefaults(t *testing.T) {
 	cfg := testConfig("p", n)
 	cfg.Project.SSH = config.SSHDefaults{User: "ops", Port: 2200, IdentityFile: "/keys/ops", KnownHosts: "/keys/known_hosts"}
 	r, _ := resolverFor(t, "", cfg)
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestSSHConfigExplicitReplacesDefaults(t *testing.T) {
 func TestSSHConfigProxyJump(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "db"}
 	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestSSHConfigJumpNode(t *testing.T) {
 	bastion := &config.Node{Name: "node1", Address: "10.0.0.11", User: "root", IdentityFile: "/k/node1", KnownHosts: "/k/kh1"}
 	n := &config.Node{Name: "node3", Address: "10.0.0.13", User: "root", Jump: "node1"}
 	r, _ := resolverFor(t, "", testConfig("p", bastion, n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestSSHConfigJumpNode(t *testing.T) {
 		t.Fatalf("jump: %+v", tg.via)
 	}
 	// The bastion's connection is the same pool entry as node1's own.
-	b, _ := r.node(bastion)
+	b, _ := r.Node(bastion)
 	if b.key() != tg.via.key() {
 		t.Errorf("bastion key %q != node1 key %q", tg.via.key(), b.key())
 	}
@@ -177,7 +177,7 @@ func TestSSHConfigJumpNode(t *testing.T) {
 func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 	n := &config.Node{Name: "n", Address: "10.9.9.9", Jump: "a@h1:2201, h2"}
 	r, _ := resolverFor(t, "", testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 		{x, "local engine"},
 		{bad, "bad port"},
 	} {
-		_, err := r.node(c.n)
+		_, err := r.Node(c.n)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.n.Name, err, c.want)
 		}
@@ -210,7 +210,7 @@ func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 func TestSSHConfigProxyJumpCycle(t *testing.T) {
 	n := &config.Node{Name: "n", Address: "a"}
 	r, _ := resolverFor(t, "Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n", testConfig("p", n))
-	if _, err := r.node(n); err == nil || !strings.Contains(err.Error(), "hops") {
+	if _, err := r.Node(n); err == nil || !strings.Contains(err.Error(), "hops") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -219,7 +219,7 @@ func TestSSHConfigBadFile(t *testing.T) {
 	home := t.TempDir()
 	path := filepath.Join(home, "cfg")
 	os.WriteFile(path, []byte("Host a\n  Port 22\n  Match exec foo\n"), 0o600)
-	_, err := newSSHResolver(testConfig("p"), Options{HomeDir: home, SSHConfigPath: path})
+	_, err := NewResolver(testConfig("p"), Options{HomeDir: home, SSHConfigPath: path})
 	if err == nil {
 		t.Skip("ssh_config accepted the file")
 	}
@@ -233,7 +233,7 @@ func TestSSHConfigBadFile(t *testing.T) {
 func TestSSHConfigProxyJumpKnownHosts(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "db", KnownHosts: "/k/known_hosts"}
 	r, _ := resolverFor(t, sshConfigText, testConfig("p", n))
-	tg, err := r.node(n)
+	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
 	}

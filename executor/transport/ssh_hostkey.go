@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"crypto/ed25519"
@@ -51,7 +51,7 @@ func (e *HostKeyError) Error() string {
 // hostKeyVerifier checks one target's host key against its known_hosts
 // files and pinned fingerprint.
 type hostKeyVerifier struct {
-	target *sshTarget
+	target *Target
 	trust  bool
 	record func(file, line string) error
 	// algorithms limits the key exchange to the key types recorded for the
@@ -81,7 +81,7 @@ var probeKey = func() ssh.PublicKey {
 	return k
 }()
 
-func newHostKeyVerifier(t *sshTarget, trust bool, record func(file, line string) error) (*hostKeyVerifier, error) {
+func newHostKeyVerifier(t *Target, trust bool, record func(file, line string) error) (*hostKeyVerifier, error) {
 	v := &hostKeyVerifier{target: t, trust: trust, record: record}
 	var files []string
 	for _, f := range t.knownHosts {

@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"crypto/ecdsa"
@@ -40,7 +40,7 @@ func verifierFor(t *testing.T, content string, trust bool, pin string) (*hostKey
 	if content != "" {
 		os.WriteFile(file, []byte(content), 0o600)
 	}
-	tg := &sshTarget{label: "n1", host: "10.0.0.5", port: 22, knownHosts: []string{file}, hostKey: pin}
+	tg := &Target{label: "n1", host: "10.0.0.5", port: 22, knownHosts: []string{file}, hostKey: pin}
 	w := &knownHostsWriter{}
 	v, err := newHostKeyVerifier(tg, trust, w.append)
 	if err != nil {

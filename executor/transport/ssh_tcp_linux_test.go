@@ -1,4 +1,4 @@
-package executor
+package transport
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 )
 
 // sshConnOf returns the session's one SSH connection.
-func sshConnOf(t *testing.T, sess *Session) *sshConn {
+func sshConnOf(t *testing.T, sess *Session) *Conn {
 	t.Helper()
 	sess.pool.mu.Lock()
 	defer sess.pool.mu.Unlock()
@@ -27,7 +27,7 @@ func TestSSHQuickAck(t *testing.T) {
 	haveDocker(t)
 	s := startTestSSHD(t)
 	ctx := context.Background()
-	open := func(t *testing.T, noQuickAck bool) (*sshConn, *dockerNode) {
+	open := func(t *testing.T, noQuickAck bool) (*Conn, *dockerNode) {
 		opts := s.options()
 		opts.NoQuickAck = noQuickAck
 		sess := Open(ctx, testConfig("p", s.node("n1")), opts)
