@@ -11,11 +11,9 @@ import (
 	"strings"
 	"sync"
 
-
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
-
 
 	"github.com/berth-dev/berth/executor/internal/env"
 )
