@@ -33,19 +33,14 @@ import (
 // "nothing there"; any other error is a transport or engine failure.
 var ErrNotFound = errors.New("not found")
 
-// Defaults for Options; see there.
-const (
-	DefaultParallelism    = 10
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultRequestTimeout = 20 * time.Second
-	DefaultKeepAlive      = 2 * time.Second
-	DefaultKeepAliveMax   = 3
-)
+// DefaultRequestTimeout bounds one API request when a constructor is given
+// no timeout.
+const DefaultRequestTimeout = 20 * time.Second
 
-// dockerNode is a Node backed by a Docker Engine API client. The SSH and the
-// local transports differ only in how a connection to the engine's socket is
+// Node is an executor.Node backed by a Docker Engine API client. The SSH and
+// the local transports differ only in how a connection to the engine's socket is
 // opened, how the node's host ports are read and how a container is dialled.
-type dockerNode struct {
+type Node struct {
 	name    string
 	cli     *client.Client
 	tr      *http.Transport
@@ -63,7 +58,7 @@ type dockerNode struct {
 var errNodeClosed = errors.New("connection closed (the node was closed)")
 
 // engineDial wraps dial so that a closed node opens no more connections.
-func (d *dockerNode) engineDial(dial func(ctx context.Context) (net.Conn, error)) func(ctx context.Context) (net.Conn, error) {
+func (d *Node) engineDial(dial func(ctx context.Context) (net.Conn, error)) func(ctx context.Context) (net.Conn, error) {
 	return func(ctx context.Context) (net.Conn, error) {
 		if d.closed.Load() {
 			return nil, errNodeClosed
@@ -103,7 +98,7 @@ func newDockerClient(dial func(ctx context.Context) (net.Conn, error), host stri
 
 // connect pings the engine and settles the API version, so that a node whose
 // engine does not answer is unreachable from the start.
-func (d *dockerNode) connect(ctx context.Context) error {
+func (d *Node) connect(ctx context.Context) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	p, err := d.cli.Ping(ctx)
@@ -114,9 +109,9 @@ func (d *dockerNode) connect(ctx context.Context) error {
 	return nil
 }
 
-func (d *dockerNode) Name() string { return d.name }
+func (d *Node) Name() string { return d.name }
 
-func (d *dockerNode) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+func (d *Node) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d.timeout <= 0 {
 		return context.WithCancel(ctx)
 	}
@@ -125,7 +120,7 @@ func (d *dockerNode) ctx(ctx context.Context) (context.Context, context.CancelFu
 
 // wrap turns an engine or transport error into one line: "op: reason". Not
 // found errors also wrap ErrNotFound.
-func (d *dockerNode) wrap(op string, err error) error {
+func (d *Node) wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -152,7 +147,7 @@ func oneLine(s string) string {
 	return strings.ReplaceAll(s, "\n", "; ")
 }
 
-func (d *dockerNode) Info(ctx context.Context) (planner.EngineFacts, error) {
+func (d *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	var f planner.EngineFacts
@@ -186,7 +181,7 @@ func (d *dockerNode) Info(ctx context.Context) (planner.EngineFacts, error) {
 // for exact state, health and restart count) and the others that matter to
 // it (from the list only: berth never touches them); see
 // isForeignOfInterest.
-func (d *dockerNode) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
+func (d *Node) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true})
@@ -256,13 +251,13 @@ func sortContainers(cs []planner.Container) {
 	})
 }
 
-func (d *dockerNode) Inspect(ctx context.Context, id string) (planner.Container, error) {
+func (d *Node) Inspect(ctx context.Context, id string) (planner.Container, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return d.inspect(ctx, id)
 }
 
-func (d *dockerNode) inspect(ctx context.Context, id string) (planner.Container, error) {
+func (d *Node) inspect(ctx context.Context, id string) (planner.Container, error) {
 	r, err := d.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return planner.Container{}, d.wrap("inspect container "+id, err)
@@ -270,7 +265,7 @@ func (d *dockerNode) inspect(ctx context.Context, id string) (planner.Container,
 	return fromInspect(r), nil
 }
 
-func (d *dockerNode) Images(ctx context.Context) ([]planner.Image, error) {
+func (d *Node) Images(ctx context.Context) ([]planner.Image, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	list, err := d.cli.ImageList(ctx, image.ListOptions{})
@@ -298,7 +293,7 @@ func (d *dockerNode) Images(ctx context.Context) ([]planner.Image, error) {
 	return out, nil
 }
 
-func (d *dockerNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
+func (d *Node) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	ports, err := d.hostPorts(ctx)
@@ -308,7 +303,7 @@ func (d *dockerNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) 
 	return ports, nil
 }
 
-func (d *dockerNode) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
+func (d *Node) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	f := filters.NewArgs()
@@ -347,7 +342,7 @@ func labelsMatch(have, want map[string]string) bool {
 	return true
 }
 
-func (d *dockerNode) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
+func (d *Node) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	cfg, hc, err := dockerConfig(spec)
@@ -361,13 +356,13 @@ func (d *dockerNode) CreateContainer(ctx context.Context, name string, spec *pla
 	return resp.ID, nil
 }
 
-func (d *dockerNode) StartContainer(ctx context.Context, id string) error {
+func (d *Node) StartContainer(ctx context.Context, id string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return d.wrap("start container "+id, d.cli.ContainerStart(ctx, id, container.StartOptions{}))
 }
 
-func (d *dockerNode) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+func (d *Node) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	secs := int((grace + time.Second - 1) / time.Second)
 	if grace <= 0 {
 		secs = 0
@@ -379,7 +374,7 @@ func (d *dockerNode) StopContainer(ctx context.Context, id string, grace time.Du
 	return d.wrap("stop container "+id, d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
 }
 
-func (d *dockerNode) RenameContainer(ctx context.Context, id, name string) error {
+func (d *Node) RenameContainer(ctx context.Context, id, name string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return d.wrap("rename container "+id+" to "+name, d.cli.ContainerRename(ctx, id, name))
@@ -387,20 +382,20 @@ func (d *dockerNode) RenameContainer(ctx context.Context, id, name string) error
 
 // RemoveContainer removes with force (a running or restarting container is
 // killed: apply stops with grace first) and with its anonymous volumes.
-func (d *dockerNode) RemoveContainer(ctx context.Context, id string) error {
+func (d *Node) RemoveContainer(ctx context.Context, id string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return d.wrap("remove container "+id, d.cli.ContainerRemove(ctx, id, container.RemoveOptions{RemoveVolumes: true, Force: true}))
 }
 
-func (d *dockerNode) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
+func (d *Node) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	_, err := d.cli.ContainerUpdate(ctx, id, dockerUpdate(spec))
 	return d.wrap("update container "+id, err)
 }
 
-func (d *dockerNode) Logs(ctx context.Context, id string, tail int) (string, error) {
+func (d *Node) Logs(ctx context.Context, id string, tail int) (string, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	t := "all"
@@ -424,7 +419,7 @@ func (d *dockerNode) Logs(ctx context.Context, id string, tail int) (string, err
 	return buf.String(), nil
 }
 
-func (d *dockerNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
+func (d *Node) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	v, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: labels})
@@ -434,13 +429,13 @@ func (d *dockerNode) CreateVolume(ctx context.Context, name string, labels map[s
 	return planner.Volume{Name: v.Name, Labels: v.Labels}, nil
 }
 
-func (d *dockerNode) RemoveVolume(ctx context.Context, name string) error {
+func (d *Node) RemoveVolume(ctx context.Context, name string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	return d.wrap("remove volume "+name, d.cli.VolumeRemove(ctx, name, false))
 }
 
-func (d *dockerNode) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
+func (d *Node) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
 	if d.closed.Load() {
 		return nil, d.wrap("dial "+addr, errNodeClosed)
 	}
@@ -459,7 +454,7 @@ func (d *dockerNode) DialContainer(ctx context.Context, addr string) (net.Conn, 
 // for r does not count). ctx and the connection's keep-alive bound it too.
 // The load is not quiet so that the engine reports progress while it
 // registers the layers, after the upload.
-func (d *dockerNode) LoadImage(ctx context.Context, r io.Reader) error {
+func (d *Node) LoadImage(ctx context.Context, r io.Reader) error {
 	ctx, w := d.idleWatch(ctx)
 	defer w.stop()
 	resp, err := d.cli.ImageLoad(ctx, w.source(r), client.ImageLoadWithQuiet(false))
@@ -476,7 +471,7 @@ func (d *dockerNode) LoadImage(ctx context.Context, r io.Reader) error {
 // PullImage has no overall deadline (a pull may take long) but an idle
 // one: it fails when the engine reports no progress for the request
 // timeout. ctx and the connection's keep-alive bound it too.
-func (d *dockerNode) PullImage(ctx context.Context, ref, registryAuth string) error {
+func (d *Node) PullImage(ctx context.Context, ref, registryAuth string) error {
 	ctx, w := d.idleWatch(ctx)
 	defer w.stop()
 	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: registryAuth})
@@ -496,7 +491,7 @@ func (d *dockerNode) PullImage(ctx context.Context, ref, registryAuth string) er
 // (progress). While a read of the source is waiting for its data the clock
 // stands still: a slow source (the local engine's save feeding several
 // nodes) is not this node's stall.
-func (d *dockerNode) idleWatch(ctx context.Context) (context.Context, *idleWatch) {
+func (d *Node) idleWatch(ctx context.Context) (context.Context, *idleWatch) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &idleWatch{idle: d.timeout, cancel: cancel, done: make(chan struct{})}
 	w.touch()
@@ -583,7 +578,7 @@ func (p *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (d *dockerNode) Close() error {
+func (d *Node) Close() error {
 	if d.closed.Swap(true) {
 		return nil
 	}

@@ -14,36 +14,9 @@ import (
 	"github.com/berth-dev/berth/planner"
 )
 
-// localEngine is the Docker engine of the machine running berth: images are
-// built there and sent from there. *dockerNode implements it; unit tests use
-// a fake.
-type localEngine interface {
-	Images(ctx context.Context) ([]planner.Image, error)
-	// inspectImage returns the image ref names (its ID, size and tags), or
-	// an error wrapping ErrNotFound.
-	inspectImage(ctx context.Context, ref string) (planner.Image, error)
-	// buildImage builds the context tarball and returns the image's ID;
-	// line receives the build's output, line by line.
-	buildImage(ctx context.Context, context io.Reader, opts build.ImageBuildOptions, line func(string)) (string, error)
-	// saveImage streams `docker save ref`.
-	saveImage(ctx context.Context, ref string) (io.ReadCloser, error)
-	imageTagger
-	removeImage(ctx context.Context, ref string) error
-	Close() error
-}
-
-// imageTagger is a node that can give an image it holds another name, so
-// that a node holding the exact image under another tag receives nothing.
-type imageTagger interface {
-	tagImage(ctx context.Context, id, ref string) error
-}
-
-var (
-	_ localEngine = (*dockerNode)(nil)
-	_ imageTagger = (*dockerNode)(nil)
-)
-
-func (d *dockerNode) inspectImage(ctx context.Context, ref string) (planner.Image, error) {
+// InspectImage returns the image ref names (its ID, size and tags), or an
+// error wrapping ErrNotFound.
+func (d *Node) InspectImage(ctx context.Context, ref string) (planner.Image, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	r, err := d.cli.ImageInspect(ctx, ref)
@@ -59,8 +32,8 @@ func (d *dockerNode) inspectImage(ctx context.Context, ref string) (planner.Imag
 	return img, nil
 }
 
-// buildImage has no request deadline (a build may take long); ctx bounds it.
-func (d *dockerNode) buildImage(ctx context.Context, tarball io.Reader, opts build.ImageBuildOptions, line func(string)) (string, error) {
+// BuildImage has no request deadline (a build may take long); ctx bounds it.
+func (d *Node) BuildImage(ctx context.Context, tarball io.Reader, opts build.ImageBuildOptions, line func(string)) (string, error) {
 	resp, err := d.cli.ImageBuild(ctx, tarball, opts)
 	if err != nil {
 		return "", d.wrap("build image", err)
@@ -112,9 +85,9 @@ func (d *dockerNode) buildImage(ctx context.Context, tarball io.Reader, opts bui
 	return id, nil
 }
 
-// saveImage has no request deadline (the stream may take long); ctx bounds
+// SaveImage has no request deadline (the stream may take long); ctx bounds
 // it.
-func (d *dockerNode) saveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+func (d *Node) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
 	rc, err := d.cli.ImageSave(ctx, []string{ref})
 	if err != nil {
 		return nil, d.wrap("save image "+ref, err)
@@ -122,24 +95,40 @@ func (d *dockerNode) saveImage(ctx context.Context, ref string) (io.ReadCloser, 
 	return rc, nil
 }
 
-func (d *dockerNode) tagImage(ctx context.Context, id, ref string) error {
+// TagImage gives the image id another name, ref.
+func (d *Node) TagImage(ctx context.Context, id, ref string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	return d.wrap(fmt.Sprintf("tag image %s as %s", shortImageID(id), ref), d.cli.ImageTag(ctx, id, ref))
+	return d.wrap(fmt.Sprintf("tag image %s as %s", ShortID(id), ref), d.cli.ImageTag(ctx, id, ref))
 }
 
-func (d *dockerNode) removeImage(ctx context.Context, ref string) error {
+// RemoveImage removes ref and its untagged parents.
+func (d *Node) RemoveImage(ctx context.Context, ref string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	_, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
 	return d.wrap("remove image "+ref, err)
 }
 
-// shortImageID is "sha256:" and 12 hex digits of an image ID.
-func shortImageID(id string) string {
-	hex := strings.TrimPrefix(id, "sha256:")
+// ShortID is how an image or container ID is shown: an image ID keeps its
+// "sha256:" and 12 hex digits, any other ID its first 12 characters.
+func ShortID(id string) string {
+	hex, isImage := strings.CutPrefix(id, "sha256:")
 	if len(hex) > 12 {
 		hex = hex[:12]
 	}
-	return "sha256:" + hex
+	if isImage {
+		return "sha256:" + hex
+	}
+	return hex
+}
+
+// buildMessage is one line of the engine's build output stream.
+type buildMessage struct {
+	Stream      string `json:"stream"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
 }

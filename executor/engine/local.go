@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/internal/env"
 	"github.com/berth-dev/berth/planner"
 )
 
-// localSocket picks the local engine's socket: the node's docker_socket when
+// LocalSocket picks the local engine's socket: the node's docker_socket when
 // set to something other than the default, else DOCKER_HOST when it names a
 // unix socket, else the default socket.
-func localSocket(n *config.Node, environ []string) (string, error) {
+func LocalSocket(n *config.Node, environ []string) (string, error) {
 	if n != nil && n.DockerSocket != "" && n.DockerSocket != config.DefaultDockerSocket {
 		return n.DockerSocket, nil
 	}
-	if h := getenv(environ, "DOCKER_HOST"); h != "" {
+	if h := env.Get(environ, "DOCKER_HOST"); h != "" {
 		path, ok := strings.CutPrefix(h, "unix://")
 		if !ok {
 			return "", fmt.Errorf("DOCKER_HOST=%s: berth's local node needs a unix:// socket (use a node with an SSH address for a remote engine)", h)
@@ -28,10 +29,10 @@ func localSocket(n *config.Node, environ []string) (string, error) {
 	return config.DefaultDockerSocket, nil
 }
 
-// NewLocalNode returns the Node for the engine at the unix socket path on
-// this machine: no SSH, host ports read from this machine's kernel, and
+// NewLocal returns the Node for the engine at the unix socket path on this
+// machine: no SSH, host ports read from this machine's kernel, and
 // containers dialled directly. It pings the engine before returning.
-func NewLocalNode(ctx context.Context, name, socket string, requestTimeout time.Duration) (Node, error) {
+func NewLocal(ctx context.Context, name, socket string, requestTimeout time.Duration) (*Node, error) {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout
 	}
@@ -39,7 +40,7 @@ func NewLocalNode(ctx context.Context, name, socket string, requestTimeout time.
 	dial := func(ctx context.Context) (net.Conn, error) {
 		return d.DialContext(ctx, "unix", socket)
 	}
-	n := &dockerNode{
+	n := &Node{
 		name:    name,
 		timeout: requestTimeout,
 		hostPorts: func(context.Context) ([]planner.HostPort, error) {
@@ -59,4 +60,15 @@ func NewLocalNode(ctx context.Context, name, socket string, requestTimeout time.
 		return nil, fmt.Errorf("local engine at %s: %w", socket, err)
 	}
 	return n, nil
+}
+
+// OpenLocal connects to the Docker engine of the machine running berth, the
+// one images are built on and sent from: DOCKER_HOST in environ when it
+// names a unix socket, else the default socket.
+func OpenLocal(ctx context.Context, environ []string) (*Node, error) {
+	sock, err := LocalSocket(&config.Node{Name: "local", Address: config.LocalAddress}, environ)
+	if err != nil {
+		return nil, err
+	}
+	return NewLocal(ctx, "local", sock, DefaultRequestTimeout)
 }

@@ -81,7 +81,7 @@ func TestLocalSocket(t *testing.T) {
 		if c.dockerHost != "" {
 			env = append(env, "DOCKER_HOST="+c.dockerHost)
 		}
-		got, err := localSocket(&config.Node{Name: "l", Address: "local", DockerSocket: c.socket}, env)
+		got, err := LocalSocket(&config.Node{Name: "l", Address: "local", DockerSocket: c.socket}, env)
 		if (err != nil) != c.err || got != c.want {
 			t.Errorf("%+v: got %q %v", c, got, err)
 		}

@@ -296,13 +296,3 @@ func buildFromContext(ctx context.Context, engine localEngine, req buildRequest,
 	}
 	return id, nil
 }
-
-// buildMessage is one line of the engine's build output stream.
-type buildMessage struct {
-	Stream      string `json:"stream"`
-	Error       string `json:"error"`
-	ErrorDetail *struct {
-		Message string `json:"message"`
-	} `json:"errorDetail"`
-	Aux json.RawMessage `json:"aux"`
-}
