@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/executor/internal/msg"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -133,18 +134,12 @@ func (d *Node) wrap(op string, err error) error {
 		}
 	}
 	if errdefs.IsNotFound(err) {
-		return fmt.Errorf("%s: %w: %s", op, ErrNotFound, oneLine(err.Error()))
+		return fmt.Errorf("%s: %w: %s", op, ErrNotFound, msg.OneLine(err.Error()))
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: no answer within the request timeout (%s): %w", op, d.timeout, err)
 	}
-	return fmt.Errorf("%s: %s", op, oneLine(err.Error()))
-}
-
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.ReplaceAll(s, "\n", "; ")
+	return fmt.Errorf("%s: %s", op, msg.OneLine(err.Error()))
 }
 
 func (d *Node) Info(ctx context.Context) (planner.EngineFacts, error) {

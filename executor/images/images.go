@@ -5,23 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/build"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/internal/env"
 	"github.com/berth-dev/berth/planner"
 )
 
-// ImageFacts are what the planner needs to know about images that lives on
+// Facts are what the planner needs to know about images that lives on
 // the machine running berth: the content tag each build would produce, and
 // the images the local engine already holds.
-type ImageFacts struct {
+type Facts struct {
 	BuildImages map[string]string // service -> content-tagged reference
 	LocalImages []planner.Image
 	// LocalEngineID is the local engine's ID: a node whose engine has it
@@ -29,14 +31,15 @@ type ImageFacts struct {
 	LocalEngineID string
 }
 
-// LocalImageFacts computes build tags (reading the build contexts) and lists
+// LocalFacts computes build tags (reading the build contexts) and lists
 // the local engine's images. An unreachable local engine is not an error
 // unless a service has a build block (it has to be built there). It builds
 // nothing and sends nothing. Without withLocal (destroy: no image is
 // needed) it does nothing at all, so that a destroy works without the build
-// contexts.
-func LocalImageFacts(ctx context.Context, cfg *config.Config, withLocal bool) (ImageFacts, error) {
-	f := ImageFacts{BuildImages: map[string]string{}}
+// contexts. The local engine is found from environ (DOCKER_HOST), an
+// os.Environ()-style list.
+func LocalFacts(ctx context.Context, cfg *config.Config, withLocal bool, environ []string) (Facts, error) {
+	f := Facts{BuildImages: map[string]string{}}
 	if !withLocal {
 		return f, nil
 	}
@@ -52,7 +55,7 @@ func LocalImageFacts(ctx context.Context, cfg *config.Config, withLocal bool) (I
 		}
 		f.BuildImages[s.Name] = BuildRef(cfg.Project.Name, s, tag)
 	}
-	n, err := LocalEngine(ctx, cfg)
+	n, err := engine.OpenLocal(ctx, environ)
 	if err != nil {
 		if needLocal {
 			return f, fmt.Errorf("the local Docker engine (needed to build images): %w", err)
@@ -74,24 +77,6 @@ func LocalImageFacts(ctx context.Context, cfg *config.Config, withLocal bool) (I
 	return f, nil
 }
 
-// LocalEngine connects to the Docker engine of the machine running berth
-// (DOCKER_HOST when it names a unix socket, else the default socket).
-func LocalEngine(ctx context.Context, cfg *config.Config) (Node, error) {
-	return openLocalEngine(ctx, os.Environ())
-}
-
-func openLocalEngine(ctx context.Context, environ []string) (*dockerNode, error) {
-	sock, err := localSocket(&config.Node{Name: "local", Address: config.LocalAddress}, environ)
-	if err != nil {
-		return nil, err
-	}
-	n, err := NewLocalNode(ctx, "local", sock, DefaultRequestTimeout)
-	if err != nil {
-		return nil, err
-	}
-	return n.(*dockerNode), nil
-}
-
 // BuildRef is the reference a build is tagged with: the repository of the
 // service's image (or berth/PROJECT-SERVICE) and the content tag.
 func BuildRef(project string, s *config.Service, tag string) string {
@@ -109,12 +94,52 @@ func BuildRef(project string, s *config.Service, tag string) string {
 	return repo + ":" + tag
 }
 
-// EvImage is an event of apply's image step: Kind is build, send, tag or
+// Event is a finished step of the image step: Kind is build, send, tag or
 // pull; Node is set for send, tag and pull.
-const EvImage = "image"
+type Event struct {
+	Time    time.Time
+	Kind    string
+	Node    string
+	Message string
+}
 
-// ImageOptions tune apply's image step.
-type ImageOptions struct {
+// Node is what the image step needs of a node. executor.Node satisfies it; a
+// node that also has TagImage (a Tagger) gets an image it holds under
+// another name tagged rather than sent.
+type Node interface {
+	Images(ctx context.Context) ([]planner.Image, error)
+	LoadImage(ctx context.Context, r io.Reader) error
+	PullImage(ctx context.Context, ref, registryAuth string) error
+}
+
+// Tagger is a node that can give an image it holds another name, so that a
+// node holding the exact image under another tag receives nothing.
+type Tagger interface {
+	TagImage(ctx context.Context, id, ref string) error
+}
+
+// LocalEngine is the Docker engine of the machine running berth: images are
+// built there and sent from there. *engine.Node implements it; unit tests
+// use a fake.
+type LocalEngine interface {
+	Images(ctx context.Context) ([]planner.Image, error)
+	// InspectImage returns the image ref names (its ID, size and tags), or
+	// an error wrapping engine.ErrNotFound.
+	InspectImage(ctx context.Context, ref string) (planner.Image, error)
+	// BuildImage builds the context tarball and returns the image's ID;
+	// line receives the build's output, line by line.
+	BuildImage(ctx context.Context, context io.Reader, opts build.ImageBuildOptions, line func(string)) (string, error)
+	// SaveImage streams `docker save ref`.
+	SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
+	Tagger
+	RemoveImage(ctx context.Context, ref string) error
+	Close() error
+}
+
+var _ LocalEngine = (*engine.Node)(nil)
+
+// Options tune apply's image step.
+type Options struct {
 	// Progress receives transfer progress (per node: bytes, rate, ETA),
 	// build steps and a line per finished step. It must not be the -json
 	// stream (use stderr). Nil: quiet.
@@ -122,7 +147,7 @@ type ImageOptions struct {
 	// Terminal redraws the transfer lines in place; otherwise plain lines
 	// are printed every few seconds.
 	Terminal bool
-	// Event receives an EvImage event for every finished step.
+	// Event receives every finished step.
 	Event func(Event)
 	// Compress gzips the stream sent to the nodes (once, for all of them).
 	// Off by default: it pays only on links slower than the compressor
@@ -133,19 +158,28 @@ type ImageOptions struct {
 	// RateLimit caps the bytes per second sent to each node; 0 means none.
 	// Default: BERTH_TEST_SHIP_RATE (bytes per second, test-only), else 0.
 	RateLimit int64
+	// Parallelism bounds how many nodes are sent to or pull at once.
+	// Default 10.
+	Parallelism int
+	// Environ is the environment, os.Environ()-style: DOCKER_HOST (the
+	// local engine), DOCKER_CONFIG and HOME (registry credentials), and
+	// the two defaults above. Nil is an empty environment.
+	Environ []string
+	// HomeDir replaces the user's home directory (~/.docker/config.json).
+	HomeDir string
+	// Local opens the local engine. Default: engine.OpenLocal over Environ.
+	Local func(ctx context.Context) (LocalEngine, error)
 }
 
-// ImageStep is apply's image step: it builds, sends and pulls what the
+// Step is apply's image step: it builds, sends and pulls what the
 // plan's Images list says, before any container changes. Transfers and
 // pulls run on every node before Run returns; a failure names the node and
 // image and leaves no partial image behind (Docker loads a tarball only
 // once it is whole).
-type ImageStep struct {
-	cfg  *config.Config
-	s    *Session
-	opts ImageOptions
-	// local opens the local engine (a fake in tests).
-	local func(ctx context.Context) (localEngine, error)
+type Step struct {
+	cfg   *config.Config
+	nodes func(name string) (Node, error)
+	opts  Options
 	// auth returns the X-Registry-Auth value for a pull of ref.
 	auth func(ref string) (string, error)
 
@@ -154,29 +188,35 @@ type ImageStep struct {
 	out  sync.Mutex // serialises lines on opts.Progress
 }
 
-// NewImageStep returns the image step for an apply of cfg over s's nodes.
-func NewImageStep(cfg *config.Config, s *Session, opts ImageOptions) *ImageStep {
-	environ := s.opts.Environ
-	if environ == nil {
-		environ = os.Environ()
-	}
-	if !opts.Compress && getenv(environ, "BERTH_IMAGE_COMPRESS") == "gzip" {
+// NewStep returns the image step for an apply of cfg; nodes returns a
+// node by name, or the error that says why it is unreachable.
+func NewStep(cfg *config.Config, nodes func(name string) (Node, error), opts Options) *Step {
+	if !opts.Compress && env.Get(opts.Environ, "BERTH_IMAGE_COMPRESS") == "gzip" {
 		opts.Compress = true
 	}
 	if opts.RateLimit == 0 {
-		opts.RateLimit, _ = parseBytes(getenv(environ, "BERTH_TEST_SHIP_RATE"))
+		opts.RateLimit, _ = parseBytes(env.Get(opts.Environ, "BERTH_TEST_SHIP_RATE"))
 	}
-	st := &ImageStep{cfg: cfg, s: s, opts: opts, sent: map[string]int64{}}
-	st.local = func(ctx context.Context) (localEngine, error) { return openLocalEngine(ctx, environ) }
-	creds := newRegistryCreds(environ, s.opts.HomeDir)
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = defaultParallelism
+	}
+	if opts.Local == nil {
+		environ := opts.Environ
+		opts.Local = func(ctx context.Context) (LocalEngine, error) { return engine.OpenLocal(ctx, environ) }
+	}
+	st := &Step{cfg: cfg, nodes: nodes, opts: opts, sent: map[string]int64{}}
+	creds := newRegistryCreds(opts.Environ, opts.HomeDir)
 	st.auth = creds.auth
 	return st
 }
 
+// defaultParallelism is Options.Parallelism's default, the session's.
+const defaultParallelism = 10
+
 // BytesSent returns, per node, the bytes of image streams sent to it so
 // far (compressed bytes when Compress is set). A node that received
 // nothing is absent.
-func (st *ImageStep) BytesSent() map[string]int64 {
+func (st *Step) BytesSent() map[string]int64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	out := make(map[string]int64, len(st.sent))
@@ -188,13 +228,13 @@ func (st *ImageStep) BytesSent() map[string]int64 {
 	return out
 }
 
-func (st *ImageStep) addSent(node string, n int64) {
+func (st *Step) addSent(node string, n int64) {
 	st.mu.Lock()
 	st.sent[node] += n
 	st.mu.Unlock()
 }
 
-func (st *ImageStep) printf(format string, args ...any) {
+func (st *Step) printf(format string, args ...any) {
 	if st.opts.Progress == nil {
 		return
 	}
@@ -203,9 +243,9 @@ func (st *ImageStep) printf(format string, args ...any) {
 	fmt.Fprintf(st.opts.Progress, format+"\n", args...)
 }
 
-func (st *ImageStep) event(kind, node, msg string) {
+func (st *Step) event(kind, node, msg string) {
 	if st.opts.Event != nil {
-		st.opts.Event(Event{Time: time.Now(), Type: EvImage, Kind: kind, Node: node, Message: msg})
+		st.opts.Event(Event{Time: time.Now(), Kind: kind, Node: node, Message: msg})
 	}
 }
 
@@ -213,7 +253,7 @@ func (st *ImageStep) event(kind, node, msg string) {
 // (one save of each image feeds every node that lacks it, in parallel), then
 // pulls (on the nodes, in parallel). It stops at the first step that fails,
 // once that step has finished on its other nodes.
-func (st *ImageStep) Run(ctx context.Context, p *planner.Plan) error {
+func (st *Step) Run(ctx context.Context, p *planner.Plan) error {
 	var builds, sends, pulls []*planner.ImageAction
 	for i := range p.Images {
 		ia := &p.Images[i]
@@ -229,10 +269,10 @@ func (st *ImageStep) Run(ctx context.Context, p *planner.Plan) error {
 			return fmt.Errorf("image %s: unknown image action %q", ia.Image, ia.Kind)
 		}
 	}
-	var eng localEngine
+	var eng LocalEngine
 	if len(builds)+len(sends) > 0 {
 		var err error
-		if eng, err = st.local(ctx); err != nil {
+		if eng, err = st.opts.Local(ctx); err != nil {
 			return fmt.Errorf("the local Docker engine (images are built and sent from there): %w", err)
 		}
 		defer eng.Close()
@@ -255,7 +295,7 @@ func (st *ImageStep) Run(ctx context.Context, p *planner.Plan) error {
 	return nil
 }
 
-func (st *ImageStep) build(ctx context.Context, eng localEngine, ia *planner.ImageAction) error {
+func (st *Step) build(ctx context.Context, eng LocalEngine, ia *planner.ImageAction) error {
 	if len(ia.Services) == 0 {
 		return fmt.Errorf("build image %s: the plan names no service", ia.Image)
 	}
@@ -282,11 +322,11 @@ func (st *ImageStep) build(ctx context.Context, eng localEngine, ia *planner.Ima
 		refs = append(refs, svc.Image)
 	}
 	for _, ref := range refs {
-		if err := eng.tagImage(ctx, id, ref); err != nil {
+		if err := eng.TagImage(ctx, id, ref); err != nil {
 			return fmt.Errorf("build image %s for service %q: %w", ia.Image, svc.Name, err)
 		}
 	}
-	msg := fmt.Sprintf("built %s (%s) in %s", strings.Join(refs, ", "), shortImageID(id), roundDuration(time.Since(start)))
+	msg := fmt.Sprintf("built %s (%s) in %s", strings.Join(refs, ", "), engine.ShortID(id), roundDuration(time.Since(start)))
 	st.printf("  %s", msg)
 	st.event("build", "", msg)
 	return nil
@@ -318,19 +358,19 @@ func holds(ctx context.Context, n Node, id, ref string) (has, tagged bool, err e
 // exact image ID already is only tagged (when it lacks the name) and
 // receives nothing; the others get one save of the image, teed to all of
 // them in parallel.
-func (st *ImageStep) send(ctx context.Context, eng localEngine, ia *planner.ImageAction) error {
-	img, err := eng.inspectImage(ctx, ia.Image)
+func (st *Step) send(ctx context.Context, eng LocalEngine, ia *planner.ImageAction) error {
+	img, err := eng.InspectImage(ctx, ia.Image)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, engine.ErrNotFound) {
 			return fmt.Errorf("send image %s: it is not on the local engine (any more): run berth plan again", ia.Image)
 		}
 		return fmt.Errorf("send image %s: local engine: %w", ia.Image, err)
 	}
 	if ia.ID != "" && img.ID != ia.ID {
 		return fmt.Errorf("send image %s: it is %s on the local engine now, the plan has %s: run berth plan again",
-			ia.Image, shortImageID(img.ID), shortImageID(ia.ID))
+			ia.Image, engine.ShortID(img.ID), engine.ShortID(ia.ID))
 	}
-	what := fmt.Sprintf("%s (%s, %s)", ia.Image, shortImageID(img.ID), humanSize(img.Size))
+	what := fmt.Sprintf("%s (%s, %s)", ia.Image, engine.ShortID(img.ID), humanSize(img.Size))
 	var mu sync.Mutex
 	var errs []error
 	fail := func(node string, err error) {
@@ -340,9 +380,9 @@ func (st *ImageStep) send(ctx context.Context, eng localEngine, ia *planner.Imag
 	}
 	var dests []*shipDest
 	g := errgroup.Group{}
-	g.SetLimit(st.s.opts.Parallelism)
+	g.SetLimit(st.opts.Parallelism)
 	for _, name := range ia.Nodes {
-		n, err := st.s.Node(name)
+		n, err := st.nodes(name)
 		if err != nil {
 			fail(name, err)
 			continue
@@ -356,12 +396,12 @@ func (st *ImageStep) send(ctx context.Context, eng localEngine, ia *planner.Imag
 			case tagged:
 				return nil
 			}
-			if tg, ok := n.(imageTagger); ok && has {
-				if err := tg.tagImage(ctx, img.ID, ia.Image); err != nil {
+			if tg, ok := n.(Tagger); ok && has {
+				if err := tg.TagImage(ctx, img.ID, ia.Image); err != nil {
 					fail(name, err)
 					return nil
 				}
-				msg := fmt.Sprintf("node %s already had %s: tagged it %s, sent nothing", name, shortImageID(img.ID), ia.Image)
+				msg := fmt.Sprintf("node %s already had %s: tagged it %s, sent nothing", name, engine.ShortID(img.ID), ia.Image)
 				st.printf("  %s", msg)
 				st.event("tag", name, msg)
 				return nil
@@ -392,7 +432,7 @@ func (st *ImageStep) send(ctx context.Context, eng localEngine, ia *planner.Imag
 
 // ship streams one save of ref from the local engine to every dest at once.
 // Each dest's outcome is in its fields.
-func (st *ImageStep) ship(ctx context.Context, eng localEngine, ref string, img planner.Image, dests []*shipDest) {
+func (st *Step) ship(ctx context.Context, eng LocalEngine, ref string, img planner.Image, dests []*shipDest) {
 	nodes := make([]string, len(dests))
 	now := time.Now()
 	for i, d := range dests {
@@ -404,11 +444,11 @@ func (st *ImageStep) ship(ctx context.Context, eng localEngine, ref string, img 
 	if st.opts.Compress {
 		how = ", gzip"
 	}
-	st.printf("Sending %s (%s, %s%s) to %s", ref, shortImageID(img.ID), humanSize(img.Size), how, strings.Join(nodes, ", "))
+	st.printf("Sending %s (%s, %s%s) to %s", ref, engine.ShortID(img.ID), humanSize(img.Size), how, strings.Join(nodes, ", "))
 	board := newProgressBoard(st.opts.Progress, &st.out, st.opts.Terminal, dests)
 	board.start()
 	defer board.stop()
-	rc, err := eng.saveImage(ctx, ref)
+	rc, err := eng.SaveImage(ctx, ref)
 	if err != nil {
 		for _, d := range dests {
 			d.err = fmt.Errorf("local engine: %w", err)
@@ -428,7 +468,7 @@ func (st *ImageStep) ship(ctx context.Context, eng localEngine, ref string, img 
 	fanOut(ctx, src, dests, fanOptions{rate: st.opts.RateLimit})
 }
 
-func (st *ImageStep) pull(ctx context.Context, ia *planner.ImageAction) error {
+func (st *Step) pull(ctx context.Context, ia *planner.ImageAction) error {
 	auth, err := st.auth(ia.Image)
 	if err != nil {
 		return fmt.Errorf("pull image %s: %w", ia.Image, err)
@@ -437,10 +477,10 @@ func (st *ImageStep) pull(ctx context.Context, ia *planner.ImageAction) error {
 	var mu sync.Mutex
 	var errs []error
 	g := errgroup.Group{}
-	g.SetLimit(st.s.opts.Parallelism)
+	g.SetLimit(st.opts.Parallelism)
 	for _, name := range ia.Nodes {
 		g.Go(func() error {
-			n, err := st.s.Node(name)
+			n, err := st.nodes(name)
 			if err == nil {
 				start := time.Now()
 				if err = n.PullImage(ctx, ia.Image, auth); err == nil {

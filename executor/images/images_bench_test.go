@@ -108,7 +108,7 @@ func BenchmarkImageShip(b *testing.B) {
 			sess := Open(ctx, cfg, Options{HomeDir: b.TempDir(), Environ: []string{}, NoTTY: true})
 			defer sess.Close()
 			st := NewImageStep(cfg, sess, ImageOptions{Compress: compress, RateLimit: rate})
-			st.local = func(context.Context) (localEngine, error) { return eng, nil }
+			st.local = func(context.Context) (LocalEngine, error) { return eng, nil }
 			err := st.send(ctx, eng, &planner.ImageAction{Kind: planner.ImageSend, Image: ref, ID: id, Nodes: nodes})
 			lastSent = st.BytesSent()[nodes[0]]
 			for _, n := range nodes {

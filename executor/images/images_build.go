@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -255,7 +254,7 @@ type buildRequest struct {
 // untagged: the caller tags it once the context's hash matched the plan's
 // tag, so that a context edited during the build never gets the planned
 // tag.
-func buildFromContext(ctx context.Context, engine localEngine, req buildRequest, line func(string)) (string, error) {
+func buildFromContext(ctx context.Context, eng LocalEngine, req buildRequest, line func(string)) (string, error) {
 	bc, err := newBuildContext(req.Build)
 	if err != nil {
 		return "", fmt.Errorf("build context: %w", err)
@@ -272,7 +271,7 @@ func buildFromContext(ctx context.Context, engine localEngine, req buildRequest,
 	for k, v := range req.Build.Args {
 		args[k] = &v
 	}
-	id, berr := engine.buildImage(ctx, pr, build.ImageBuildOptions{
+	id, berr := eng.BuildImage(ctx, pr, build.ImageBuildOptions{
 		Dockerfile:  bc.dockerfile,
 		BuildArgs:   args,
 		Target:      req.Build.Target,
@@ -290,7 +289,7 @@ func buildFromContext(ctx context.Context, engine localEngine, req buildRequest,
 	}
 	if got := bc.tag(h, req.Build); got != req.Tag {
 		if id != "" {
-			_ = engine.removeImage(context.WithoutCancel(ctx), id)
+			_ = eng.RemoveImage(context.WithoutCancel(ctx), id)
 		}
 		return "", fmt.Errorf("the build context changed since the plan (its content tag is now %s, the plan's is %s): run berth plan again", got, req.Tag)
 	}

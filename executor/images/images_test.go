@@ -437,7 +437,7 @@ func newImageCluster(t *testing.T, wrap func(name string, f *FakeNode) Node) *im
 
 func (ic *imageCluster) step(cfg *config.Config, opts ImageOptions) *ImageStep {
 	st := NewImageStep(cfg, ic.sess, opts)
-	st.local = func(context.Context) (localEngine, error) { return ic.engine, nil }
+	st.local = func(context.Context) (LocalEngine, error) { return ic.engine, nil }
 	return st
 }
 

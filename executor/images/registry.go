@@ -16,6 +16,9 @@ import (
 	"github.com/docker/docker-credential-helpers/client"
 	"github.com/docker/docker-credential-helpers/credentials"
 	"github.com/docker/docker/api/types/registry"
+
+	"github.com/berth-dev/berth/executor/internal/env"
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // dockerHubServer is the key Docker's CLI stores Docker Hub credentials
@@ -56,10 +59,10 @@ type dockerAuthEntry struct {
 }
 
 func newRegistryCreds(environ []string, home string) *registryCreds {
-	dir := getenv(environ, "DOCKER_CONFIG")
+	dir := env.Get(environ, "DOCKER_CONFIG")
 	if dir == "" {
 		if home == "" {
-			home = getenv(environ, "HOME")
+			home = env.Get(environ, "HOME")
 		}
 		if home == "" {
 			home, _ = os.UserHomeDir()
@@ -221,7 +224,7 @@ func (rc *registryCreds) lookup(host string) (*registry.AuthConfig, error) {
 // redactHelperError keeps a helper's failure message but never a secret it
 // may have returned.
 func redactHelperError(err error, c *credentials.Credentials) string {
-	s := oneLine(err.Error())
+	s := msg.OneLine(err.Error())
 	if c != nil && len(c.Secret) >= 3 {
 		s = strings.ReplaceAll(s, c.Secret, "(redacted)")
 	}

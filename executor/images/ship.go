@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // shipDest is one node a stream is sent to, and how that went.
@@ -292,7 +294,7 @@ func (b *progressBoard) line(d *shipDest) string {
 	}
 	if d.end.Load() != nil {
 		if d.err != nil {
-			return fmt.Sprintf("  %-12s failed after %s: %s", d.node, humanSize(sent), oneLine(d.err.Error()))
+			return fmt.Sprintf("  %-12s failed after %s: %s", d.node, humanSize(sent), msg.OneLine(d.err.Error()))
 		}
 		return fmt.Sprintf("  %-12s done: %s in %s (%s/s)", d.node, humanSize(sent), roundDuration(el), humanSize(int64(rate)))
 	}

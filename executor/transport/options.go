@@ -2,7 +2,6 @@ package transport
 
 import (
 	"io"
-	"strings"
 	"time"
 )
 
@@ -62,11 +61,4 @@ func (o Options) WithDefaults() Options {
 		o.KeepAliveMax = DefaultKeepAliveMax
 	}
 	return o
-}
-
-// oneLine puts a multi-line message (a remote stderr) on one line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.ReplaceAll(s, "\r", "")
-	return strings.ReplaceAll(s, "\n", "; ")
 }

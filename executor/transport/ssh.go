@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // Pool holds the run's SSH connections: one per host, shared when a node
@@ -176,7 +178,7 @@ func (c *Conn) keepAlive(interval time.Duration, max int) {
 		case err := <-replied:
 			timer.Stop()
 			if err != nil {
-				c.close(fmt.Errorf("connection to %s lost: %s", c.target.addr(), oneLine(err.Error())))
+				c.close(fmt.Errorf("connection to %s lost: %s", c.target.addr(), msg.OneLine(err.Error())))
 				return
 			}
 		case <-timer.C:
@@ -252,7 +254,7 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 			if errors.As(err, &oce) {
 				err = errors.New(strings.ToLower(oce.Message))
 			}
-			return nil, fmt.Errorf("connect to %s through jump host %s: %s", t.addr(), t.via.label, oneLine(err.Error()))
+			return nil, fmt.Errorf("connect to %s through jump host %s: %s", t.addr(), t.via.label, msg.OneLine(err.Error()))
 		}
 	} else {
 		d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
@@ -309,7 +311,7 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 		case isEOFLike(err):
 			return nil, fmt.Errorf("ssh handshake with %s: connection closed by the server (sshd refused it)", t.addr())
 		}
-		return nil, fmt.Errorf("ssh handshake with %s: %s", t.addr(), oneLine(err.Error()))
+		return nil, fmt.Errorf("ssh handshake with %s: %s", t.addr(), msg.OneLine(err.Error()))
 	}
 	if verifier.recorded != "" && p.opts.Stderr != nil {
 		fmt.Fprintf(p.opts.Stderr, "Warning: %s: recorded the new host key of %s in %s\n", t.label, t.addr(), verifier.recorded)
@@ -322,11 +324,11 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 	go func() {
 		// The server or the network ended the connection.
 		err := c.client.Wait()
-		msg := "connection closed"
+		why := "connection closed"
 		if err != nil {
-			msg = oneLine(err.Error())
+			why = msg.OneLine(err.Error())
 		}
-		c.close(fmt.Errorf("connection to %s lost: %s", t.addr(), msg))
+		c.close(fmt.Errorf("connection to %s lost: %s", t.addr(), why))
 	}()
 	return c, nil
 }
@@ -347,9 +349,9 @@ func dialError(t *Target, timeout time.Duration, err error) error {
 		if errors.As(oe.Err, &se) {
 			return fmt.Errorf("connect to %s: %s", t.addr(), se.Err)
 		}
-		return fmt.Errorf("connect to %s: %s", t.addr(), oneLine(oe.Err.Error()))
+		return fmt.Errorf("connect to %s: %s", t.addr(), msg.OneLine(oe.Err.Error()))
 	}
-	return fmt.Errorf("connect to %s: %s", t.addr(), oneLine(err.Error()))
+	return fmt.Errorf("connect to %s: %s", t.addr(), msg.OneLine(err.Error()))
 }
 
 // run runs cmd in one exec session and returns its standard output.
@@ -375,7 +377,7 @@ func (c *Conn) run(ctx context.Context, cmd string) ([]byte, error) {
 		s.Stdout, s.Stderr = &out, &stderr
 		if err := s.Run(cmd); err != nil {
 			if stderr.Len() > 0 {
-				err = fmt.Errorf("%w: %s", err, oneLine(stderr.String()))
+				err = fmt.Errorf("%w: %s", err, msg.OneLine(stderr.String()))
 			}
 			ch <- result{out.Bytes(), err}
 			return

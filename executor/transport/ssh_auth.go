@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/executor/internal/env"
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // keyStore loads identity files once per run and shares them between nodes,
@@ -79,7 +80,7 @@ func (ks *keyStore) load(path string) (*fileKey, error) {
 			}
 		}
 	default:
-		return nil, fmt.Errorf("identity file %s: %s", path, oneLine(err.Error()))
+		return nil, fmt.Errorf("identity file %s: %s", path, msg.OneLine(err.Error()))
 	}
 	ks.keys[path] = k
 	return k, nil
@@ -106,7 +107,7 @@ func (k *fileKey) decrypt() (ssh.Signer, error) {
 			return s, nil
 		}
 		if !strings.Contains(err.Error(), "decryption password incorrect") && !errors.Is(err, errWrongPassphrase) {
-			k.err = fmt.Errorf("identity file %s: %s", k.path, oneLine(err.Error()))
+			k.err = fmt.Errorf("identity file %s: %s", k.path, msg.OneLine(err.Error()))
 			return nil, k.err
 		}
 	}
@@ -294,7 +295,7 @@ func (ks *keyStore) authFor(t *Target) (*authPlan, error) {
 				if strings.HasPrefix(err.Error(), "identity file") {
 					return nil, err
 				}
-				return nil, fmt.Errorf("identity file %s: %s", id.path, oneLine(err.Error()))
+				return nil, fmt.Errorf("identity file %s: %s", id.path, msg.OneLine(err.Error()))
 			}
 			continue
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor/internal/env"
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // Target is one SSH hop, fully resolved: where to connect, as whom, with
@@ -97,7 +98,7 @@ func NewResolver(cfg *config.Config, opts Options) (*Resolver, error) {
 	defer f.Close()
 	c, err := ssh_config.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("read SSH config %s: %s", path, oneLine(err.Error()))
+		return nil, fmt.Errorf("read SSH config %s: %s", path, msg.OneLine(err.Error()))
 	}
 	r.sshcfg = c
 	return r, nil

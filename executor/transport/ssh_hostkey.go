@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/berth-dev/berth/executor/internal/msg"
 )
 
 // HostKeyError is a host key that did not verify. Nothing is sent to such a
@@ -94,7 +96,7 @@ func newHostKeyVerifier(t *Target, trust bool, record func(file, line string) er
 	if len(files) > 0 {
 		cb, err := knownhosts.New(files...)
 		if err != nil {
-			return nil, fmt.Errorf("read known_hosts: %s", oneLine(err.Error()))
+			return nil, fmt.Errorf("read known_hosts: %s", msg.OneLine(err.Error()))
 		}
 		v.check = cb
 		v.algorithms = recordedAlgorithms(cb, t.addr())
@@ -208,7 +210,7 @@ func (v *hostKeyVerifier) verify(hostname string, remote net.Addr, key ssh.Publi
 		e.KnownFile, e.KnownLine, e.KnownKey = known.Filename, known.Line, known.Key
 		return &e
 	default:
-		return fmt.Errorf("verify host key of %s: %s", host, oneLine(err.Error()))
+		return fmt.Errorf("verify host key of %s: %s", host, msg.OneLine(err.Error()))
 	}
 	if !pinOK {
 		e := base
