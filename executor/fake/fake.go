@@ -22,19 +22,20 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 
+	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/planner"
 )
 
-// FakeNode is an in-memory Node for unit tests. It behaves like an engine
+// Node is an in-memory executor.Node for unit tests. It behaves like an engine
 // where it matters to berth (names are unique, a missing image fails create,
 // a taken host port fails start, a volume create returns the existing
-// volume, missing objects give ErrNotFound) and has knobs to inject
+// volume, missing objects give engine.ErrNotFound) and has knobs to inject
 // failures. It passes the shared suite in executor/nodetest.
 //
 // Containers get addresses 172.30.0.N; DialContainer to a running
 // container's address answers HTTP (GET /healthz: 200 "ok", or 500 when the
 // container is unhealthy; GET /: "echo IMAGE on NODE") on any port.
-type FakeNode struct {
+type Node struct {
 	name string
 
 	mu         sync.Mutex
@@ -46,7 +47,7 @@ type FakeNode struct {
 	hostPorts  []planner.HostPort
 	errs       map[string]error
 	nextErrs   map[string][]error
-	behaviours map[string]FakeBehaviour
+	behaviours map[string]Behaviour
 	calls      []string
 	seq        int
 	closed     bool
@@ -55,7 +56,7 @@ type FakeNode struct {
 type fakeContainer struct {
 	c       planner.Container
 	spec    planner.ContainerSpec
-	behave  FakeBehaviour
+	behave  Behaviour
 	started bool
 	// startedAt is when it last started; changed counts the timed
 	// changes of behave.Changes that have happened since.
@@ -63,9 +64,9 @@ type fakeContainer struct {
 	changed   int
 }
 
-// FakeBehaviour says how containers created from an image behave once
+// Behaviour says how containers created from an image behave once
 // started (set with SetBehaviour).
-type FakeBehaviour struct {
+type Behaviour struct {
 	// Health is the Docker health status a container with an engine health
 	// check (Health.Cmd) reports after start: "" means "healthy".
 	Health string
@@ -80,15 +81,15 @@ type FakeBehaviour struct {
 	// StartError makes StartContainer fail with this message.
 	StartError string
 	// Changes happen to a running container at set times after its start,
-	// in order (see FakeChange).
-	Changes []FakeChange
+	// in order (see Change).
+	Changes []Change
 }
 
-// FakeChange is a change of a running container's state After its start.
+// Change is a change of a running container's state After its start.
 // The fake applies it when the container is next read (any call on the
 // node), against time.Now: run the test in a testing/synctest bubble and
 // the fake clock drives it deterministically.
-type FakeChange struct {
+type Change struct {
 	After time.Duration
 	// Health, if set, becomes the container's health: its engine health
 	// status (with a Health.Cmd check), and HTTP probes through
@@ -103,9 +104,9 @@ type FakeChange struct {
 	Restart bool
 }
 
-// NewFakeNode returns an empty fake engine named name.
-func NewFakeNode(name string) *FakeNode {
-	return &FakeNode{
+// NewNode returns an empty fake engine named name.
+func NewNode(name string) *Node {
+	return &Node{
 		name: name,
 		facts: planner.EngineFacts{
 			ID: "fake-" + name, Hostname: name, Version: "20.10.24-fake", APIVersion: "1.41",
@@ -117,7 +118,7 @@ func NewFakeNode(name string) *FakeNode {
 		volumes:    map[string]planner.Volume{},
 		errs:       map[string]error{},
 		nextErrs:   map[string][]error{},
-		behaviours: map[string]FakeBehaviour{},
+		behaviours: map[string]Behaviour{},
 	}
 }
 
@@ -125,7 +126,7 @@ func NewFakeNode(name string) *FakeNode {
 
 // SetError makes every call of method (a Node method name, e.g.
 // "StartContainer") fail with err; nil clears it.
-func (f *FakeNode) SetError(method string, err error) {
+func (f *Node) SetError(method string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
@@ -137,28 +138,28 @@ func (f *FakeNode) SetError(method string, err error) {
 
 // FailNext makes the next call of method fail with err (queued: call it
 // twice to fail the next two calls).
-func (f *FakeNode) FailNext(method string, err error) {
+func (f *Node) FailNext(method string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextErrs[method] = append(f.nextErrs[method], err)
 }
 
 // SetFacts replaces the engine facts.
-func (f *FakeNode) SetFacts(facts planner.EngineFacts) {
+func (f *Node) SetFacts(facts planner.EngineFacts) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.facts = facts
 }
 
 // AddImage puts an image tagged ref on the node and returns it.
-func (f *FakeNode) AddImage(ref string) planner.Image {
+func (f *Node) AddImage(ref string) planner.Image {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.addImage(imageID(ref), ref)
 }
 
-func (f *FakeNode) addImage(id, ref string) planner.Image {
-	ref = normalizeRef(ref)
+func (f *Node) addImage(id, ref string) planner.Image {
+	ref = planner.NormalizeRef(ref)
 	// A tag moves to the new image.
 	for _, img := range f.images {
 		for i, t := range img.Tags {
@@ -181,14 +182,14 @@ func (f *FakeNode) addImage(id, ref string) planner.Image {
 }
 
 // AddRegistryImage lets PullImage fetch ref.
-func (f *FakeNode) AddRegistryImage(ref string) {
+func (f *Node) AddRegistryImage(ref string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.registry[normalizeRef(ref)] = true
+	f.registry[planner.NormalizeRef(ref)] = true
 }
 
 // AddHostPort marks a port as bound on the node by something else.
-func (f *FakeNode) AddHostPort(p planner.HostPort) {
+func (f *Node) AddHostPort(p planner.HostPort) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hostPorts = append(f.hostPorts, p)
@@ -197,7 +198,7 @@ func (f *FakeNode) AddHostPort(p planner.HostPort) {
 // AddContainer puts an existing container on the node as is (own or
 // foreign, by its labels). An empty ID or Name is filled in. Its ports hold
 // host ports while it is running.
-func (f *FakeNode) AddContainer(c planner.Container) planner.Container {
+func (f *Node) AddContainer(c planner.Container) planner.Container {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq++
@@ -222,23 +223,23 @@ func (f *FakeNode) AddContainer(c planner.Container) planner.Container {
 
 // AddForeign adds a container of another project (or none) that publishes
 // ports; berth must report it and never touch it.
-func (f *FakeNode) AddForeign(c planner.Container) planner.Container { return f.AddContainer(c) }
+func (f *Node) AddForeign(c planner.Container) planner.Container { return f.AddContainer(c) }
 
 // SetBehaviour sets how containers created from image ref behave.
-func (f *FakeNode) SetBehaviour(ref string, b FakeBehaviour) {
+func (f *Node) SetBehaviour(ref string, b Behaviour) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.behaviours[normalizeRef(ref)] = b
+	f.behaviours[planner.NormalizeRef(ref)] = b
 }
 
 // SetHealth sets a container's health status ("healthy", "unhealthy", ...).
 // An unhealthy container also fails HTTP probes.
-func (f *FakeNode) SetHealth(idOrName, health string) error {
+func (f *Node) SetHealth(idOrName, health string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.find(idOrName)
 	if c == nil {
-		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, ErrNotFound)
+		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, engine.ErrNotFound)
 	}
 	c.c.Health = health
 	c.behave.Unhealthy = health == "unhealthy"
@@ -246,33 +247,33 @@ func (f *FakeNode) SetHealth(idOrName, health string) error {
 }
 
 // Exit makes a container exit with code now.
-func (f *FakeNode) Exit(idOrName string, code int) error {
+func (f *Node) Exit(idOrName string, code int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.find(idOrName)
 	if c == nil {
-		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, ErrNotFound)
+		return fmt.Errorf("fake %s: no container %s: %w", f.name, idOrName, engine.ErrNotFound)
 	}
 	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
 	return nil
 }
 
 // Calls returns the calls made so far, as "Method arg..." strings.
-func (f *FakeNode) Calls() []string {
+func (f *Node) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
 }
 
 // ResetCalls forgets the recorded calls.
-func (f *FakeNode) ResetCalls() {
+func (f *Node) ResetCalls() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = nil
 }
 
 // Container returns a container by ID or name.
-func (f *FakeNode) Container(idOrName string) (planner.Container, bool) {
+func (f *Node) Container(idOrName string) (planner.Container, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.advance()
@@ -284,7 +285,7 @@ func (f *FakeNode) Container(idOrName string) (planner.Container, bool) {
 }
 
 // Spec returns the spec a container was created with.
-func (f *FakeNode) Spec(idOrName string) (planner.ContainerSpec, bool) {
+func (f *Node) Spec(idOrName string) (planner.ContainerSpec, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.find(idOrName)
@@ -295,7 +296,7 @@ func (f *FakeNode) Spec(idOrName string) (planner.ContainerSpec, bool) {
 }
 
 // advance applies the timed changes that are due. f.mu must be held.
-func (f *FakeNode) advance() {
+func (f *Node) advance() {
 	now := time.Now()
 	for _, c := range f.containers {
 		for c.started && c.c.State == "running" && c.changed < len(c.behave.Changes) {
@@ -322,7 +323,7 @@ func (f *FakeNode) advance() {
 
 // exit makes c exit with code, or restart under its restart policy. f.mu
 // must be held.
-func (f *FakeNode) exit(c *fakeContainer, code int) {
+func (f *Node) exit(c *fakeContainer, code int) {
 	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
 	if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && code != 0) {
 		c.c.State = "restarting"
@@ -332,11 +333,11 @@ func (f *FakeNode) exit(c *fakeContainer, code int) {
 
 // --- Node ---
 
-func (f *FakeNode) Name() string { return f.name }
+func (f *Node) Name() string { return f.name }
 
 // begin records a call and returns an injected error, if any. f.mu must be
 // held.
-func (f *FakeNode) begin(ctx context.Context, method string, args ...string) error {
+func (f *Node) begin(ctx context.Context, method string, args ...string) error {
 	f.calls = append(f.calls, strings.TrimSpace(method+" "+strings.Join(args, " ")))
 	f.advance()
 	if err := ctx.Err(); err != nil {
@@ -352,7 +353,7 @@ func (f *FakeNode) begin(ctx context.Context, method string, args ...string) err
 	return f.errs[method]
 }
 
-func (f *FakeNode) Info(ctx context.Context) (planner.EngineFacts, error) {
+func (f *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Info"); err != nil {
@@ -361,7 +362,7 @@ func (f *FakeNode) Info(ctx context.Context) (planner.EngineFacts, error) {
 	return f.facts, nil
 }
 
-func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
+func (f *Node) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Containers", project); err != nil {
@@ -370,7 +371,7 @@ func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign
 	for _, c := range f.containers {
 		if project != "" && c.c.Labels[planner.LabelProject] == project {
 			own = append(own, cloneContainer(c.c))
-		} else if isForeignOfInterest(c.c, project) {
+		} else if engine.ForeignOfInterest(c.c, project) {
 			// Like the engine's list, which has no reservations: the gather
 			// inspects other projects' containers for them.
 			fc := cloneContainer(c.c)
@@ -378,12 +379,12 @@ func (f *FakeNode) Containers(ctx context.Context, project string) (own, foreign
 			foreign = append(foreign, fc)
 		}
 	}
-	sortContainers(own)
-	sortContainers(foreign)
+	engine.SortContainers(own)
+	engine.SortContainers(foreign)
 	return own, foreign, nil
 }
 
-func (f *FakeNode) Inspect(ctx context.Context, id string) (planner.Container, error) {
+func (f *Node) Inspect(ctx context.Context, id string) (planner.Container, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Inspect", id); err != nil {
@@ -396,7 +397,7 @@ func (f *FakeNode) Inspect(ctx context.Context, id string) (planner.Container, e
 	return cloneContainer(c.c), nil
 }
 
-func (f *FakeNode) Images(ctx context.Context) ([]planner.Image, error) {
+func (f *Node) Images(ctx context.Context) ([]planner.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Images"); err != nil {
@@ -415,7 +416,7 @@ func (f *FakeNode) Images(ctx context.Context) ([]planner.Image, error) {
 
 // HostPorts returns the ports added with AddHostPort plus those published
 // by running containers (as docker-proxy holds them on a real node).
-func (f *FakeNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
+func (f *Node) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "HostPorts"); err != nil {
@@ -444,11 +445,11 @@ func (f *FakeNode) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
 			add(planner.HostPort{Protocol: p.Protocol, IP: ip, Port: p.HostPort})
 		}
 	}
-	sortHostPorts(out)
+	engine.SortHostPorts(out)
 	return out, nil
 }
 
-func (f *FakeNode) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
+func (f *Node) Volumes(ctx context.Context, labels map[string]string) ([]planner.Volume, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Volumes"); err != nil {
@@ -456,7 +457,7 @@ func (f *FakeNode) Volumes(ctx context.Context, labels map[string]string) ([]pla
 	}
 	var out []planner.Volume
 	for _, v := range f.volumes {
-		if labelsMatch(v.Labels, labels) {
+		if engine.LabelsMatch(v.Labels, labels) {
 			out = append(out, planner.Volume{Name: v.Name, Labels: cloneMap(v.Labels)})
 		}
 	}
@@ -464,13 +465,13 @@ func (f *FakeNode) Volumes(ctx context.Context, labels map[string]string) ([]pla
 	return out, nil
 }
 
-func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
+func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.ContainerSpec) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CreateContainer", name); err != nil {
 		return "", err
 	}
-	if _, _, err := dockerConfig(spec); err != nil {
+	if err := engine.CheckSpec(spec); err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
 	if f.find(name) != nil {
@@ -478,11 +479,11 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 	}
 	img := f.image(spec.Image)
 	if img == nil {
-		return "", fmt.Errorf("create container %s: %w: No such image: %s", name, ErrNotFound, spec.Image)
+		return "", fmt.Errorf("create container %s: %w: No such image: %s", name, engine.ErrNotFound, spec.Image)
 	}
 	f.seq++
 	id := fakeID(f.name, f.seq)
-	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[normalizeRef(spec.Image)]}
+	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[planner.NormalizeRef(spec.Image)]}
 	c.c = planner.Container{
 		ID: id, Name: name, Labels: cloneMap(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
@@ -494,7 +495,7 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 		}
 		c.c.Ports = append(c.c.Ports, planner.PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: proto})
 	}
-	sortPorts(c.c.Ports)
+	engine.SortPorts(c.c.Ports)
 	for _, v := range spec.Volumes {
 		m := planner.Mount{Type: "volume", Name: v.Source, Destination: v.Target}
 		if v.Bind {
@@ -502,7 +503,7 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 		} else if _, ok := f.volumes[v.Source]; !ok {
 			// Like the engine given dockerConfig's mount: created with the
 			// replica's labels.
-			f.volumes[v.Source] = planner.Volume{Name: v.Source, Labels: volumeLabels(spec.Labels)}
+			f.volumes[v.Source] = planner.Volume{Name: v.Source, Labels: engine.VolumeLabels(spec.Labels)}
 		}
 		c.c.Mounts = append(c.c.Mounts, m)
 	}
@@ -510,7 +511,7 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 	return id, nil
 }
 
-func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
+func (f *Node) StartContainer(ctx context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "StartContainer", id); err != nil {
@@ -550,7 +551,7 @@ func (f *FakeNode) StartContainer(ctx context.Context, id string) error {
 
 // portsFree checks c's published ports against running containers and the
 // node's other listeners. f.mu must be held.
-func (f *FakeNode) portsFree(c *fakeContainer) error {
+func (f *Node) portsFree(c *fakeContainer) error {
 	for _, p := range c.c.Ports {
 		if p.HostPort == 0 {
 			continue
@@ -586,7 +587,7 @@ func ipsOverlap(a, b string) bool {
 	return wild(a) || wild(b) || a == b
 }
 
-func (f *FakeNode) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+func (f *Node) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "StopContainer", id, grace.String()); err != nil {
@@ -602,7 +603,7 @@ func (f *FakeNode) StopContainer(ctx context.Context, id string, grace time.Dura
 	return nil
 }
 
-func (f *FakeNode) RenameContainer(ctx context.Context, id, name string) error {
+func (f *Node) RenameContainer(ctx context.Context, id, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RenameContainer", id, name); err != nil {
@@ -619,7 +620,7 @@ func (f *FakeNode) RenameContainer(ctx context.Context, id, name string) error {
 	return nil
 }
 
-func (f *FakeNode) RemoveContainer(ctx context.Context, id string) error {
+func (f *Node) RemoveContainer(ctx context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RemoveContainer", id); err != nil {
@@ -633,7 +634,7 @@ func (f *FakeNode) RemoveContainer(ctx context.Context, id string) error {
 	return nil
 }
 
-func (f *FakeNode) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
+func (f *Node) UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "UpdateContainer", id); err != nil {
@@ -643,7 +644,7 @@ func (f *FakeNode) UpdateContainer(ctx context.Context, id string, spec *planner
 	if c == nil {
 		return f.notFound("container", id)
 	}
-	if _, err := restartPolicy(spec.Restart); err != nil {
+	if err := engine.CheckRestart(spec.Restart); err != nil {
 		return fmt.Errorf("update container %s: %w", id, err)
 	}
 	c.spec.NanoCPUs, c.spec.MemoryBytes, c.spec.Restart = spec.NanoCPUs, spec.MemoryBytes, spec.Restart
@@ -651,7 +652,7 @@ func (f *FakeNode) UpdateContainer(ctx context.Context, id string, spec *planner
 	return nil
 }
 
-func (f *FakeNode) Logs(ctx context.Context, id string, tail int) (string, error) {
+func (f *Node) Logs(ctx context.Context, id string, tail int) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "Logs", id); err != nil {
@@ -676,7 +677,7 @@ func (f *FakeNode) Logs(ctx context.Context, id string, tail int) (string, error
 }
 
 // CreateVolume is atomic like the engine's: the first creator's labels win.
-func (f *FakeNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
+func (f *Node) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "CreateVolume", name); err != nil {
@@ -690,7 +691,7 @@ func (f *FakeNode) CreateVolume(ctx context.Context, name string, labels map[str
 	return planner.Volume{Name: name, Labels: cloneMap(labels)}, nil
 }
 
-func (f *FakeNode) RemoveVolume(ctx context.Context, name string) error {
+func (f *Node) RemoveVolume(ctx context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "RemoveVolume", name); err != nil {
@@ -710,7 +711,7 @@ func (f *FakeNode) RemoveVolume(ctx context.Context, name string) error {
 	return nil
 }
 
-func (f *FakeNode) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
+func (f *Node) DialContainer(ctx context.Context, addr string) (net.Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "DialContainer", addr); err != nil {
@@ -769,7 +770,7 @@ func serveFakeHTTP(c net.Conn, unhealthy bool, body string) {
 
 // LoadImage reads a `docker save` tarball's manifest.json and adds its
 // images with their tags.
-func (f *FakeNode) LoadImage(ctx context.Context, r io.Reader) error {
+func (f *Node) LoadImage(ctx context.Context, r io.Reader) error {
 	f.mu.Lock()
 	err := f.begin(ctx, "LoadImage")
 	f.mu.Unlock()
@@ -814,20 +815,20 @@ func (f *FakeNode) LoadImage(ctx context.Context, r io.Reader) error {
 	return nil
 }
 
-func (f *FakeNode) PullImage(ctx context.Context, ref, registryAuth string) error {
+func (f *Node) PullImage(ctx context.Context, ref, registryAuth string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, "PullImage", ref); err != nil {
 		return err
 	}
-	if !f.registry[normalizeRef(ref)] {
+	if !f.registry[planner.NormalizeRef(ref)] {
 		return fmt.Errorf("pull image %s: pull access denied for %s, repository does not exist or may require 'docker login'", ref, ref)
 	}
-	f.addImage(imageID(normalizeRef(ref)), ref)
+	f.addImage(imageID(planner.NormalizeRef(ref)), ref)
 	return nil
 }
 
-func (f *FakeNode) Close() error {
+func (f *Node) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "Close")
@@ -838,7 +839,7 @@ func (f *FakeNode) Close() error {
 // --- helpers ---
 
 // find returns a container by ID, ID prefix (12+ characters) or name.
-func (f *FakeNode) find(idOrName string) *fakeContainer {
+func (f *Node) find(idOrName string) *fakeContainer {
 	if c, ok := f.containers[idOrName]; ok {
 		return c
 	}
@@ -858,11 +859,11 @@ func (f *FakeNode) find(idOrName string) *fakeContainer {
 }
 
 // image finds an image by reference or ID.
-func (f *FakeNode) image(ref string) *planner.Image {
+func (f *Node) image(ref string) *planner.Image {
 	if img, ok := f.images[ref]; ok {
 		return img
 	}
-	n := normalizeRef(ref)
+	n := planner.NormalizeRef(ref)
 	for _, img := range f.images {
 		if contains(img.Tags, n) {
 			return img
@@ -871,23 +872,12 @@ func (f *FakeNode) image(ref string) *planner.Image {
 	return nil
 }
 
-func (f *FakeNode) notFound(kind, id string) error {
-	return fmt.Errorf("%s %s on fake node %s: %w", kind, id, f.name, ErrNotFound)
-}
-
-// normalizeRef adds the implicit ":latest" tag.
-func normalizeRef(ref string) string {
-	if ref == "" || strings.Contains(ref, "@") {
-		return ref
-	}
-	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
-		return ref + ":latest"
-	}
-	return ref
+func (f *Node) notFound(kind, id string) error {
+	return fmt.Errorf("%s %s on fake node %s: %w", kind, id, f.name, engine.ErrNotFound)
 }
 
 func imageID(ref string) string {
-	sum := sha256.Sum256([]byte("fake image " + normalizeRef(ref)))
+	sum := sha256.Sum256([]byte("fake image " + planner.NormalizeRef(ref)))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
@@ -938,33 +928,16 @@ func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 	return c
 }
 
-var _ Node = (*FakeNode)(nil)
-
-// FakeLocalEngine is a fake of the local Docker engine (the machine running
+// LocalEngine is a fake of the local Docker engine (the machine running
 // berth, which images are sent from), for tests of other packages: put
 // images on it with AddImage, plan with its ImageFacts, and make an apply's
 // image step send from it with Use. It builds nothing.
-type FakeLocalEngine struct{ *FakeNode }
+type LocalEngine struct{ *Node }
 
-// NewFakeLocalEngine returns an empty fake local engine.
-func NewFakeLocalEngine() *FakeLocalEngine { return &FakeLocalEngine{NewFakeNode("local")} }
+// NewLocalEngine returns an empty fake local engine.
+func NewLocalEngine() *LocalEngine { return &LocalEngine{NewNode("local")} }
 
-// ImageFacts is what LocalImageFacts reads from a real local engine.
-func (e *FakeLocalEngine) ImageFacts(ctx context.Context) (ImageFacts, error) {
-	imgs, err := e.Images(ctx)
-	if err != nil {
-		return ImageFacts{}, err
-	}
-	info, _ := e.Info(ctx)
-	return ImageFacts{BuildImages: map[string]string{}, LocalImages: imgs, LocalEngineID: info.ID}, nil
-}
-
-// Use makes st take its images from e.
-func (e *FakeLocalEngine) Use(st *ImageStep) {
-	st.local = func(context.Context) (localEngine, error) { return e, nil }
-}
-
-func (e *FakeLocalEngine) inspectImage(ctx context.Context, ref string) (planner.Image, error) {
+func (e *LocalEngine) InspectImage(ctx context.Context, ref string) (planner.Image, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.begin(ctx, "inspectImage", ref); err != nil {
@@ -979,14 +952,14 @@ func (e *FakeLocalEngine) inspectImage(ctx context.Context, ref string) (planner
 	return c, nil
 }
 
-func (e *FakeLocalEngine) buildImage(ctx context.Context, _ io.Reader, _ build.ImageBuildOptions, _ func(string)) (string, error) {
+func (e *LocalEngine) BuildImage(ctx context.Context, _ io.Reader, _ build.ImageBuildOptions, _ func(string)) (string, error) {
 	return "", errors.New("the fake local engine builds nothing")
 }
 
 // saveImage streams a `docker save` tarball of the image (one layer of its
-// size) that FakeNode.LoadImage loads.
-func (e *FakeLocalEngine) saveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
-	img, err := e.inspectImage(ctx, ref)
+// size) that Node.LoadImage loads.
+func (e *LocalEngine) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error) {
+	img, err := e.InspectImage(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -999,13 +972,13 @@ func (e *FakeLocalEngine) saveImage(ctx context.Context, ref string) (io.ReadClo
 	}
 	file("layer/layer.tar", make([]byte, img.Size))
 	file(hexID+".json", []byte(`{"architecture":"amd64","os":"linux"}`))
-	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{normalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
+	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{planner.NormalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
 	file("manifest.json", m)
 	tw.Close()
 	return io.NopCloser(&buf), nil
 }
 
-func (e *FakeLocalEngine) tagImage(ctx context.Context, id, ref string) error {
+func (e *LocalEngine) TagImage(ctx context.Context, id, ref string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.begin(ctx, "tagImage", id, ref); err != nil {
@@ -1018,7 +991,7 @@ func (e *FakeLocalEngine) tagImage(ctx context.Context, id, ref string) error {
 	return nil
 }
 
-func (e *FakeLocalEngine) removeImage(ctx context.Context, ref string) error {
+func (e *LocalEngine) RemoveImage(ctx context.Context, ref string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.begin(ctx, "removeImage", ref); err != nil {
@@ -1033,6 +1006,4 @@ func (e *FakeLocalEngine) removeImage(ctx context.Context, ref string) error {
 }
 
 // Close leaves the fake usable: an apply closes its local engine.
-func (e *FakeLocalEngine) Close() error { return nil }
-
-var _ localEngine = (*FakeLocalEngine)(nil)
+func (e *LocalEngine) Close() error { return nil }
