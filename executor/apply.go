@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/executor/internal/msg"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -101,7 +102,7 @@ func (e *RollbackError) Error() string {
 	} else {
 		fmt.Fprintf(&b, "\nRollback incomplete: %d action(s) undone, %d could not be:", e.Undone, len(e.Failed))
 		for _, f := range e.Failed {
-			b.WriteString("\n  - " + oneLine(f.Error()))
+			b.WriteString("\n  - " + msg.OneLine(f.Error()))
 		}
 		b.WriteString("\nThe next berth apply recovers what is left (the old containers are kept, renamed aside).")
 	}
@@ -545,7 +546,7 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 	defer func() {
 		if err != nil {
 			ap.emit(Event{Type: EvActionFailed, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
-				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: oneLine(err.Error())})
+				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: msg.OneLine(err.Error())})
 			return
 		}
 		st.done = true

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"sync"
@@ -13,7 +12,25 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/internal/msg"
+	"github.com/berth-dev/berth/executor/transport"
 )
+
+// Defaults for Options; see there. The SSH ones are transport's and the
+// request timeout the engine's, named here so that flags can show them.
+const (
+	DefaultParallelism    = 10
+	DefaultRequestTimeout = engine.DefaultRequestTimeout
+	DefaultConnectTimeout = transport.DefaultConnectTimeout
+	DefaultKeepAlive      = transport.DefaultKeepAlive
+	DefaultKeepAliveMax   = transport.DefaultKeepAliveMax
+)
+
+// ErrNotFound is wrapped by a Node's error when the container or volume a
+// method names does not exist. It is the only error a caller may read as
+// "nothing there"; any other error is a transport or engine failure.
+var ErrNotFound = engine.ErrNotFound
 
 // Options tune how a Session reaches the nodes. The zero value means the
 // defaults.
@@ -21,61 +38,34 @@ type Options struct {
 	// Parallelism bounds how many nodes are connected to and gathered at
 	// once (-parallelism). Default 10.
 	Parallelism int
-	// TrustNewHosts accepts the host key of a host not in known_hosts and
-	// records it there (-trust-new-hosts). A changed key is never accepted.
-	TrustNewHosts bool
-	// ConnectTimeout bounds the TCP connect and the SSH handshake of each
-	// hop. Default 10 s.
-	ConnectTimeout time.Duration
 	// RequestTimeout bounds every Docker API request (a stop gets the grace
 	// on top; image load and pull are bounded only by their context).
 	// Default 20 s.
 	RequestTimeout time.Duration
-	// KeepAlive is the interval of keepalive@openssh.com probes on each
-	// connection; when one is not answered within KeepAlive*KeepAliveMax
-	// the connection is closed and everything in flight fails. Defaults
-	// 2 s and 3: a node that goes silent is reported within about 8 s.
-	// A negative KeepAlive disables the probes.
-	KeepAlive    time.Duration
-	KeepAliveMax int
-	// SSHConfigPath is the OpenSSH client configuration to honour
-	// (default HomeDir/.ssh/config).
-	SSHConfigPath string
-	// HomeDir replaces the user's home directory (~ in paths, ~/.ssh).
-	// Default: HOME from Environ, else the process's home.
-	HomeDir string
-	// Environ replaces the process environment (SSH_AUTH_SOCK,
-	// DOCKER_HOST, USER), os.Environ()-style.
-	Environ []string
-	// Stdin, Stderr and IsTerminal are where a passphrase is asked for:
-	// on Stdin when IsTerminal, else on /dev/tty when there is one (unless
-	// NoTTY), else the key fails with a message to use ssh-agent. Stderr
-	// also gets a warning for each host key recorded by TrustNewHosts.
-	Stdin      io.Reader
-	Stderr     io.Writer
-	IsTerminal bool
-	NoTTY      bool
-	// NoQuickAck leaves TCP_QUICKACK off (for measurements).
-	NoQuickAck bool
+	// SSH tunes the SSH connections. Its Environ (nil: the process's
+	// environment) is also where the local engine is found (DOCKER_HOST)
+	// and its HomeDir where registry credentials are read.
+	SSH transport.Options
 }
 
 func (o Options) withDefaults() Options {
 	if o.Parallelism <= 0 {
 		o.Parallelism = DefaultParallelism
 	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = DefaultConnectTimeout
-	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
-	if o.KeepAlive == 0 {
-		o.KeepAlive = DefaultKeepAlive
-	}
-	if o.KeepAliveMax <= 0 {
-		o.KeepAliveMax = DefaultKeepAliveMax
-	}
+	o.SSH = o.SSH.WithDefaults()
 	return o
+}
+
+// environ is the environment the session's nodes and images are found
+// with.
+func (o Options) environ() []string {
+	if o.SSH.Environ != nil {
+		return o.SSH.Environ
+	}
+	return os.Environ()
 }
 
 // NodeError is a node that could not be reached or read. Its message is one
@@ -85,7 +75,7 @@ type NodeError struct {
 	Err  error
 }
 
-func (e *NodeError) Error() string { return e.Node + ": " + oneLine(e.Err.Error()) }
+func (e *NodeError) Error() string { return e.Node + ": " + msg.OneLine(e.Err.Error()) }
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // Session holds one connection per configured node for the whole run.
@@ -95,7 +85,7 @@ type Session struct {
 	names   []string // sorted
 	nodes   map[string]Node
 	errs    map[string]error
-	pool    *sshPool
+	pool    *transport.Pool
 	opts    Options
 	// noHostPorts is set when no service publishes a port: a gather then
 	// does not read the nodes' listening sockets.
@@ -113,7 +103,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 		project: cfg.Project.Name,
 		nodes:   map[string]Node{},
 		errs:    map[string]error{},
-		pool:    newSSHPool(opts),
+		pool:    transport.NewPool(opts.SSH),
 		opts:    opts,
 	}
 	for _, n := range cfg.Nodes {
@@ -127,7 +117,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 		}
 	}
 
-	resolver, rerr := newSSHResolver(cfg, opts)
+	resolver, rerr := transport.NewResolver(cfg, opts.SSH)
 	var mu sync.Mutex
 	g := errgroup.Group{}
 	g.SetLimit(opts.Parallelism)
@@ -148,39 +138,39 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 	return s
 }
 
-func (s *Session) open(ctx context.Context, n *config.Node, r *sshResolver, rerr error) (Node, error) {
-	socket := n.DockerSocket
+func (s *Session) open(ctx context.Context, n *config.Node, r *transport.Resolver, rerr error) (Node, error) {
 	if n.IsLocal() {
-		env := s.opts.Environ
-		if env == nil {
-			env = os.Environ()
-		}
-		sock, err := localSocket(n, env)
+		sock, err := engine.LocalSocket(n, s.opts.environ())
 		if err != nil {
 			return nil, err
 		}
-		return NewLocalNode(ctx, n.Name, sock, s.opts.RequestTimeout)
+		return node(engine.NewLocal(ctx, n.Name, sock, s.opts.RequestTimeout))
 	}
 	if rerr != nil {
 		return nil, rerr
 	}
+	socket := n.DockerSocket
 	if socket == "" {
 		socket = config.DefaultDockerSocket
 	}
-	t, err := r.node(n)
+	t, err := r.Node(n)
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.pool.get(ctx, t)
+	c, err := s.pool.Get(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	node := newSSHNode(n.Name, c, socket, s.opts.RequestTimeout)
-	if err := node.connect(ctx); err != nil {
-		node.Close()
-		return nil, fmt.Errorf("docker engine at %s over SSH: %w", socket, err)
+	return node(engine.NewSSH(ctx, n.Name, c, socket, s.opts.RequestTimeout))
+}
+
+// node turns a constructor's result into a Node that is nil on error (not
+// a nil *engine.Node).
+func node(n *engine.Node, err error) (Node, error) {
+	if err != nil {
+		return nil, err
 	}
-	return node, nil
+	return n, nil
 }
 
 // NewSession returns a session over nodes that are already connected (the
@@ -220,7 +210,7 @@ func (s *Session) Node(name string) (Node, error) {
 func (s *Session) HostKeyMismatches() []error {
 	var out []error
 	for _, name := range s.names {
-		var he *HostKeyError
+		var he *transport.HostKeyError
 		if err := s.errs[name]; err != nil && errors.As(err, &he) && !he.Unknown {
 			out = append(out, err)
 		}
@@ -240,7 +230,7 @@ func (s *Session) Close() error {
 			}
 		}
 		if s.pool != nil {
-			s.pool.closeAll()
+			s.pool.Close()
 		}
 	})
 	return errors.Join(errs...)
