@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -286,17 +287,21 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 	// Image progress goes to stderr (never the -json stream), redrawn in
 	// place only when stderr itself is a terminal; -json gets an event per
 	// finished image step instead.
-	imgOpts := executor.ImageOptions{Progress: r.s.Err, Terminal: r.s.ErrTerminal && !r.json}
+	imgOpts := images.Options{Progress: r.s.Err, Terminal: r.s.ErrTerminal && !r.json}
 	if r.json {
-		imgOpts.Event = func(e executor.Event) { e.ApplyID = lock.Info.ApplyID; pr.event(e) }
+		imgOpts.Event = func(ie images.Event) {
+			e := executor.ImageEvent(ie)
+			e.ApplyID = lock.Info.ApplyID
+			pr.event(e)
+		}
 	}
-	images := newImageStep(cfg, sess, imgOpts)
+	imageStep := newImageStep(cfg, sess, imgOpts)
 	res, err := sess.Apply(ctx, p, live, lock, executor.ApplyOptions{
 		Parallelism:   *r.cf.parallelism,
 		Progress:      pr.event,
 		Hook:          testHook(r.s),
 		RemoveVolumes: r.volumes,
-		Images:        images.Run,
+		Images:        imageStep.Run,
 		Redact:        redactor(cfg),
 	})
 	result := "applied"
@@ -331,7 +336,7 @@ func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.
 			doc["done"] = res.Done
 		}
 		// Bytes of image streams sent, per node (absent: nothing sent).
-		doc["bytes_sent"] = images.BytesSent()
+		doc["bytes_sent"] = imageStep.BytesSent()
 		if err != nil {
 			doc["error"] = err.Error()
 		}

@@ -16,10 +16,12 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/fake"
+	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/planner"
 )
 
-// The commands run here over fake nodes (executor.FakeNode), through Run,
+// The commands run here over fake nodes (fake.Node), through Run,
 // as a user would run them; newSession is replaced so that no SSH
 // connection is made.
 
@@ -62,14 +64,14 @@ service "web" {
 
 // keepOpen is a fake node that survives the session's Close, so that one
 // test can run several commands over the same nodes.
-type keepOpen struct{ *executor.FakeNode }
+type keepOpen struct{ *fake.Node }
 
 func (keepOpen) Close() error { return nil }
 
 type cliCluster struct {
 	t     *testing.T
 	dir   string
-	nodes map[string]*executor.FakeNode
+	nodes map[string]*fake.Node
 	// wrap, if set, replaces a node in the sessions commands open.
 	wrap func(name string, n executor.Node) executor.Node
 }
@@ -79,13 +81,13 @@ type cliCluster struct {
 // the echo images (echo:broken fails its health check).
 func newCLICluster(t *testing.T, services string) *cliCluster {
 	t.Helper()
-	tc := &cliCluster{t: t, dir: filepath.Join(t.TempDir(), "demo"), nodes: map[string]*executor.FakeNode{}}
+	tc := &cliCluster{t: t, dir: filepath.Join(t.TempDir(), "demo"), nodes: map[string]*fake.Node{}}
 	for _, n := range []string{"node1", "node2", "node3"} {
-		f := executor.NewFakeNode(n)
+		f := fake.NewNode(n)
 		for _, img := range []string{"echo:v1", "echo:v2", "echo:broken"} {
 			f.AddImage(img)
 		}
-		f.SetBehaviour("echo:broken", executor.FakeBehaviour{Unhealthy: true, Logs: "broken: giving up\n"})
+		f.SetBehaviour("echo:broken", fake.Behaviour{Unhealthy: true, Logs: "broken: giving up\n"})
 		tc.nodes[n] = f
 	}
 	tc.write(services)
@@ -385,7 +387,7 @@ func TestApplyPauseSaysHowToRollBackOrResume(t *testing.T) {
 			}
 			// v2 fails its health check on node2 only: replica 1 (node1)
 			// is replaced, replica 2 fails, replica 3 is not reached.
-			tc.nodes["node2"].SetBehaviour("echo:v2", executor.FakeBehaviour{Unhealthy: true})
+			tc.nodes["node2"].SetBehaviour("echo:v2", fake.Behaviour{Unhealthy: true})
 			tc.write(pauseWeb("echo:v2"))
 			r := tc.run(Streams{}, "apply", "-auto-approve", tc.dir)
 			if r.code != 1 {
@@ -556,17 +558,18 @@ func TestProgressAndDiagnosticsPerStream(t *testing.T) {
 	for _, tt := range []struct{ out, err bool }{{true, false}, {false, true}, {false, false}, {true, true}} {
 		t.Run(fmt.Sprintf("stdout terminal %v, stderr terminal %v", tt.out, tt.err), func(t *testing.T) {
 			tc := newCLICluster(t, cliWeb("app:1"))
-			eng := executor.NewFakeLocalEngine()
+			eng := fake.NewLocalEngine()
 			eng.AddImage("app:1")
 			prevFacts, prevStep := localImageFacts, newImageStep
 			t.Cleanup(func() { localImageFacts, newImageStep = prevFacts, prevStep })
-			localImageFacts = func(ctx context.Context, cfg *config.Config, withLocal bool) (executor.ImageFacts, error) {
-				return eng.ImageFacts(ctx)
+			localImageFacts = func(ctx context.Context, cfg *config.Config, withLocal bool) (images.Facts, error) {
+				imgs, err := eng.Images(ctx)
+				info, _ := eng.Info(ctx)
+				return images.Facts{BuildImages: map[string]string{}, LocalImages: imgs, LocalEngineID: info.ID}, err
 			}
-			newImageStep = func(cfg *config.Config, s *executor.Session, opts executor.ImageOptions) *executor.ImageStep {
-				st := executor.NewImageStep(cfg, s, opts)
-				eng.Use(st)
-				return st
+			newImageStep = func(cfg *config.Config, s *executor.Session, opts images.Options) *images.Step {
+				opts.Local = func(context.Context) (images.LocalEngine, error) { return eng, nil }
+				return executor.NewImageStep(cfg, s, opts)
 			}
 			streams := func() Streams {
 				return Streams{OutTerminal: tt.out, ErrTerminal: tt.err, Environ: []string{"USER=tester"}}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -59,7 +61,9 @@ func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
 // local engine's images; tests replace them to run the commands over fakes.
 var (
 	newSession      = executor.Open
-	localImageFacts = executor.LocalImageFacts
+	localImageFacts = func(ctx context.Context, cfg *config.Config, withLocal bool) (images.Facts, error) {
+		return images.LocalFacts(ctx, cfg, withLocal, os.Environ())
+	}
 )
 
 // errColor says whether to colour what goes to stderr (diagnostics): as
@@ -72,12 +76,14 @@ func errColor(s Streams, noColorFlag bool) bool {
 // openSession connects to every node of cfg.
 func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFlags) *executor.Session {
 	return newSession(ctx, cfg, executor.Options{
-		Parallelism:   *cf.parallelism,
-		TrustNewHosts: *cf.trustNewHosts,
-		Environ:       s.Environ,
-		Stdin:         s.In,
-		Stderr:        s.Err,
-		IsTerminal:    s.InTerminal,
+		Parallelism: *cf.parallelism,
+		SSH: transport.Options{
+			TrustNewHosts: *cf.trustNewHosts,
+			Environ:       s.Environ,
+			Stdin:         s.In,
+			Stderr:        s.Err,
+			IsTerminal:    s.InTerminal,
+		},
 	})
 }
 
@@ -103,7 +109,7 @@ func refuseHostKeyMismatch(sess *executor.Session) error {
 // nodes, and the image facts of the local engine, read at the same time.
 func gatherAndPlanInputs(ctx context.Context, cfg *config.Config, gather func() *planner.Live, destroy bool, recover string) (planner.Options, error) {
 	type facts struct {
-		f   executor.ImageFacts
+		f   images.Facts
 		err error
 	}
 	ch := make(chan facts, 1)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -39,7 +41,7 @@ func tracePlan(ctx context.Context, w io.Writer, dir string, runs, parallelism i
 		add("config.Load", time.Since(t0))
 
 		t1 := time.Now()
-		sess := executor.Open(ctx, cfg, executor.Options{Parallelism: parallelism, Environ: os.Environ(), NoTTY: true})
+		sess := executor.Open(ctx, cfg, executor.Options{Parallelism: parallelism, SSH: transport.Options{Environ: os.Environ(), NoTTY: true}})
 		add("executor.Open (all nodes: TCP, SSH handshake, auth)", time.Since(t1))
 
 		t2 := time.Now()
@@ -77,7 +79,7 @@ func tracePlan(ctx context.Context, w io.Writer, dir string, runs, parallelism i
 		add("gather (all nodes)", time.Since(t2))
 
 		t3 := time.Now()
-		imgs, err := executor.LocalImageFacts(ctx, cfg, true)
+		imgs, err := images.LocalFacts(ctx, cfg, true, os.Environ())
 		if err != nil {
 			sess.Close()
 			return err
