@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/planner"
 )
 
 // newFakeClusterOf is a fake cluster of the named nodes (configured as
 // node "NAME" blocks in nodesHCL), each holding the echo images.
 func newFakeClusterOf(t *testing.T, names ...string) *fakeCluster {
-	fc := &fakeCluster{t: t, nodes: map[string]*FakeNode{}}
+	fc := &fakeCluster{t: t, nodes: map[string]*fake.Node{}}
 	m := map[string]Node{}
 	for _, n := range names {
-		f := NewFakeNode(n)
+		f := fake.NewNode(n)
 		for _, img := range []string{"echo:v1", "echo:v2"} {
 			f.AddImage(img)
 		}
@@ -65,7 +66,7 @@ type gate struct {
 }
 
 type gatedNode struct {
-	*FakeNode
+	*fake.Node
 	g *gate
 }
 
@@ -80,7 +81,7 @@ func (n *gatedNode) CreateContainer(ctx context.Context, name string, spec *plan
 	g.held = append(g.held, ch)
 	g.mu.Unlock()
 	<-ch
-	return n.FakeNode.CreateContainer(ctx, name, spec)
+	return n.Node.CreateContainer(ctx, name, spec)
 }
 
 func (g *gate) event(e Event) {
@@ -118,7 +119,7 @@ func TestApplyParallelismBoundsNodesAtOnce(t *testing.T) {
 				g := &gate{inFlight: map[string]bool{}}
 				m := map[string]Node{}
 				for _, n := range names {
-					m[n] = &gatedNode{FakeNode: fc.nodes[n], g: g}
+					m[n] = &gatedNode{Node: fc.nodes[n], g: g}
 				}
 				fc.sess = NewSession("demo", m)
 				cfg := loadConfig(t, nodesHCL(names...)+`
@@ -204,8 +205,8 @@ service "web" {
 func TestApplyHealthCmdUsesDockerHealthcheck(t *testing.T) {
 	fc := newFakeCluster(t)
 	for _, f := range fc.nodes {
-		f.SetBehaviour("echo:v2", FakeBehaviour{Health: "healthy"})
-		f.SetBehaviour("echo:sick", FakeBehaviour{Health: "unhealthy", Logs: "healthcheck: db unreachable\n"})
+		f.SetBehaviour("echo:v2", fake.Behaviour{Health: "healthy"})
+		f.SetBehaviour("echo:sick", fake.Behaviour{Health: "unhealthy", Logs: "healthcheck: db unreachable\n"})
 		f.AddImage("echo:sick")
 	}
 	ctx := context.Background()
@@ -252,17 +253,17 @@ func TestApplyHealthCmdUsesDockerHealthcheck(t *testing.T) {
 func TestApplyHealthCmdStartingThenHealthy(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		changes []FakeChange
+		changes []fake.Change
 		fail    string
 	}{
-		{"healthy after 20s", []FakeChange{{After: 20 * time.Second, Health: "healthy"}}, ""},
+		{"healthy after 20s", []fake.Change{{After: 20 * time.Second, Health: "healthy"}}, ""},
 		{"never healthy", nil, "not healthy after 1m0s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fc := newFakeCluster(t)
 				for _, f := range fc.nodes {
-					f.SetBehaviour("echo:v2", FakeBehaviour{Health: "starting", Changes: tt.changes})
+					f.SetBehaviour("echo:v2", fake.Behaviour{Health: "starting", Changes: tt.changes})
 				}
 				start := time.Now()
 				_, _, err := fc.apply(context.Background(), loadHCL(t, strings.Replace(fmt.Sprintf(cmdHealthService, "echo:v2"), `interval = "10ms"`, `interval = "1s"`, 1)),
@@ -292,12 +293,12 @@ func TestApplyMonitorWindow(t *testing.T) {
 	for _, tt := range []struct {
 		kind    string
 		restart string
-		change  FakeChange
+		change  fake.Change
 		fail    string
 	}{
-		{"unhealthy", "unless-stopped", FakeChange{Health: "unhealthy"}, "unhealthy"},
-		{"exits", "no", FakeChange{Exit: true, ExitCode: 3}, "the container exited with code 3"},
-		{"crashes and restarts", "unless-stopped", FakeChange{Restart: true}, "the container crashed and is being restarted (restart count 1)"},
+		{"unhealthy", "unless-stopped", fake.Change{Health: "unhealthy"}, "unhealthy"},
+		{"exits", "no", fake.Change{Exit: true, ExitCode: 3}, "the container exited with code 3"},
+		{"crashes and restarts", "unless-stopped", fake.Change{Restart: true}, "the container crashed and is being restarted (restart count 1)"},
 	} {
 		for _, at := range []time.Duration{10 * time.Second, 45 * time.Second} {
 			within := at < monitor
@@ -331,7 +332,7 @@ service "web" {
 					before := fc.running()
 					ch := tt.change
 					ch.After = at
-					fc.nodes["node1"].SetBehaviour("echo:v2", FakeBehaviour{Changes: []FakeChange{ch}, Logs: "v2 going down\n"})
+					fc.nodes["node1"].SetBehaviour("echo:v2", fake.Behaviour{Changes: []fake.Change{ch}, Logs: "v2 going down\n"})
 					start := time.Now()
 					_, res, err := fc.apply(context.Background(), svc("echo:v2"), opts)
 					took := time.Since(start)

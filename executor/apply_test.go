@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -35,19 +36,19 @@ node "node3" {
 // fakeCluster is three fake nodes and a session over them.
 type fakeCluster struct {
 	t     *testing.T
-	nodes map[string]*FakeNode
+	nodes map[string]*fake.Node
 	sess  *Session
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
-	fc := &fakeCluster{t: t, nodes: map[string]*FakeNode{}}
+	fc := &fakeCluster{t: t, nodes: map[string]*fake.Node{}}
 	m := map[string]Node{}
 	for _, n := range []string{"node1", "node2", "node3"} {
-		f := NewFakeNode(n)
+		f := fake.NewNode(n)
 		for _, img := range []string{"echo:v1", "echo:v2", "echo:broken", "db:1"} {
 			f.AddImage(img)
 		}
-		f.SetBehaviour("echo:broken", FakeBehaviour{Unhealthy: true, Logs: "listening\nbroken: giving up\n"})
+		f.SetBehaviour("echo:broken", fake.Behaviour{Unhealthy: true, Logs: "listening\nbroken: giving up\n"})
 		fc.nodes[n] = f
 		m[n] = f
 	}

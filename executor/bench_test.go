@@ -5,6 +5,9 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
 )
 
 // Benchmarks against a throwaway sshd on 127.0.0.1 in front of this
@@ -17,8 +20,8 @@ import (
 // over one SSH connection: on a kept-alive channel, and on a fresh
 // direct-streamlocal channel per call, with and without TCP_QUICKACK.
 func BenchmarkLocalSSHDAPICall(b *testing.B) {
-	haveDocker(b)
-	s := startTestSSHD(b)
+	sshdtest.HaveDocker(b)
+	s := sshdtest.Start(b)
 	for _, c := range []struct {
 		name              string
 		noQuickAck, fresh bool
@@ -31,22 +34,21 @@ func BenchmarkLocalSSHDAPICall(b *testing.B) {
 		{"fresh-channel/no-quickack", true, true, false},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			quickAckEveryRead = !c.once
-			defer func() { quickAckEveryRead = true }()
-			opts := s.options()
-			opts.NoQuickAck = c.noQuickAck
-			sess := Open(context.Background(), testConfig("p", s.node("n1")), opts)
+			opts := sshdOptions(s)
+			opts.SSH.NoQuickAck = c.noQuickAck
+			opts.SSH.QuickAckOnce = c.once
+			sess := Open(context.Background(), sshdtest.Config("p", s.Node("n1")), opts)
 			defer sess.Close()
 			n, err := sess.Node("n1")
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := n.(*dockerNode)
-			d.tr.DisableKeepAlives = c.fresh
+			d := n.(*engine.Node)
+			d.HTTPTransport().DisableKeepAlives = c.fresh
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := d.cli.Ping(ctx); err != nil {
+				if err := d.Ping(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -57,17 +59,17 @@ func BenchmarkLocalSSHDAPICall(b *testing.B) {
 // BenchmarkLocalEngineAPICall is the same call on the local socket, for
 // comparison.
 func BenchmarkLocalEngineAPICall(b *testing.B) {
-	haveDocker(b)
-	n, err := NewLocalNode(context.Background(), "local", "/var/run/docker.sock", 0)
+	sshdtest.HaveDocker(b)
+	n, err := engine.NewLocal(context.Background(), "local", "/var/run/docker.sock", 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer n.Close()
-	d := n.(*dockerNode)
+	d := n
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := d.cli.Ping(ctx); err != nil {
+		if err := d.Ping(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -81,7 +83,7 @@ func BenchmarkLocalEngineAPICall(b *testing.B) {
 // environment (SetEnv), which makes bash skip ~/.bashrc, as a stock
 // Debian ~/.bashrc does for non-interactive shells.
 func BenchmarkLocalSSHDGather(b *testing.B) {
-	haveDocker(b)
+	sshdtest.HaveDocker(b)
 	for _, shell := range []struct {
 		name  string
 		extra []string
@@ -89,11 +91,11 @@ func BenchmarkLocalSSHDGather(b *testing.B) {
 		{"bashrc", nil},
 		{"light-shell", []string{"SetEnv SHLVL=1"}},
 	} {
-		s := startTestSSHD(b, shell.extra...)
+		s := sshdtest.Start(b, shell.extra...)
 		b.Run(shell.name+"/berth-open-gather-close", func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
-				sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+				sess := Open(ctx, sshdtest.Config("p", s.Node("n1")), sshdOptions(s))
 				live := sess.Gather(ctx)
 				sess.Close()
 				if st := live.Nodes["n1"]; !st.Reachable {
@@ -104,15 +106,15 @@ func BenchmarkLocalSSHDGather(b *testing.B) {
 		b.Run(shell.name+"/openssh-ssh-true", func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				// A fresh connection whatever ~/.ssh/config says.
-				out, err := exec.Command("ssh", "-F", "/dev/null", "-i", s.clientKey, "-o", "IdentitiesOnly=yes",
-					"-o", "UserKnownHostsFile="+s.knownHosts, "-o", "StrictHostKeyChecking=yes",
+				out, err := exec.Command("ssh", "-F", "/dev/null", "-i", s.ClientKey, "-o", "IdentitiesOnly=yes",
+					"-o", "UserKnownHostsFile="+s.KnownHosts, "-o", "StrictHostKeyChecking=yes",
 					"-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "BatchMode=yes",
-					"-p", strconv.Itoa(s.port), "root@127.0.0.1", "true").CombinedOutput()
+					"-p", strconv.Itoa(s.Port), "root@127.0.0.1", "true").CombinedOutput()
 				if err != nil {
 					b.Fatalf("%v: %s", err, out)
 				}
 			}
 		})
-		s.stop()
+		s.Stop()
 	}
 }

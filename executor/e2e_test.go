@@ -26,6 +26,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/internal/testcluster"
 	"github.com/berth-dev/berth/planner"
 )
@@ -44,7 +46,7 @@ func clusterConfig(c *testcluster.Cluster, project string) *config.Config {
 
 // clusterOptions isolate a test from the user's ~/.ssh and ssh-agent.
 func clusterOptions(t testing.TB) Options {
-	return Options{HomeDir: t.TempDir(), Environ: []string{"USER=root"}, NoTTY: true}
+	return Options{SSH: transport.Options{HomeDir: t.TempDir(), Environ: []string{"USER=root"}, NoTTY: true}}
 }
 
 // startContainer runs a container of project on node through the node's
@@ -167,7 +169,7 @@ func TestE2EWrongHostKey(t *testing.T) {
 	c.SwapHostKey(t, "node2")
 	err, _ := e2eOpenErr(t, c, "node2", clusterOptions(t), nil)
 	wantOneLine(t, err, "node2", "CHANGED", c.KnownHosts+":")
-	var he *HostKeyError
+	var he *transport.HostKeyError
 	if !errors.As(err, &he) || he.Unknown {
 		t.Errorf("not a changed-key error: %#v", err)
 	}
@@ -227,7 +229,7 @@ func TestE2ERefused(t *testing.T) {
 func TestE2ENoAnswer(t *testing.T) {
 	c := testcluster.Require(t)
 	opts := clusterOptions(t)
-	opts.ConnectTimeout = 2 * time.Second
+	opts.SSH.ConnectTimeout = 2 * time.Second
 	t.Run("unused-address", func(t *testing.T) {
 		err, d := e2eOpenErr(t, c, "node2", opts, func(cfg *config.Config) {
 			cfg.Node("node2").Address = strings.TrimSuffix(c.BridgeIP, ".1") + ".99"
@@ -411,7 +413,7 @@ func TestE2EAgent(t *testing.T) {
 	c := testcluster.Require(t)
 	sock, signs := startAgent(t, clusterSigner(t, c))
 	opts := clusterOptions(t)
-	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	opts.SSH.Environ = append(opts.SSH.Environ, "SSH_AUTH_SOCK="+sock)
 	cfg := clusterConfig(c, testcluster.ProjectName(t))
 	for _, n := range cfg.Nodes {
 		n.IdentityFile = "" // the agent only
@@ -432,9 +434,9 @@ func TestE2EAgent(t *testing.T) {
 // address the connection comes from.
 func remoteClient(t *testing.T, sess *Session, node string) string {
 	t.Helper()
-	for _, e := range sess.pool.conns {
-		if e.conn != nil && e.conn.target.label == node {
-			out, err := e.conn.run(context.Background(), "echo $SSH_CLIENT")
+	for _, c := range sess.pool.Conns() {
+		if c.Label() == node {
+			out, err := c.Run(context.Background(), "echo $SSH_CLIENT")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -467,14 +469,14 @@ func TestE2EProxyJump(t *testing.T) {
 		if got := remoteClient(t, sess, "node1"); got != c.BridgeIP {
 			t.Errorf("node1 sees the connection from %s, want the host %s", got, c.BridgeIP)
 		}
-		if len(sess.pool.conns) != 3 {
-			t.Errorf("%d SSH connections for 3 nodes", len(sess.pool.conns))
+		if len(sess.pool.Conns()) != 3 {
+			t.Errorf("%d SSH connections for 3 nodes", len(sess.pool.Conns()))
 		}
 	})
 	t.Run("ssh-config-ProxyJump", func(t *testing.T) {
 		opts := clusterOptions(t)
-		opts.SSHConfigPath = filepath.Join(t.TempDir(), "config")
-		os.WriteFile(opts.SSHConfigPath, []byte(fmt.Sprintf(`Host db
+		opts.SSH.SSHConfigPath = filepath.Join(t.TempDir(), "config")
+		os.WriteFile(opts.SSH.SSHConfigPath, []byte(fmt.Sprintf(`Host db
   HostName %s
   ProxyJump root@%s
   IdentityFile %s
@@ -499,7 +501,7 @@ func TestE2ETrustNewHosts(t *testing.T) {
 	c := testcluster.Require(t)
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	opts := clusterOptions(t)
-	opts.TrustNewHosts = true
+	opts.SSH.TrustNewHosts = true
 	edit := func(cfg *config.Config) {
 		for _, n := range cfg.Nodes {
 			n.KnownHosts = kh
@@ -599,18 +601,18 @@ func BenchmarkCluster(b *testing.B) {
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			opts := clusterOptions(b)
-			opts.NoQuickAck = v.noQuickAck
+			opts.SSH.NoQuickAck = v.noQuickAck
 			sess := Open(ctx, one, opts)
 			defer sess.Close()
 			n, err := sess.Node("node1")
 			if err != nil {
 				b.Fatal(err)
 			}
-			d := n.(*dockerNode)
-			d.tr.DisableKeepAlives = v.fresh
+			d := n.(*engine.Node)
+			d.HTTPTransport().DisableKeepAlives = v.fresh
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := d.cli.Ping(ctx); err != nil {
+				if err := d.Ping(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -12,12 +12,15 @@ import (
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/fake"
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/internal/testcluster"
 	"github.com/berth-dev/berth/planner"
 )
 
 func TestGatherWithFakes(t *testing.T) {
-	ok := NewFakeNode("a")
+	ok := fake.NewNode("a")
 	ok.AddImage("berth-test/echo:v1")
 	ok.AddHostPort(planner.HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: 80})
 	own := ok.AddContainer(planner.Container{Name: "p-web-1", Labels: map[string]string{planner.LabelProject: "p", planner.LabelService: "web"}})
@@ -30,9 +33,9 @@ func TestGatherWithFakes(t *testing.T) {
 
 	// Each part of a node's gather failing makes the node unreachable:
 	// never "no containers".
-	var broken []*FakeNode
+	var broken []*fake.Node
 	for _, m := range []string{"Info", "Containers", "Images", "HostPorts", "Volumes"} {
-		f := NewFakeNode("broken-" + strings.ToLower(m))
+		f := fake.NewNode("broken-" + strings.ToLower(m))
 		f.AddContainer(planner.Container{Name: "p-web-2", Labels: map[string]string{planner.LabelProject: "p"}})
 		f.SetError(m, errors.New("connection to 10.0.0.9:22 lost: no answer to keep-alive for 6s"))
 		broken = append(broken, f)
@@ -64,7 +67,7 @@ func TestGatherWithFakes(t *testing.T) {
 }
 
 func TestSessionNodeErrors(t *testing.T) {
-	sess := NewSession("p", map[string]Node{"a": NewFakeNode("a")})
+	sess := NewSession("p", map[string]Node{"a": fake.NewNode("a")})
 	if _, err := sess.Node("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +88,8 @@ func TestSessionNodeErrors(t *testing.T) {
 
 // A node that never connected appears in Gather with its connection error.
 func TestGatherUnconnectedNode(t *testing.T) {
-	cfg := testConfig("p", &config.Node{Name: "gone", Address: "127.0.0.1", Port: freePort(t), User: "root"})
-	sess := Open(context.Background(), cfg, Options{HomeDir: t.TempDir(), Environ: []string{}, NoTTY: true})
+	cfg := sshdtest.Config("p", &config.Node{Name: "gone", Address: "127.0.0.1", Port: sshdtest.FreePort(t), User: "root"})
+	sess := Open(context.Background(), cfg, Options{SSH: transport.Options{HomeDir: t.TempDir(), Environ: []string{}, NoTTY: true}})
 	defer sess.Close()
 	live := sess.Gather(context.Background())
 	st := live.Nodes["gone"]
@@ -99,7 +102,7 @@ func TestGatherUnconnectedNode(t *testing.T) {
 // reservations (read by inspecting them: the list has none), the running
 // ones only; unlabelled containers without ports are not reported at all.
 func TestGatherForeignReservations(t *testing.T) {
-	f := NewFakeNode("a")
+	f := fake.NewNode("a")
 	other := func(name, state string) planner.Container {
 		return f.AddForeign(planner.Container{Name: name, State: state, NanoCPUs: 15e8, MemoryBytes: 3 << 30,
 			Labels: map[string]string{planner.LabelProject: "q", planner.LabelService: "db"}})

@@ -9,10 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/planner"
 )
 
-func lockLabels(t *testing.T, f *FakeNode) map[string]string {
+func lockLabels(t *testing.T, f *fake.Node) map[string]string {
 	t.Helper()
 	vs, err := f.Volumes(context.Background(), map[string]string{planner.LabelKind: planner.KindLock})
 	if err != nil || len(vs) != 1 {
@@ -68,7 +69,7 @@ func TestLockSetPlan(t *testing.T) {
 // the instant SetPlan has removed it, and keeps it for keep more attempts
 // of SetPlan's (-1: for good).
 type grabbingNode struct {
-	*FakeNode
+	*fake.Node
 	mu      sync.Mutex
 	grabbed bool
 	keep    int
@@ -76,24 +77,24 @@ type grabbingNode struct {
 }
 
 func (g *grabbingNode) RemoveVolume(ctx context.Context, name string) error {
-	err := g.FakeNode.RemoveVolume(ctx, name)
+	err := g.Node.RemoveVolume(ctx, name)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err == nil && name == LockVolumeName("demo") && !g.grabbed {
 		g.grabbed = true
-		g.FakeNode.CreateVolume(ctx, name, g.other.labels("demo"))
+		g.Node.CreateVolume(ctx, name, g.other.labels("demo"))
 	}
 	return err
 }
 
 func (g *grabbingNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
-	v, err := g.FakeNode.CreateVolume(ctx, name, labels)
+	v, err := g.Node.CreateVolume(ctx, name, labels)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err == nil && g.grabbed && v.Labels[planner.LabelApply] == g.other.ApplyID && g.keep >= 0 {
 		if g.keep == 0 {
 			// The other run failed at the next node and let this one go.
-			g.FakeNode.RemoveVolume(ctx, name)
+			g.Node.RemoveVolume(ctx, name)
 		}
 		g.keep--
 	}
@@ -107,7 +108,7 @@ func TestLockSetPlanAnotherRunInTheGap(t *testing.T) {
 	for _, keep := range []int{2, -1} {
 		fc := newFakeCluster(t)
 		other := LockInfo{ApplyID: "0ther", Holder: "bob@x", Host: "x", PID: 7}
-		g := &grabbingNode{FakeNode: fc.nodes["node2"], keep: keep, other: other}
+		g := &grabbingNode{Node: fc.nodes["node2"], keep: keep, other: other}
 		sess := NewSession("demo", map[string]Node{"node1": fc.nodes["node1"], "node2": g, "node3": fc.nodes["node3"]})
 		ctx := context.Background()
 		l, err := sess.Lock(ctx, LockInfo{ApplyID: "mine", Holder: "alice@laptop", Host: "laptop", PID: os.Getpid()}, 0)

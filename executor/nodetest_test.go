@@ -8,13 +8,16 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/executor/nodetest"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/internal/testcluster"
 )
 
 func TestFakeNodeSuite(t *testing.T) {
 	nodetest.Run(t, func(t *testing.T) executor.Node {
-		f := executor.NewFakeNode("fake1")
+		f := fake.NewNode("fake1")
 		f.AddImage(nodetest.Image)
 		return f
 	})
@@ -29,7 +32,7 @@ func TestLocalNodeSuite(t *testing.T) {
 	// engine) leaves its tiny image: remove it.
 	t.Cleanup(func() { exec.Command("docker", "rmi", nodetest.LoadTag).Run() })
 	nodetest.Run(t, func(t *testing.T) executor.Node {
-		n, err := executor.NewLocalNode(context.Background(), "local", "/var/run/docker.sock", 0)
+		n, err := engine.NewLocal(context.Background(), "local", "/var/run/docker.sock", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +55,7 @@ func TestClusterNodeSuite(t *testing.T) {
 		cfg := &config.Config{Project: config.Project{Name: "nodetest"}, Nodes: []*config.Node{{
 			Name: n.Name, Address: n.Addr, User: c.User, IdentityFile: c.Key, KnownHosts: c.KnownHosts,
 		}}}
-		sess := executor.Open(context.Background(), cfg, executor.Options{HomeDir: t.TempDir(), Environ: []string{}, NoTTY: true})
+		sess := executor.Open(context.Background(), cfg, executor.Options{SSH: transport.Options{HomeDir: t.TempDir(), Environ: []string{}, NoTTY: true}})
 		t.Cleanup(func() { sess.Close() })
 		node, err := sess.Node(n.Name)
 		if err != nil {

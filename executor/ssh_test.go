@@ -26,12 +26,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
+	"github.com/berth-dev/berth/executor/transport"
 )
 
 // openErr opens a one-node session and returns the node's connection error.
 func openErr(t *testing.T, n *config.Node, opts Options) error {
 	t.Helper()
-	sess := Open(context.Background(), testConfig("p", n), opts)
+	sess := Open(context.Background(), sshdtest.Config("p", n), opts)
 	defer sess.Close()
 	_, err := sess.Node(n.Name)
 	return err
@@ -65,10 +68,10 @@ func wantOneLine(t *testing.T, err error, node string, fragments ...string) {
 
 // noAuthAttempt checks that sshd saw no authentication: nothing was sent to
 // a host whose key did not verify.
-func noAuthAttempt(t *testing.T, s *testSSHD, mark int) {
+func noAuthAttempt(t *testing.T, s *sshdtest.SSHD, mark int) {
 	t.Helper()
 	time.Sleep(50 * time.Millisecond)
-	log := s.since(mark)
+	log := s.Since(mark)
 	for _, bad := range []string{"Accepted", "Failed publickey", "Postponed", "userauth"} {
 		if strings.Contains(log, bad) {
 			t.Errorf("sshd saw an authentication attempt (%q):\n%s", bad, log)
@@ -77,14 +80,14 @@ func noAuthAttempt(t *testing.T, s *testSSHD, mark int) {
 }
 
 func TestSSHGather(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	ctx := context.Background()
-	cfg := testConfig("p", s.node("n1"))
+	cfg := sshdtest.Config("p", s.Node("n1"))
 	// A service that publishes a port makes the gather read the node's
 	// listening sockets.
 	cfg.Services = []*config.Service{{Name: "web", Image: "x", Ports: []config.Port{{Target: 80, Protocol: "tcp"}}}}
-	sess := Open(ctx, cfg, s.options())
+	sess := Open(ctx, cfg, sshdOptions(s))
 	defer sess.Close()
 	if _, err := sess.Node("n1"); err != nil {
 		t.Fatal(err)
@@ -99,16 +102,16 @@ func TestSSHGather(t *testing.T) {
 	}
 	var sshPort bool
 	for _, p := range st.HostPorts {
-		if p.Protocol == "tcp" && p.Port == s.port {
+		if p.Protocol == "tcp" && p.Port == s.Port {
 			sshPort = true
 		}
 	}
 	if !sshPort {
-		t.Errorf("host ports %v lack sshd's port %d", st.HostPorts, s.port)
+		t.Errorf("host ports %v lack sshd's port %d", st.HostPorts, s.Port)
 	}
 	// Without published ports the gather skips that read.
 	cfg.Services = nil
-	sess2 := Open(ctx, cfg, s.options())
+	sess2 := Open(ctx, cfg, sshdOptions(s))
 	defer sess2.Close()
 	if st := sess2.Gather(ctx).Nodes["n1"]; !st.Reachable || len(st.HostPorts) != 0 {
 		t.Errorf("a gather without published ports read host ports: %+v", st)
@@ -116,17 +119,17 @@ func TestSSHGather(t *testing.T) {
 }
 
 func TestSSHUnknownHostKey(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
 	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts") // does not exist
-	mark := s.mark()
-	err := openErr(t, n, s.options())
-	wantOneLine(t, err, "n1", "not known", ssh.FingerprintSHA256(s.hostKey),
-		"add this line to "+n.KnownHosts+": "+knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey),
+	mark := s.Mark()
+	err := openErr(t, n, sshdOptions(s))
+	wantOneLine(t, err, "n1", "not known", ssh.FingerprintSHA256(s.HostKey),
+		"add this line to "+n.KnownHosts+": "+knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, s.HostKey),
 		"-trust-new-hosts")
-	var he *HostKeyError
+	var he *transport.HostKeyError
 	if !errors.As(err, &he) || !he.Unknown {
-		t.Errorf("not an unknown-host HostKeyError: %#v", err)
+		t.Errorf("not an unknown-host transport.HostKeyError: %#v", err)
 	}
 	noAuthAttempt(t, s, mark)
 	if _, err := os.Stat(n.KnownHosts); err == nil {
@@ -135,25 +138,25 @@ func TestSSHUnknownHostKey(t *testing.T) {
 }
 
 func TestSSHChangedHostKey(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
-	other := newEd25519(t)
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
+	other := sshdtest.NewEd25519(t)
 	otherPub, _ := ssh.NewPublicKey(other.Public())
 	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
 	content := "# a comment\nexample.org " + string(ssh.MarshalAuthorizedKey(otherPub)) +
-		knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, otherPub) + "\n"
+		knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, otherPub) + "\n"
 	os.WriteFile(n.KnownHosts, []byte(content), 0o600)
 
 	// A counting agent shows no key was even offered.
-	sock, signs := startAgent(t, s.clientPriv)
-	opts := s.options()
-	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
-	opts.TrustNewHosts = true // never accepts a changed key
-	mark := s.mark()
+	sock, signs := startAgent(t, s.ClientPriv)
+	opts := sshdOptions(s)
+	opts.SSH.Environ = append(opts.SSH.Environ, "SSH_AUTH_SOCK="+sock)
+	opts.SSH.TrustNewHosts = true // never accepts a changed key
+	mark := s.Mark()
 	err := openErr(t, n, opts)
-	wantOneLine(t, err, "n1", "CHANGED", ssh.FingerprintSHA256(s.hostKey),
+	wantOneLine(t, err, "n1", "CHANGED", ssh.FingerprintSHA256(s.HostKey),
 		fmt.Sprintf("%s:3 records ssh-ed25519 %s", n.KnownHosts, ssh.FingerprintSHA256(otherPub)),
-		knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey))
+		knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, s.HostKey))
 	noAuthAttempt(t, s, mark)
 	if signs.Load() != 0 {
 		t.Errorf("agent was asked to sign %d times for a host that did not verify", signs.Load())
@@ -164,14 +167,14 @@ func TestSSHChangedHostKey(t *testing.T) {
 }
 
 func TestSSHTrustNewHosts(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	n := s.node("n1")
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
 	n.KnownHosts = filepath.Join(t.TempDir(), "sub", "known_hosts")
-	opts := s.options()
-	opts.TrustNewHosts = true
+	opts := sshdOptions(s)
+	opts.SSH.TrustNewHosts = true
 	var warn bytes.Buffer
-	opts.Stderr = &warn
+	opts.SSH.Stderr = &warn
 	if err := openErr(t, n, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +182,7 @@ func TestSSHTrustNewHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, s.hostKey) + "\n"
+	want := knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, s.HostKey) + "\n"
 	if string(b) != want {
 		t.Errorf("known_hosts:\n%s\nwant\n%s", b, want)
 	}
@@ -187,29 +190,29 @@ func TestSSHTrustNewHosts(t *testing.T) {
 		t.Errorf("no warning: %q", warn.String())
 	}
 	// Now known: works without the option.
-	if err := openErr(t, n, s.options()); err != nil {
+	if err := openErr(t, n, sshdOptions(s)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestSSHPinnedHostKey(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	n := s.node("n1")
-	n.HostKey = ssh.FingerprintSHA256(s.hostKey)
-	if err := openErr(t, n, s.options()); err != nil {
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
+	n.HostKey = ssh.FingerprintSHA256(s.HostKey)
+	if err := openErr(t, n, sshdOptions(s)); err != nil {
 		t.Fatal(err)
 	}
 	n.HostKey = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-	mark := s.mark()
-	err := openErr(t, n, s.options())
-	wantOneLine(t, err, "n1", "not the pinned host_key "+n.HostKey, ssh.FingerprintSHA256(s.hostKey))
+	mark := s.Mark()
+	err := openErr(t, n, sshdOptions(s))
+	wantOneLine(t, err, "n1", "not the pinned host_key "+n.HostKey, ssh.FingerprintSHA256(s.HostKey))
 	noAuthAttempt(t, s, mark)
 
 	// -trust-new-hosts never records a key that contradicts the pin.
 	n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-	opts := s.options()
-	opts.TrustNewHosts = true
+	opts := sshdOptions(s)
+	opts.SSH.TrustNewHosts = true
 	err = openErr(t, n, opts)
 	wantOneLine(t, err, "n1", "not the pinned host_key")
 	if _, err := os.Stat(n.KnownHosts); err == nil {
@@ -221,8 +224,8 @@ func TestSSHPinnedHostKey(t *testing.T) {
 // the client would prefer); without limiting HostKeyAlgorithms knownhosts
 // would report a mismatch.
 func TestSSHHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -231,50 +234,50 @@ func TestSSHHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(s.dir, "hostkey_ecdsa"), pem.EncodeToMemory(blk), 0o600)
+	os.WriteFile(filepath.Join(s.Dir, "hostkey_ecdsa"), pem.EncodeToMemory(blk), 0o600)
 	ecPub, _ := ssh.NewPublicKey(&ec.PublicKey)
-	s.stop()
-	s.start("HostKey " + filepath.Join(s.dir, "hostkey_ecdsa"))
-	for _, known := range []ssh.PublicKey{ecPub, s.hostKey} {
-		n := s.node("n1")
+	s.Stop()
+	s.Start("HostKey " + filepath.Join(s.Dir, "hostkey_ecdsa"))
+	for _, known := range []ssh.PublicKey{ecPub, s.HostKey} {
+		n := s.Node("n1")
 		n.KnownHosts = filepath.Join(t.TempDir(), "known_hosts")
-		os.WriteFile(n.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(s.addr())}, known)+"\n"), 0o600)
-		if err := openErr(t, n, s.options()); err != nil {
+		os.WriteFile(n.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(s.Addr())}, known)+"\n"), 0o600)
+		if err := openErr(t, n, sshdOptions(s)); err != nil {
 			t.Errorf("known %s: %v", known.Type(), err)
 		}
 	}
 }
 
 func TestSSHWrongUser(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
 	n.User = "nobody"
-	err := openErr(t, n, s.options())
-	wantOneLine(t, err, "n1", "authentication as nobody@"+s.addr()+" failed", s.clientKey, "user and identity_file")
+	err := openErr(t, n, sshdOptions(s))
+	wantOneLine(t, err, "n1", "authentication as nobody@"+s.Addr()+" failed", s.ClientKey, "user and identity_file")
 }
 
 func TestSSHMissingKeyFile(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
 	n.IdentityFile = filepath.Join(t.TempDir(), "id_missing")
-	err := openErr(t, n, s.options())
+	err := openErr(t, n, sshdOptions(s))
 	wantOneLine(t, err, "n1", "identity file "+n.IdentityFile+" does not exist")
 }
 
 func TestSSHNoKeys(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
 	n.IdentityFile = ""
-	err := openErr(t, n, s.options())
+	err := openErr(t, n, sshdOptions(s))
 	wantOneLine(t, err, "n1", "no SSH key", "identity_file")
 }
 
 func TestSSHRefused(t *testing.T) {
-	s := startTestSSHD(t)
-	n := s.node("n1")
-	n.Port = freePort(t)
+	s := sshdtest.Start(t)
+	n := s.Node("n1")
+	n.Port = sshdtest.FreePort(t)
 	start := time.Now()
-	err := openErr(t, n, s.options())
+	err := openErr(t, n, sshdOptions(s))
 	wantOneLine(t, err, "n1", "connection refused")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %s", d)
@@ -284,7 +287,7 @@ func TestSSHRefused(t *testing.T) {
 // A server that accepts TCP but never speaks SSH: the connect timeout
 // bounds the handshake.
 func TestSSHHandshakeTimeout(t *testing.T) {
-	s := startTestSSHD(t)
+	s := sshdtest.Start(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -299,10 +302,10 @@ func TestSSHHandshakeTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	n := s.node("n1")
+	n := s.Node("n1")
 	n.Port = l.Addr().(*net.TCPAddr).Port
-	opts := s.options()
-	opts.ConnectTimeout = 500 * time.Millisecond
+	opts := sshdOptions(s)
+	opts.SSH.ConnectTimeout = 500 * time.Millisecond
 	start := time.Now()
 	err = openErr(t, n, opts)
 	wantOneLine(t, err, "n1", "no answer within 500ms")
@@ -359,14 +362,14 @@ func (a *countingAgent) SignWithFlags(key ssh.PublicKey, data []byte, flags agen
 }
 
 func TestSSHAgent(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	// The agent holds an unrelated key first, then the authorised one.
-	sock, signs := startAgent(t, newEd25519(t), s.clientPriv)
-	n := s.node("n1")
+	sock, signs := startAgent(t, sshdtest.NewEd25519(t), s.ClientPriv)
+	n := s.Node("n1")
 	n.IdentityFile = "" // only the agent (no default key files in the test home)
-	opts := s.options()
-	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	opts := sshdOptions(s)
+	opts.SSH.Environ = append(opts.SSH.Environ, "SSH_AUTH_SOCK="+sock)
 	if err := openErr(t, n, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -376,32 +379,32 @@ func TestSSHAgent(t *testing.T) {
 }
 
 func TestSSHPassphraseKey(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	priv := newEd25519(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	priv := sshdtest.NewEd25519(t)
 	path := filepath.Join(t.TempDir(), "id_locked")
-	s.authorize(writeKey(t, path, priv, "sesame"))
-	n := s.node("n1")
+	s.Authorize(sshdtest.WriteKey(t, path, priv, "sesame"))
+	n := s.Node("n1")
 	n.IdentityFile = path
 
 	// No terminal: one clear line that says how to fix it.
-	err := openErr(t, n, s.options())
+	err := openErr(t, n, sshdOptions(s))
 	wantOneLine(t, err, "n1", "identity file "+path+" is protected by a passphrase", "ssh-add "+path)
-	var nt *NoTerminalError
+	var nt *transport.NoTerminalError
 	if !errors.As(err, &nt) {
-		t.Errorf("not a NoTerminalError: %#v", err)
+		t.Errorf("not a transport.NoTerminalError: %#v", err)
 	}
 
 	// A terminal: asked once, for two nodes on the same key.
-	opts := s.options()
+	opts := sshdOptions(s)
 	var prompt bytes.Buffer
-	opts.Stdin, opts.Stderr, opts.IsTerminal = strings.NewReader("sesame\n"), &prompt, true
-	n2 := s.node("n2")
+	opts.SSH.Stdin, opts.SSH.Stderr, opts.SSH.IsTerminal = strings.NewReader("sesame\n"), &prompt, true
+	n2 := s.Node("n2")
 	n2.IdentityFile = path
 	n2.Address = "localhost" // another connection
 	n2.KnownHosts = filepath.Join(t.TempDir(), "kh")
-	os.WriteFile(n2.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.port)))}, s.hostKey)+"\n"), 0o600)
-	sess := Open(context.Background(), testConfig("p", n, n2), opts)
+	os.WriteFile(n2.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.Port)))}, s.HostKey)+"\n"), 0o600)
+	sess := Open(context.Background(), sshdtest.Config("p", n, n2), opts)
 	defer sess.Close()
 	for _, name := range []string{"n1", "n2"} {
 		if _, err := sess.Node(name); err != nil {
@@ -416,31 +419,31 @@ func TestSSHPassphraseKey(t *testing.T) {
 // The passphrase is asked only when the server accepts the key: an agent
 // key that works first means no prompt.
 func TestSSHPassphraseNotAskedWhenAgentWorks(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	path := filepath.Join(t.TempDir(), "id_locked")
-	writeKey(t, path, newEd25519(t), "sesame")
-	sock, _ := startAgent(t, s.clientPriv)
-	n := s.node("n1")
+	sshdtest.WriteKey(t, path, sshdtest.NewEd25519(t), "sesame")
+	sock, _ := startAgent(t, s.ClientPriv)
+	n := s.Node("n1")
 	n.IdentityFile = path
-	opts := s.options()
-	opts.Environ = append(opts.Environ, "SSH_AUTH_SOCK="+sock)
+	opts := sshdOptions(s)
+	opts.SSH.Environ = append(opts.SSH.Environ, "SSH_AUTH_SOCK="+sock)
 	if err := openErr(t, n, opts); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestSSHJumpViaNode(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	bastion := s.node("bastion")
-	target := s.node("target")
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	bastion := s.Node("bastion")
+	target := s.Node("target")
 	target.Address = "localhost" // as the bastion resolves it
 	target.Jump = "bastion"
 	target.KnownHosts = filepath.Join(t.TempDir(), "kh")
-	os.WriteFile(target.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.port)))}, s.hostKey)+"\n"), 0o600)
+	os.WriteFile(target.KnownHosts, []byte(knownhosts.Line([]string{knownhosts.Normalize(net.JoinHostPort("localhost", fmt.Sprint(s.Port)))}, s.HostKey)+"\n"), 0o600)
 	ctx := context.Background()
-	sess := Open(ctx, testConfig("p", bastion, target), s.options())
+	sess := Open(ctx, sshdtest.Config("p", bastion, target), sshdOptions(s))
 	defer sess.Close()
 	live := sess.Gather(ctx)
 	for _, name := range []string{"bastion", "target"} {
@@ -449,38 +452,38 @@ func TestSSHJumpViaNode(t *testing.T) {
 		}
 	}
 	// The bastion's own connection carries the jump: two SSH logins.
-	if c := strings.Count(s.log.String(), "Accepted publickey"); c != 2 {
-		t.Errorf("%d logins, want 2:\n%s", c, s.log)
+	if c := strings.Count(s.Log.String(), "Accepted publickey"); c != 2 {
+		t.Errorf("%d logins, want 2:\n%s", c, s.Log)
 	}
-	if !strings.Contains(s.log.String(), "direct-tcpip") && !strings.Contains(s.log.String(), "Connection from 127.0.0.1") {
-		t.Logf("sshd log:\n%s", s.log)
+	if !strings.Contains(s.Log.String(), "direct-tcpip") && !strings.Contains(s.Log.String(), "Connection from 127.0.0.1") {
+		t.Logf("sshd log:\n%s", s.Log)
 	}
 }
 
 func TestSSHJumpSpecAndErrors(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	target := s.node("target")
-	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.port)
-	cfg := testConfig("p", target)
-	cfg.Project.SSH.IdentityFile = s.clientKey
-	sess := Open(context.Background(), cfg, s.options())
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	target := s.Node("target")
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.Port)
+	cfg := sshdtest.Config("p", target)
+	cfg.Project.SSH.IdentityFile = s.ClientKey
+	sess := Open(context.Background(), cfg, sshdOptions(s))
 	if _, err := sess.Node("target"); err != nil {
 		t.Fatal(err)
 	}
 	sess.Close()
 
 	// A bastion that refuses: the error names the node and the hop.
-	target.Jump = "root@127.0.0.1:" + fmt.Sprint(freePort(t))
-	sess = Open(context.Background(), cfg, s.options())
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(sshdtest.FreePort(t))
+	sess = Open(context.Background(), cfg, sshdOptions(s))
 	_, err := sess.Node("target")
 	sess.Close()
 	wantOneLine(t, err, "target", "jump host "+target.Jump+": connect to", "connection refused")
 
 	// A target the bastion cannot reach.
-	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.port)
-	target.Port = freePort(t)
-	sess = Open(context.Background(), cfg, s.options())
+	target.Jump = "root@127.0.0.1:" + fmt.Sprint(s.Port)
+	target.Port = sshdtest.FreePort(t)
+	sess = Open(context.Background(), cfg, sshdOptions(s))
 	_, err = sess.Node("target")
 	sess.Close()
 	wantOneLine(t, err, "target", fmt.Sprintf("connect to 127.0.0.1:%d through jump host %s: connection refused", target.Port, target.Jump))
@@ -489,20 +492,20 @@ func TestSSHJumpSpecAndErrors(t *testing.T) {
 // A node that goes silent (sshd frozen, its sockets open) is reported
 // within the keep-alive bound, not after a request timeout.
 func TestSSHSilentNodeKeepAlive(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	opts := s.options()
-	opts.KeepAlive = 200 * time.Millisecond
-	opts.KeepAliveMax = 3
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	opts := sshdOptions(s)
+	opts.SSH.KeepAlive = 200 * time.Millisecond
+	opts.SSH.KeepAliveMax = 3
 	opts.RequestTimeout = time.Minute
 	ctx := context.Background()
-	sess := Open(ctx, testConfig("p", s.node("n1")), opts)
+	sess := Open(ctx, sshdtest.Config("p", s.Node("n1")), opts)
 	defer sess.Close()
 	if _, err := sess.Node("n1"); err != nil {
 		t.Fatal(err)
 	}
-	s.freeze()
-	defer s.thaw()
+	s.Freeze()
+	defer s.Thaw()
 	start := time.Now()
 	live := sess.Gather(ctx)
 	d := time.Since(start)
@@ -514,7 +517,7 @@ func TestSSHSilentNodeKeepAlive(t *testing.T) {
 		t.Errorf("error: %s", st.Error)
 	}
 	if d > 5*time.Second { // about 4*KeepAlive; generous for a loaded CI machine
-		t.Errorf("took %s, want about %s", d, 4*opts.KeepAlive)
+		t.Errorf("took %s, want about %s", d, 4*opts.SSH.KeepAlive)
 	}
 	t.Logf("%s after %s", st.Error, d)
 }
@@ -522,7 +525,7 @@ func TestSSHSilentNodeKeepAlive(t *testing.T) {
 // The default keep-alive bound is documented as ~8 s: well under 30 s.
 func TestDefaultSilentNodeBound(t *testing.T) {
 	o := Options{}.withDefaults()
-	if b := o.KeepAlive * time.Duration(o.KeepAliveMax+1); b > 10*time.Second {
+	if b := o.SSH.KeepAlive * time.Duration(o.SSH.KeepAliveMax+1); b > 10*time.Second {
 		t.Errorf("silent node reported after up to %s", b)
 	}
 }
@@ -531,10 +534,10 @@ func TestDefaultSilentNodeBound(t *testing.T) {
 // session and one unauthenticated connection: forwarding channels are not
 // sessions.
 func TestSSHConcurrentCallsMaxSessions1(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t, "MaxSessions 1", "MaxStartups 1")
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t, "MaxSessions 1", "MaxStartups 1")
 	ctx := context.Background()
-	sess := Open(ctx, testConfig("p", s.node("n1")), s.options())
+	sess := Open(ctx, sshdtest.Config("p", s.Node("n1")), sshdOptions(s))
 	defer sess.Close()
 	n, err := sess.Node("n1")
 	if err != nil {
@@ -575,8 +578,8 @@ func concurrentCalls(t *testing.T, n Node, count int) {
 }
 
 func TestSSHDialContainer(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -591,7 +594,7 @@ func TestSSHDialContainer(t *testing.T) {
 		io.Copy(io.Discard, c)
 		c.Close()
 	}()
-	sess := Open(context.Background(), testConfig("p", s.node("n1")), s.options())
+	sess := Open(context.Background(), sshdtest.Config("p", s.Node("n1")), sshdOptions(s))
 	defer sess.Close()
 	n, err := sess.Node("n1")
 	if err != nil {
@@ -617,7 +620,7 @@ func TestSSHDialContainer(t *testing.T) {
 		t.Errorf("read after deadline: %v", err)
 	}
 	// A closed port: an error naming the address.
-	_, err = n.DialContainer(context.Background(), "127.0.0.1:"+fmt.Sprint(freePort(t)))
+	_, err = n.DialContainer(context.Background(), "127.0.0.1:"+fmt.Sprint(sshdtest.FreePort(t)))
 	if err == nil {
 		t.Error("dial to a closed port succeeded")
 	}
@@ -626,9 +629,9 @@ func TestSSHDialContainer(t *testing.T) {
 // Closing the session closes the SSH connection; the node's calls then fail
 // (never "no containers").
 func TestSSHClosedNodeFails(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
-	sess := Open(context.Background(), testConfig("p", s.node("n1")), s.options())
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
+	sess := Open(context.Background(), sshdtest.Config("p", s.Node("n1")), sshdOptions(s))
 	n, err := sess.Node("n1")
 	if err != nil {
 		t.Fatal(err)
@@ -668,14 +671,14 @@ func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
 // sshdNodeWithSocket opens a session to the throwaway sshd whose node's
 // docker_socket is sock, with the given request timeout.
-func sshdNodeWithSocket(t *testing.T, s *testSSHD, sock string, requestTimeout time.Duration) (*Session, time.Duration) {
+func sshdNodeWithSocket(t *testing.T, s *sshdtest.SSHD, sock string, requestTimeout time.Duration) (*Session, time.Duration) {
 	t.Helper()
-	n := s.node("n1")
+	n := s.Node("n1")
 	n.DockerSocket = sock
-	opts := s.options()
+	opts := sshdOptions(s)
 	opts.RequestTimeout = requestTimeout
 	start := time.Now()
-	sess := Open(context.Background(), testConfig("p", n), opts)
+	sess := Open(context.Background(), sshdtest.Config("p", n), opts)
 	t.Cleanup(func() { sess.Close() })
 	return sess, time.Since(start)
 }
@@ -685,7 +688,7 @@ func sshdNodeWithSocket(t *testing.T, s *testSSHD, sock string, requestTimeout t
 // naming the node; the keep-alive (which the SSH server answers) has
 // nothing to do with it.
 func TestSSHRequestDeadline(t *testing.T) {
-	s := startTestSSHD(t)
+	s := sshdtest.Start(t)
 	const timeout = time.Second
 	t.Run("engine-never-answers", func(t *testing.T) {
 		sock := filepath.Join(t.TempDir(), "engine.sock")
@@ -730,7 +733,7 @@ func TestSSHRequestDeadline(t *testing.T) {
 			t.Errorf("the gather failed after %s; want the 1 s request timeout", took)
 		}
 		// The SSH connection is still there: the next request is answered.
-		if _, err := n.(*dockerNode).cli.Ping(context.Background()); err != nil {
+		if err := n.(*engine.Node).Ping(context.Background()); err != nil {
 			t.Errorf("ping after the timeouts: %v", err)
 		}
 		t.Logf("%s after %s", st.Error, took)
@@ -764,7 +767,7 @@ func (s *slowSource) Read(b []byte) (int, error) {
 // moves for the request timeout; a slow source or a slow but progressing
 // engine does not make them fail.
 func TestSSHImageStreamsIdleDeadline(t *testing.T) {
-	s := startTestSSHD(t)
+	s := sshdtest.Start(t)
 	const idle = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -839,7 +842,7 @@ func TestSSHImageStreamsIdleDeadline(t *testing.T) {
 // sessions.
 func openAtOnce(t *testing.T, n Node, need int) (peak func() int) {
 	t.Helper()
-	d := n.(*dockerNode)
+	d := n.(*engine.Node)
 	var open, most atomic.Int32
 	arrived := make(chan struct{}, need)
 	release := make(chan struct{})
@@ -855,8 +858,9 @@ func openAtOnce(t *testing.T, n Node, need int) (peak func() int) {
 		}
 		close(release)
 	}()
-	dial := d.tr.DialContext
-	d.tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	tr := d.HTTPTransport()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err

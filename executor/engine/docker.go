@@ -112,6 +112,19 @@ func (d *Node) connect(ctx context.Context) error {
 
 func (d *Node) Name() string { return d.name }
 
+// Ping asks the engine for its API version: one request, with no deadline
+// but ctx's. Tests and benchmarks time it.
+func (d *Node) Ping(ctx context.Context) error {
+	_, err := d.cli.Ping(ctx)
+	return err
+}
+
+// HTTPTransport is the API client's transport, whose connections are the
+// node's engine channels. Only tests and benchmarks touch it: to hold or
+// count channels, or to turn keep-alive off to measure a fresh channel per
+// request.
+func (d *Node) HTTPTransport() *http.Transport { return d.tr }
+
 func (d *Node) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d.timeout <= 0 {
 		return context.WithCancel(ctx)

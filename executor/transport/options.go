@@ -45,8 +45,10 @@ type Options struct {
 	Stderr     io.Writer
 	IsTerminal bool
 	NoTTY      bool
-	// NoQuickAck leaves TCP_QUICKACK off (for measurements).
-	NoQuickAck bool
+	// NoQuickAck leaves TCP_QUICKACK off, and QuickAckOnce sets it once
+	// rather than after every read (both for measurements).
+	NoQuickAck   bool
+	QuickAckOnce bool
 }
 
 // WithDefaults returns o with every unset field given its default.

@@ -114,6 +114,23 @@ func (p *Pool) Close() {
 	}
 }
 
+// Conns returns the pool's open connections, for tests and diagnostics.
+func (p *Pool) Conns() []*Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var cs []*Conn
+	for _, e := range p.conns {
+		select {
+		case <-e.ready:
+			if e.conn != nil {
+				cs = append(cs, e.conn)
+			}
+		default:
+		}
+	}
+	return cs
+}
+
 // Conn is one SSH connection with its keep-alive.
 type Conn struct {
 	client *ssh.Client
@@ -262,7 +279,7 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 		if err != nil {
 			return nil, dialError(t, timeout, err)
 		}
-		raw = tuneTCP(raw, !p.opts.NoQuickAck)
+		raw = tuneTCP(raw, !p.opts.NoQuickAck, !p.opts.QuickAckOnce)
 	}
 
 	// The handshake gets the connect timeout too; a channel to a jump
@@ -396,6 +413,9 @@ func (c *Conn) run(ctx context.Context, cmd string) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// Label names the host in errors: a node's name, or "jump host X".
+func (c *Conn) Label() string { return c.target.label }
 
 // Failure is why the connection broke (a keep-alive not answered), or nil
 // while it works: errors of calls over it are reported with this reason

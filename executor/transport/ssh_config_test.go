@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
 )
 
 func resolverFor(t *testing.T, sshConfig string, cfg *config.Config) (*Resolver, string) {
@@ -38,7 +39,7 @@ func ids(t *Target) []string {
 
 func TestSSHConfigDefaults(t *testing.T) {
 	n := &config.Node{Name: "web", Address: "10.0.0.5"}
-	r, home := resolverFor(t, "", testConfig("p", n))
+	r, home := resolverFor(t, "", sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ Host *
 
 func TestSSHConfigHostAlias(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "web"}
-	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
+	r, home := resolverFor(t, sshConfigText, sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestSSHConfigHostAlias(t *testing.T) {
 // first and the file's follow.
 func TestSSHConfigNodeSettingsWin(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "web", User: "root", Port: 22, IdentityFile: "~/berth_key", KnownHosts: "/etc/berth/kh"}
-	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
+	r, home := resolverFor(t, sshConfigText, sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestSSHConfigNodeSettingsWin(t *testing.T) {
 // An explicit identity file replaces OpenSSH's default files (ssh -i).
 func TestSSHConfigExplicitReplacesDefaults(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "10.1.1.1"}
-	cfg := testConfig("p", n)
+	cfg := sshdtest.Config("p", n)
 	cfg.Project.SSH = config.SSHDefaults{User: "ops", Port: 2200, IdentityFile: "/keys/ops", KnownHosts: "/keys/known_hosts"}
 	r, _ := resolverFor(t, "", cfg)
 	tg, err := r.Node(n)
@@ -136,7 +137,7 @@ func TestSSHConfigExplicitReplacesDefaults(t *testing.T) {
 
 func TestSSHConfigProxyJump(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "db"}
-	r, home := resolverFor(t, sshConfigText, testConfig("p", n))
+	r, home := resolverFor(t, sshConfigText, sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestSSHConfigProxyJump(t *testing.T) {
 func TestSSHConfigJumpNode(t *testing.T) {
 	bastion := &config.Node{Name: "node1", Address: "10.0.0.11", User: "root", IdentityFile: "/k/node1", KnownHosts: "/k/kh1"}
 	n := &config.Node{Name: "node3", Address: "10.0.0.13", User: "root", Jump: "node1"}
-	r, _ := resolverFor(t, "", testConfig("p", bastion, n))
+	r, _ := resolverFor(t, "", sshdtest.Config("p", bastion, n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestSSHConfigJumpNode(t *testing.T) {
 
 func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 	n := &config.Node{Name: "n", Address: "10.9.9.9", Jump: "a@h1:2201, h2"}
-	r, _ := resolverFor(t, "", testConfig("p", n))
+	r, _ := resolverFor(t, "", sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 	l := &config.Node{Name: "l", Address: "local"}
 	x := &config.Node{Name: "x", Address: "3.3.3.3", Jump: "l"}
 	bad := &config.Node{Name: "bad", Address: "3.3.3.3", Jump: "h:notaport"}
-	r, _ = resolverFor(t, "", testConfig("p", a, b, l, x, bad))
+	r, _ = resolverFor(t, "", sshdtest.Config("p", a, b, l, x, bad))
 	for _, c := range []struct {
 		n    *config.Node
 		want string
@@ -209,7 +210,7 @@ func TestSSHConfigJumpChainAndErrors(t *testing.T) {
 
 func TestSSHConfigProxyJumpCycle(t *testing.T) {
 	n := &config.Node{Name: "n", Address: "a"}
-	r, _ := resolverFor(t, "Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n", testConfig("p", n))
+	r, _ := resolverFor(t, "Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n", sshdtest.Config("p", n))
 	if _, err := r.Node(n); err == nil || !strings.Contains(err.Error(), "hops") {
 		t.Errorf("got %v", err)
 	}
@@ -219,7 +220,7 @@ func TestSSHConfigBadFile(t *testing.T) {
 	home := t.TempDir()
 	path := filepath.Join(home, "cfg")
 	os.WriteFile(path, []byte("Host a\n  Port 22\n  Match exec foo\n"), 0o600)
-	_, err := NewResolver(testConfig("p"), Options{HomeDir: home, SSHConfigPath: path})
+	_, err := NewResolver(sshdtest.Config("p"), Options{HomeDir: home, SSHConfigPath: path})
 	if err == nil {
 		t.Skip("ssh_config accepted the file")
 	}
@@ -232,7 +233,7 @@ func TestSSHConfigBadFile(t *testing.T) {
 // known_hosts (berth's setting), unless the file names its own.
 func TestSSHConfigProxyJumpKnownHosts(t *testing.T) {
 	n := &config.Node{Name: "n1", Address: "db", KnownHosts: "/k/known_hosts"}
-	r, _ := resolverFor(t, sshConfigText, testConfig("p", n))
+	r, _ := resolverFor(t, sshConfigText, sshdtest.Config("p", n))
 	tg, err := r.Node(n)
 	if err != nil {
 		t.Fatal(err)

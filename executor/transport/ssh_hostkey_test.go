@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,10 +14,12 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
 )
 
 func pubKey(t *testing.T) ssh.PublicKey {
-	k, err := ssh.NewPublicKey(newEd25519(t).Public())
+	k, err := ssh.NewPublicKey(sshdtest.NewEd25519(t).Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,27 +156,5 @@ func TestHostKeyPinned(t *testing.T) {
 	v, _, _ = verifierFor(t, line, false, "SHA256:nope")
 	if err := v.callback("10.0.0.5:22", remote, k); err == nil || !strings.Contains(err.Error(), "pinned host_key SHA256:nope") {
 		t.Errorf("wrong pin: %v", err)
-	}
-}
-
-// HostKeyMismatches lists the nodes whose key did not match (also through a
-// jump host), not the unknown or unreachable ones.
-func TestSessionHostKeyMismatches(t *testing.T) {
-	k := pubKey(t)
-	s := NewSession("p", nil)
-	s.names = []string{"changed", "down", "jumped", "ok", "pinned", "unknown"}
-	s.errs = map[string]error{
-		"changed": &NodeError{Node: "changed", Err: &HostKeyError{Host: "a", Offered: k, KnownFile: "kh", KnownLine: 2, KnownKey: k}},
-		"down":    &NodeError{Node: "down", Err: errors.New("connect to b:22: connection refused")},
-		"jumped":  &NodeError{Node: "jumped", Err: fmt.Errorf("jump host j: %w", &HostKeyError{Host: "j", Offered: k, Revoked: true})},
-		"pinned":  &NodeError{Node: "pinned", Err: &HostKeyError{Host: "c", Offered: k, Pinned: "SHA256:x"}},
-		"unknown": &NodeError{Node: "unknown", Err: &HostKeyError{Host: "d", Offered: k, Unknown: true}},
-	}
-	var got []string
-	for _, err := range s.HostKeyMismatches() {
-		got = append(got, strings.SplitN(err.Error(), ":", 2)[0])
-	}
-	if want := []string{"changed", "jumped", "pinned"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("mismatches %v, want %v", got, want)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // tuneTCP sets TCP_NODELAY and, when quickAck, wraps the connection so
-// that TCP_QUICKACK is set again after every read.
+// that TCP_QUICKACK is set again after every read (only once without
+// everyRead, for a benchmark).
 //
 // Why: sshd writes a response in several segments and Nagle holds the last
 // one until our ACK arrives, while Linux delays that ACK by up to 40 ms.
@@ -19,7 +20,7 @@ import (
 // an API call over a new direct-streamlocal channel takes ~44 ms without it
 // and ~2.4 ms with it (see BenchmarkLocalSSHDAPICall, and the api-call cases
 // of BenchmarkCluster against the test cluster).
-func tuneTCP(c net.Conn, quickAck bool) net.Conn {
+func tuneTCP(c net.Conn, quickAck, everyRead bool) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -32,15 +33,16 @@ func tuneTCP(c net.Conn, quickAck bool) net.Conn {
 	if err != nil {
 		return c
 	}
-	q := &quickAckConn{TCPConn: tc, raw: raw}
+	q := &quickAckConn{TCPConn: tc, raw: raw, everyRead: everyRead}
 	q.set()
 	return q
 }
 
 type quickAckConn struct {
 	*net.TCPConn
-	raw  syscall.RawConn
-	sets atomic.Int64 // successful setsockopt(TCP_QUICKACK) calls, for tests
+	raw       syscall.RawConn
+	everyRead bool
+	sets      atomic.Int64 // successful setsockopt(TCP_QUICKACK) calls, for tests
 }
 
 func (c *quickAckConn) set() {
@@ -53,12 +55,8 @@ func (c *quickAckConn) set() {
 
 func (c *quickAckConn) Read(b []byte) (int, error) {
 	n, err := c.TCPConn.Read(b)
-	if quickAckEveryRead {
+	if c.everyRead {
 		c.set()
 	}
 	return n, err
 }
-
-// quickAckEveryRead is switched off only by a benchmark that measures
-// setting TCP_QUICKACK once.
-var quickAckEveryRead = true

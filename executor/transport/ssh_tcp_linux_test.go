@@ -3,43 +3,60 @@ package transport
 import (
 	"context"
 	"net"
+	"net/http"
+	"path/filepath"
 	"testing"
-)
 
-// sshConnOf returns the session's one SSH connection.
-func sshConnOf(t *testing.T, sess *Session) *Conn {
-	t.Helper()
-	sess.pool.mu.Lock()
-	defer sess.pool.mu.Unlock()
-	if len(sess.pool.conns) != 1 {
-		t.Fatalf("%d SSH connections, want 1", len(sess.pool.conns))
-	}
-	for _, e := range sess.pool.conns {
-		return e.conn
-	}
-	return nil
-}
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
+)
 
 // berth's SSH connection is the TCP_QUICKACK wrapper, which sets the option
 // again after every read (Linux clears it); with NoQuickAck it is the plain
-// TCP connection.
+// TCP connection. The calls are Docker API pings over the connection's
+// engine channels, as a node makes them.
 func TestSSHQuickAck(t *testing.T) {
-	haveDocker(t)
-	s := startTestSSHD(t)
+	sshdtest.HaveDocker(t)
+	s := sshdtest.Start(t)
 	ctx := context.Background()
-	open := func(t *testing.T, noQuickAck bool) (*Conn, *dockerNode) {
-		opts := s.options()
-		opts.NoQuickAck = noQuickAck
-		sess := Open(ctx, testConfig("p", s.node("n1")), opts)
-		t.Cleanup(func() { sess.Close() })
-		n, err := sess.Node("n1")
+	open := func(t *testing.T, noQuickAck bool) (*Conn, func() error) {
+		opts := Options{
+			HomeDir:       s.Home,
+			SSHConfigPath: filepath.Join(s.Home, "no-ssh-config"),
+			Environ:       []string{"USER=root"},
+			NoTTY:         true,
+			NoQuickAck:    noQuickAck,
+		}
+		r, err := NewResolver(sshdtest.Config("p", s.Node("n1")), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sshConnOf(t, sess), n.(*dockerNode)
+		tg, err := r.Node(s.Node("n1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewPool(opts)
+		t.Cleanup(p.Close)
+		c, err := p.Get(ctx, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return c.DialSocket(ctx, "/var/run/docker.sock")
+			},
+		}}
+		t.Cleanup(client.CloseIdleConnections)
+		ping := func() error {
+			resp, err := client.Get("http://docker/_ping")
+			if err != nil {
+				return err
+			}
+			return resp.Body.Close()
+		}
+		return c, ping
 	}
 	t.Run("re-armed-after-reads", func(t *testing.T) {
-		c, d := open(t, false)
+		c, ping := open(t, false)
 		q, ok := c.raw.(*quickAckConn)
 		if !ok {
 			t.Fatalf("the SSH connection is a %T, not the TCP_QUICKACK wrapper", c.raw)
@@ -51,7 +68,7 @@ func TestSSHQuickAck(t *testing.T) {
 		}
 		for i := 0; i < calls; i++ {
 			// Each answer is read from the socket before the next call.
-			if _, err := d.cli.Ping(ctx); err != nil {
+			if err := ping(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -93,7 +110,7 @@ func TestTuneTCPQuickAck(t *testing.T) {
 		t.Fatal("accept failed")
 	}
 	defer peer.Close()
-	c := tuneTCP(raw, true)
+	c := tuneTCP(raw, true, true)
 	q, ok := c.(*quickAckConn)
 	if !ok {
 		t.Fatalf("tuneTCP(quickAck) returned a %T", c)
@@ -111,7 +128,7 @@ func TestTuneTCPQuickAck(t *testing.T) {
 	if got := q.sets.Load(); got != 6 {
 		t.Errorf("TCP_QUICKACK set %d times after 5 reads, want 6", got)
 	}
-	if c := tuneTCP(raw, false); c != raw {
+	if c := tuneTCP(raw, false, true); c != raw {
 		t.Errorf("tuneTCP without quickAck returned a %T, want the connection itself", c)
 	}
 }

@@ -1,11 +1,11 @@
 //go:build !linux
 
-package executor
+package transport
 
 import "net"
 
 // tuneTCP sets TCP_NODELAY; TCP_QUICKACK exists on Linux only.
-func tuneTCP(c net.Conn, quickAck bool) net.Conn {
+func tuneTCP(c net.Conn, quickAck, everyRead bool) net.Conn {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
