@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/internal/sshdtest"
 )
 
 // The lock relies on the engine's VolumeCreate returning an existing volume
@@ -17,9 +18,9 @@ import (
 // creators per name, 20 names; every caller must see the same, complete
 // label set of one creator.
 func TestLocalEngineCreateVolumeAtomic(t *testing.T) {
-	haveDocker(t)
+	sshdtest.HaveDocker(t)
 	ctx := context.Background()
-	n, err := NewLocalNode(ctx, "local", "/var/run/docker.sock", 0)
+	n, err := NewLocal(ctx, "local", "/var/run/docker.sock", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,6 +272,42 @@ func (f *Node) ResetCalls() {
 	f.calls = nil
 }
 
+// Image returns the image with ID or name ref, and whether the node holds
+// it.
+func (f *Node) Image(ref string) (planner.Image, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	img := f.image(ref)
+	if img == nil {
+		return planner.Image{}, false
+	}
+	c := *img
+	c.Tags = append([]string(nil), img.Tags...)
+	return c, true
+}
+
+// Tag gives the image id the name ref, as a Docker node's TagImage does. It
+// is not a method of Node (a plain fake node cannot tag: the image step
+// sends to it), for tests that make a node that can.
+func (f *Node) Tag(id, ref string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.images[id]; !ok {
+		return f.notFound("image", id)
+	}
+	f.addImage(id, ref)
+	return nil
+}
+
+// SetImageTags replaces the names image id is held under.
+func (f *Node) SetImageTags(id string, tags ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if img, ok := f.images[id]; ok {
+		img.Tags = append([]string(nil), tags...)
+	}
+}
+
 // Container returns a container by ID or name.
 func (f *Node) Container(idOrName string) (planner.Container, bool) {
 	f.mu.Lock()

@@ -195,7 +195,7 @@ func NewStep(cfg *config.Config, nodes func(name string) (Node, error), opts Opt
 		opts.Compress = true
 	}
 	if opts.RateLimit == 0 {
-		opts.RateLimit, _ = parseBytes(env.Get(opts.Environ, "BERTH_TEST_SHIP_RATE"))
+		opts.RateLimit, _ = ParseBytes(env.Get(opts.Environ, "BERTH_TEST_SHIP_RATE"))
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = defaultParallelism
@@ -511,8 +511,8 @@ func roundDuration(d time.Duration) time.Duration {
 	return d.Round(10 * time.Millisecond)
 }
 
-// parseBytes reads "20MB", "512k", "1000" (bytes; decimal units).
-func parseBytes(s string) (int64, error) {
+// ParseBytes reads a byte count: "20MB", "512k", "1000" (bytes; decimal units).
+func ParseBytes(s string) (int64, error) {
 	s = strings.TrimSpace(strings.ToUpper(s))
 	if s == "" {
 		return 0, nil

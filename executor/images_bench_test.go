@@ -1,4 +1,4 @@
-package images
+package executor
 
 import (
 	"archive/tar"
@@ -19,8 +19,12 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
 
 	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/engine"
+	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/internal/testcluster"
 	"github.com/berth-dev/berth/planner"
 )
@@ -51,13 +55,13 @@ func BenchmarkImageShip(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("BERTH_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	rate, _ := parseBytes(os.Getenv("BERTH_BENCH_RATE"))
+	rate, _ := images.ParseBytes(os.Getenv("BERTH_BENCH_RATE"))
 	content := os.Getenv("BERTH_BENCH_CONTENT")
 	if content == "" {
 		content = "random"
 	}
 	ctx := context.Background()
-	eng, err := openLocalEngine(ctx, os.Environ())
+	eng, err := engine.OpenLocal(ctx, os.Environ())
 	if err != nil {
 		b.Skipf("no local engine: %v", err)
 	}
@@ -67,16 +71,19 @@ func BenchmarkImageShip(b *testing.B) {
 	ref := "berth-bench/ship:" + content + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	id := benchImage(b, eng, ref, content)
 	b.Cleanup(func() {
-		eng.cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+		if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+			cli.ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
+			cli.Close()
+		}
 		for _, n := range c.Nodes {
 			c.Docker(b, n.Name).ImageRemove(context.Background(), id, image.RemoveOptions{Force: true, PruneChildren: true})
 		}
 	})
-	img, err := eng.inspectImage(ctx, ref)
+	img, err := eng.InspectImage(ctx, ref)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("image %s %s, %s, content %s, %d rounds, rate cap %d B/s", ref, shortImageID(id), humanSize(img.Size), content, rounds, rate)
+	b.Logf("image %s %s, %s, content %s, %d rounds, rate cap %d B/s", ref, engine.ShortID(id), planner.HumanBytes(img.Size), content, rounds, rate)
 
 	cfg := &config.Config{Project: config.Project{Name: "bench"}}
 	for _, n := range c.Nodes {
@@ -105,11 +112,11 @@ func BenchmarkImageShip(b *testing.B) {
 	var lastSent int64 // bytes the last berth run sent to its first node
 	ship := func(compress bool, nodes ...string) func() error {
 		return func() error {
-			sess := Open(ctx, cfg, Options{HomeDir: b.TempDir(), Environ: []string{}, NoTTY: true})
+			sess := Open(ctx, cfg, Options{SSH: transport.Options{HomeDir: b.TempDir(), Environ: []string{}, NoTTY: true}})
 			defer sess.Close()
-			st := NewImageStep(cfg, sess, ImageOptions{Compress: compress, RateLimit: rate})
-			st.local = func(context.Context) (LocalEngine, error) { return eng, nil }
-			err := st.send(ctx, eng, &planner.ImageAction{Kind: planner.ImageSend, Image: ref, ID: id, Nodes: nodes})
+			st := NewImageStep(cfg, sess, images.Options{Compress: compress, RateLimit: rate,
+				Local: func(context.Context) (images.LocalEngine, error) { return keepOpen{eng}, nil }})
+			err := st.Run(ctx, &planner.Plan{Images: []planner.ImageAction{{Kind: planner.ImageSend, Image: ref, ID: id, Nodes: nodes}}})
 			lastSent = st.BytesSent()[nodes[0]]
 			for _, n := range nodes {
 				if st.BytesSent()[n] == 0 && err == nil {
@@ -172,7 +179,7 @@ func BenchmarkImageShip(b *testing.B) {
 		m := median(ts)
 		per := "-"
 		if n, ok := sentBytes[v.name]; ok {
-			per = humanSize(n)
+			per = planner.HumanBytes(n)
 		}
 		fmt.Fprintf(&table, "%-14s %9s %9s %9s %9s  %.2f   %v\n", v.name, m.Round(time.Millisecond), slicesMin(ts).Round(time.Millisecond),
 			slicesMax(ts).Round(time.Millisecond), per, m.Seconds()/base.Seconds(), roundAll(ts))
@@ -220,9 +227,15 @@ func teeSSH(c *testcluster.Cluster, ref string, nodes []string) func() error {
 	}
 }
 
+// keepOpen is the bench's local engine for one run's image step, which
+// closes it when done: the next rounds still need it.
+type keepOpen struct{ *engine.Node }
+
+func (keepOpen) Close() error { return nil }
+
 // benchImage builds ref on eng: FROM scratch with one ~100 MB file of
 // random bytes or of Go source text.
-func benchImage(b *testing.B, eng *dockerNode, ref, content string) string {
+func benchImage(b *testing.B, eng *engine.Node, ref, content string) string {
 	const size = 100 << 20
 	blob := make([]byte, 0, size)
 	switch content {
@@ -256,7 +269,7 @@ func benchImage(b *testing.B, eng *dockerNode, ref, content string) string {
 	tw.WriteHeader(&tar.Header{Name: "blob", Mode: 0o644, Size: int64(len(blob))})
 	tw.Write(blob)
 	tw.Close()
-	id, err := eng.buildImage(context.Background(), &ctxTar, build.ImageBuildOptions{Dockerfile: "Dockerfile", Tags: []string{ref}, Remove: true, Version: build.BuilderV1}, nil)
+	id, err := eng.BuildImage(context.Background(), &ctxTar, build.ImageBuildOptions{Dockerfile: "Dockerfile", Tags: []string{ref}, Remove: true, Version: build.BuilderV1}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
