@@ -1,6 +1,13 @@
 // Package executor does all of berth's I/O: it gathers the live state of every
 // node, applies a plan and rolls it back. It holds no decision logic: what to
 // do comes from planner.Plan.
+//
+// The core owns the Session (one connected Node per configured node), the
+// gather, the lock, the audit records, apply with its health gates and its
+// whole-plan rollback. The boundaries live in sub-packages that never import
+// the core: transport (SSH), engine (the Docker Engine node), images (build,
+// send, pull) and, for tests only, fake (an in-memory node) with nodetest
+// (the Node contract as a suite).
 package executor
 
 import (
@@ -13,9 +20,9 @@ import (
 )
 
 // Node is the contract between the executor and one server's Docker engine.
-// Implementations: the SSH transport (one SSH connection per node, the Docker
-// API over direct-streamlocal channels), the local engine (address = "local"),
-// and an in-memory fake for unit tests. A shared suite (nodetest) runs against
+// Implementations: engine.Node over SSH (one transport connection per node,
+// the Docker API over direct-streamlocal channels) or on the local engine
+// (address = "local"), and fake.Node, in memory, for unit tests. A shared suite (nodetest) runs against
 // all of them.
 //
 // Every method honours ctx's deadline. An error from a method is a transport

@@ -15,6 +15,12 @@ import (
 	"github.com/berth-dev/berth/internal/testcluster"
 )
 
+// Both implementations satisfy the contract.
+var (
+	_ executor.Node = (*fake.Node)(nil)
+	_ executor.Node = (*engine.Node)(nil)
+)
+
 func TestFakeNodeSuite(t *testing.T) {
 	nodetest.Run(t, func(t *testing.T) executor.Node {
 		f := fake.NewNode("fake1")

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -292,6 +293,10 @@ func (f *Node) Image(ref string) (planner.Image, bool) {
 func (f *Node) Tag(id, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.tag(id, ref)
+}
+
+func (f *Node) tag(id, ref string) error {
 	if _, ok := f.images[id]; !ok {
 		return f.notFound("image", id)
 	}
@@ -494,7 +499,7 @@ func (f *Node) Volumes(ctx context.Context, labels map[string]string) ([]planner
 	var out []planner.Volume
 	for _, v := range f.volumes {
 		if engine.LabelsMatch(v.Labels, labels) {
-			out = append(out, planner.Volume{Name: v.Name, Labels: cloneMap(v.Labels)})
+			out = append(out, planner.Volume{Name: v.Name, Labels: maps.Clone(v.Labels)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -521,7 +526,7 @@ func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 	id := fakeID(f.name, f.seq)
 	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[planner.NormalizeRef(spec.Image)]}
 	c.c = planner.Container{
-		ID: id, Name: name, Labels: cloneMap(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
+		ID: id, Name: name, Labels: maps.Clone(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
 	}
 	for _, p := range spec.Ports {
@@ -720,11 +725,11 @@ func (f *Node) CreateVolume(ctx context.Context, name string, labels map[string]
 		return planner.Volume{}, err
 	}
 	if v, ok := f.volumes[name]; ok {
-		return planner.Volume{Name: v.Name, Labels: cloneMap(v.Labels)}, nil
+		return planner.Volume{Name: v.Name, Labels: maps.Clone(v.Labels)}, nil
 	}
-	v := planner.Volume{Name: name, Labels: cloneMap(labels)}
+	v := planner.Volume{Name: name, Labels: maps.Clone(labels)}
 	f.volumes[name] = v
-	return planner.Volume{Name: name, Labels: cloneMap(labels)}, nil
+	return planner.Volume{Name: name, Labels: maps.Clone(labels)}, nil
 }
 
 func (f *Node) RemoveVolume(ctx context.Context, name string) error {
@@ -931,19 +936,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
 func cloneContainer(c planner.Container) planner.Container {
-	c.Labels = cloneMap(c.Labels)
+	c.Labels = maps.Clone(c.Labels)
 	c.Ports = append([]planner.PortBinding(nil), c.Ports...)
 	c.Mounts = append([]planner.Mount(nil), c.Mounts...)
 	return c
@@ -951,7 +945,7 @@ func cloneContainer(c planner.Container) planner.Container {
 
 func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 	c := *s
-	c.Labels = cloneMap(s.Labels)
+	c.Labels = maps.Clone(s.Labels)
 	c.Command = append([]string(nil), s.Command...)
 	c.Entrypoint = append([]string(nil), s.Entrypoint...)
 	c.Env = append([]planner.EnvVar(nil), s.Env...)
@@ -1020,11 +1014,7 @@ func (e *LocalEngine) TagImage(ctx context.Context, id, ref string) error {
 	if err := e.begin(ctx, "tagImage", id, ref); err != nil {
 		return err
 	}
-	if _, ok := e.images[id]; !ok {
-		return e.notFound("image", id)
-	}
-	e.addImage(id, ref)
-	return nil
+	return e.tag(id, ref)
 }
 
 func (e *LocalEngine) RemoveImage(ctx context.Context, ref string) error {

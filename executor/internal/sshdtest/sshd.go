@@ -44,6 +44,8 @@ type SSHD struct {
 	Log        *bytes.Buffer
 }
 
+// WriteKey writes priv to path in OpenSSH format (encrypted with
+// passphrase unless it is empty) and returns its public key.
 func WriteKey(t testing.TB, path string, priv ed25519.PrivateKey, passphrase string) ssh.PublicKey {
 	t.Helper()
 	var blk *pem.Block
@@ -66,6 +68,7 @@ func WriteKey(t testing.TB, path string, priv ed25519.PrivateKey, passphrase str
 	return pub
 }
 
+// NewEd25519 returns a fresh ed25519 key.
 func NewEd25519(t testing.TB) ed25519.PrivateKey {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -74,6 +77,7 @@ func NewEd25519(t testing.TB) ed25519.PrivateKey {
 	return priv
 }
 
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,8 +113,10 @@ func Start(t testing.TB, extra ...string) *SSHD {
 	return s
 }
 
+// Addr is sshd's host:port.
 func (s *SSHD) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
+// Authorize lets pub log in as root.
 func (s *SSHD) Authorize(pub ssh.PublicKey) {
 	f, err := os.OpenFile(filepath.Join(s.Dir, "authorized_keys"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -120,6 +126,7 @@ func (s *SSHD) Authorize(pub ssh.PublicKey) {
 	f.Close()
 }
 
+// Start (re)starts sshd on its port with extra sshd_config lines.
 func (s *SSHD) Start(extra ...string) {
 	t := s.t
 	cfg := fmt.Sprintf(`Port %d
@@ -172,6 +179,7 @@ func (s *SSHD) kill(cmd *exec.Cmd) {
 	cmd.Wait()
 }
 
+// Stop kills sshd and its sessions.
 func (s *SSHD) Stop() { s.kill(s.Cmd); s.Cmd = nil }
 
 // Freeze stops sshd and every process under it (each connection runs in
@@ -241,10 +249,12 @@ func (s *SSHD) Node(name string) *config.Node {
 	}
 }
 
+// Config is a configuration of project over nodes.
 func Config(project string, nodes ...*config.Node) *config.Config {
 	return &config.Config{Project: config.Project{Name: project}, Nodes: nodes}
 }
 
+// HaveDocker skips the test without a Docker engine at the default socket.
 func HaveDocker(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat("/var/run/docker.sock"); err != nil {
