@@ -34,13 +34,16 @@ type poolEntry struct {
 	err   error
 }
 
+// NewPool returns an empty pool whose connections are made with opts
+// (defaults filled in). Close it when the run ends.
 func NewPool(opts Options) *Pool {
 	opts = opts.WithDefaults()
 	return &Pool{opts: opts, keys: newKeyStore(opts), writer: &knownHostsWriter{}, conns: map[string]*poolEntry{}}
 }
 
-// Get returns the connection to t, dialling it once for all callers. Each
-// successful get takes a reference that release gives back.
+// Get returns the connection to t, dialling it once for all callers (and
+// its jump hosts first). Each successful Get takes a reference that
+// Conn.Release gives back.
 func (p *Pool) Get(ctx context.Context, t *Target) (*Conn, error) {
 	key := t.key()
 	p.mu.Lock()

@@ -69,6 +69,8 @@ type Resolver struct {
 	sshcfg  *ssh_config.Config // nil: no ~/.ssh/config
 }
 
+// NewResolver reads the ssh_config file of opts (default ~/.ssh/config) for
+// cfg's nodes. A file that cannot be parsed is an error.
 func NewResolver(cfg *config.Config, opts Options) (*Resolver, error) {
 	r := &Resolver{cfg: cfg, home: opts.HomeDir, environ: opts.Environ}
 	if r.environ == nil {
@@ -181,7 +183,7 @@ func (r *Resolver) localUser() string {
 // maxHops bounds bastion chains (and catches cycles through ~/.ssh/config).
 const maxHops = 8
 
-// node resolves a configured node.
+// Node resolves a configured node, with its chain of jump hosts.
 func (r *Resolver) Node(n *config.Node) (*Target, error) {
 	return r.nodeHop(n, map[string]bool{}, 0)
 }
