@@ -1,5 +1,10 @@
 package executor
 
+// The image step's tests that run it inside an apply (the core's Session,
+// Lock and Apply over fake nodes). The images package's own unit tests
+// (build contexts, fan-out, progress, registry credentials) are in
+// executor/images.
+
 import (
 	"archive/tar"
 	"bytes"
@@ -32,7 +37,7 @@ import (
 	"github.com/berth-dev/berth/planner"
 )
 
-// ---- build context: tag and tarball
+// ---- build contexts
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
