@@ -1,5 +1,11 @@
 package executor
 
+// Open over SSH against a throwaway sshd (executor/internal/sshdtest): host
+// keys, authentication, jump hosts, keep-alive and request deadlines as a
+// session's nodes see them, through transport, engine and the core
+// together. They stay with the core because they test what Open and
+// Gather report; transport's own tests are in executor/transport.
+
 import (
 	"bytes"
 	"context"
