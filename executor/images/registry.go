@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -161,7 +162,7 @@ func (rc *registryCreds) lookup(host string) (*registry.AuthConfig, error) {
 		server = dockerHubServer
 	}
 	helper := ""
-	for _, k := range sortedMapKeys(f.CredHelpers) {
+	for _, k := range slices.Sorted(maps.Keys(f.CredHelpers)) {
 		if hostOf(k) == host {
 			helper = f.CredHelpers[k]
 			break
@@ -192,7 +193,7 @@ func (rc *registryCreds) lookup(host string) (*registry.AuthConfig, error) {
 	// The exact key first, then any key naming the same host.
 	e, ok := f.Auths[server]
 	if !ok {
-		for _, k := range sortedMapKeys(f.Auths) {
+		for _, k := range slices.Sorted(maps.Keys(f.Auths)) {
 			if hostOf(k) == host {
 				e, ok = f.Auths[k], true
 				break
@@ -229,13 +230,4 @@ func redactHelperError(err error, c *credentials.Credentials) string {
 		s = strings.ReplaceAll(s, c.Secret, "(redacted)")
 	}
 	return s
-}
-
-func sortedMapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
