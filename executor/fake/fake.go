@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,7 +176,7 @@ func (f *Node) addImage(id, ref string) planner.Image {
 		img = &planner.Image{ID: id, Size: 1 << 20}
 		f.images[id] = img
 	}
-	if ref != "" && !contains(img.Tags, ref) {
+	if ref != "" && !slices.Contains(img.Tags, ref) {
 		img.Tags = append(img.Tags, ref)
 		sort.Strings(img.Tags)
 	}
@@ -906,7 +907,7 @@ func (f *Node) image(ref string) *planner.Image {
 	}
 	n := planner.NormalizeRef(ref)
 	for _, img := range f.images {
-		if contains(img.Tags, n) {
+		if slices.Contains(img.Tags, n) {
 			return img
 		}
 	}
@@ -925,15 +926,6 @@ func imageID(ref string) string {
 func fakeID(node string, seq int) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("fake container %s %d", node, seq)))
 	return hex.EncodeToString(sum[:])
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func cloneContainer(c planner.Container) planner.Container {
