@@ -54,4 +54,3 @@ printed, as with Terraform's partial results).`,
 		},
 	})
 }
-

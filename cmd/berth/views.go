@@ -50,7 +50,7 @@ func (viewBase) Confirm(*planner.Plan) (bool, error) {
 	return false, errors.New("this command applies nothing")
 }
 func (viewBase) Applying(*planner.Plan, time.Time) {}
-func (viewBase) Event(executor.Event)             {}
+func (viewBase) Event(executor.Event)              {}
 func (viewBase) ImageOutput() executor.ImageOutput { return executor.ImageOutput{} }
 
 // planView shows plan's and show's output.
