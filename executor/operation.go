@@ -20,21 +20,15 @@ import (
 // Op names what an operation does: one per command that talks to the nodes.
 type Op string
 
-// The operations Run carries out.
+// The operations Run carries out. Only OpApply, OpApplySaved and
+// OpDestroy lock the project and change anything.
 const (
-	// OpPlan gathers and plans; nothing is locked or changed.
-	OpPlan Op = "plan"
-	// OpApply locks, gathers, plans, asks, then applies.
-	OpApply Op = "apply"
-	// OpApplySaved locks, gathers, refuses a stale plan, then applies the
-	// saved plan without asking.
-	OpApplySaved Op = "apply-saved"
-	// OpDestroy is OpApply with a plan that removes every container.
-	OpDestroy Op = "destroy"
-	// OpStatus gathers; nothing is locked or changed.
-	OpStatus Op = "status"
-	// OpForceUnlock removes a lock left by a run that is gone.
-	OpForceUnlock Op = "force-unlock"
+	OpPlan        Op = "plan"         // gather and plan
+	OpApply       Op = "apply"        // lock, gather, plan, ask, apply
+	OpApplySaved  Op = "apply-saved"  // lock, gather, refuse a stale plan, apply it without asking
+	OpDestroy     Op = "destroy"      // OpApply with a plan that removes every container
+	OpStatus      Op = "status"       // gather
+	OpForceUnlock Op = "force-unlock" // remove a lock left by a run that is gone
 )
 
 // The results of an apply, in its Outcome and its audit record.

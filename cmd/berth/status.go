@@ -1,10 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
 
+	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/planner"
 )
 
 func init() {
@@ -53,4 +63,313 @@ printed, as with Terraform's partial results).`,
 			}
 		},
 	})
+}
+
+// statusFormatVersion is the version of status -json's document.
+const statusFormatVersion = "1.0"
+
+// statusReport is what status shows, for both views.
+type statusReport struct {
+	FormatVersion string          `json:"format_version"`
+	Project       string          `json:"project"`
+	Services      []statusService `json:"services"`
+	Nodes         []statusNode    `json:"nodes"`
+	Unreachable   int             `json:"unreachable_nodes"`
+	// Locks are the project's locks held now, by node.
+	Locks map[string]executor.LockInfo `json:"locks,omitempty"`
+	// Applies are the latest audit records (newest first), each apply once.
+	Applies []executor.AuditRecord `json:"applies,omitempty"`
+}
+
+type statusService struct {
+	Name            string          `json:"name"`
+	InConfiguration bool            `json:"in_configuration"`
+	Image           string          `json:"image,omitempty"`
+	DesiredReplicas int             `json:"desired_replicas"`
+	RunningReplicas int             `json:"running_replicas"`
+	Ports           []string        `json:"ports,omitempty"`
+	Replicas        []statusReplica `json:"replicas"`
+}
+
+type statusReplica struct {
+	Replica   int      `json:"replica"`
+	Node      string   `json:"node"`
+	Container string   `json:"container"`
+	ID        string   `json:"id"`
+	State     string   `json:"state"`
+	Health    string   `json:"health,omitempty"`
+	ExitCode  int      `json:"exit_code,omitempty"`
+	Image     string   `json:"image,omitempty"`
+	ImageID   string   `json:"image_id,omitempty"`
+	Ports     []string `json:"ports,omitempty"`
+	// Aside is set for a container renamed aside by an interrupted apply
+	// (the next plan restores or discards it).
+	Aside string `json:"aside_apply,omitempty"`
+}
+
+type statusNode struct {
+	Name       string `json:"name"`
+	Reachable  bool   `json:"reachable"`
+	Error      string `json:"error,omitempty"`
+	Engine     string `json:"engine_version,omitempty"`
+	Containers int    `json:"containers"`
+}
+
+// buildStatus joins the configuration's services with the gathered
+// containers. It is pure, so the views are testable without nodes.
+func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
+	st := statusReport{FormatVersion: statusFormatVersion, Project: cfg.Project.Name}
+	if locks := executor.Locks(cfg.Project.Name, live); len(locks) > 0 {
+		st.Locks = locks
+	}
+	st.Applies = executor.Audit(cfg.Project.Name, live)
+	if len(st.Applies) > 10 {
+		st.Applies = st.Applies[:10]
+	}
+	byName := map[string]*statusService{}
+	for _, svc := range cfg.Services {
+		ss := &statusService{Name: svc.Name, InConfiguration: true, DesiredReplicas: svc.Replicas, Image: svc.Image}
+		if svc.Image == "" && svc.Build != nil {
+			ss.Image = "build " + svc.Build.Context
+		}
+		for _, p := range svc.Ports {
+			ss.Ports = append(ss.Ports, portText(p.HostIP, p.Published, p.Target, p.Protocol))
+		}
+		byName[svc.Name] = ss
+	}
+	var nodeNames []string
+	for name := range live.Nodes {
+		nodeNames = append(nodeNames, name)
+	}
+	for _, n := range cfg.Nodes {
+		if live.Nodes[n.Name] == nil {
+			nodeNames = append(nodeNames, n.Name)
+		}
+	}
+	sort.Strings(nodeNames)
+	for _, name := range nodeNames {
+		ns := live.Nodes[name]
+		if ns == nil {
+			ns = &planner.NodeState{Name: name, Error: name + ": not gathered"}
+		}
+		sn := statusNode{Name: name, Reachable: ns.Reachable, Error: ns.Error, Engine: ns.Engine.Version, Containers: len(ns.Containers)}
+		st.Nodes = append(st.Nodes, sn)
+		if !ns.Reachable {
+			st.Unreachable++
+			continue
+		}
+		for _, c := range ns.Containers {
+			svcName := c.Labels[planner.LabelService]
+			if svcName == "" {
+				continue // a project container berth keeps for itself
+			}
+			ss := byName[svcName]
+			if ss == nil {
+				ss = &statusService{Name: svcName}
+				byName[svcName] = ss
+			}
+			r := statusReplica{
+				Node: name, Container: c.Name, ID: shortID(c.ID), State: c.State, Health: c.Health,
+				Image: c.Image, ImageID: c.ImageID,
+			}
+			if c.State == "exited" || c.State == "dead" {
+				r.ExitCode = c.ExitCode
+			}
+			r.Replica, _ = strconv.Atoi(c.Labels[planner.LabelReplica])
+			if _, applyID, aside := planner.ParseAsideName(c.Name); aside {
+				r.Aside = applyID
+			} else if c.State == "running" {
+				ss.RunningReplicas++
+			}
+			for _, p := range c.Ports {
+				r.Ports = append(r.Ports, portText(p.HostIP, p.HostPort, p.ContainerPort, p.Protocol))
+			}
+			r.Ports = dedupe(r.Ports)
+			ss.Replicas = append(ss.Replicas, r)
+		}
+	}
+	for _, ss := range byName {
+		if !ss.InConfiguration {
+			seen := map[string]bool{}
+			for _, r := range ss.Replicas {
+				if ss.Image == "" {
+					ss.Image = r.Image
+				}
+				for _, p := range r.Ports {
+					if !seen[p] {
+						seen[p] = true
+						ss.Ports = append(ss.Ports, p)
+					}
+				}
+			}
+			sort.Strings(ss.Ports)
+		}
+		sort.Slice(ss.Replicas, func(i, j int) bool {
+			a, b := ss.Replicas[i], ss.Replicas[j]
+			if a.Replica != b.Replica {
+				return a.Replica < b.Replica
+			}
+			if a.Node != b.Node {
+				return a.Node < b.Node
+			}
+			return a.Container < b.Container
+		})
+		if ss.Replicas == nil {
+			ss.Replicas = []statusReplica{}
+		}
+		st.Services = append(st.Services, *ss)
+	}
+	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].Name < st.Services[j].Name })
+	if st.Services == nil {
+		st.Services = []statusService{}
+	}
+	return st
+}
+
+// portText is Docker's notation: [IP:]PUBLISHED->TARGET/PROTO ("auto" for a
+// port berth assigns).
+func portText(ip string, published, target int, proto string) string {
+	if proto == "" {
+		proto = "tcp"
+	}
+	pub := "auto"
+	if published > 0 {
+		pub = strconv.Itoa(published)
+	}
+	if ip != "" && ip != "0.0.0.0" && ip != "::" {
+		if strings.Contains(ip, ":") {
+			ip = "[" + ip + "]"
+		}
+		pub = ip + ":" + pub
+	}
+	return fmt.Sprintf("%s->%d/%s", pub, target, proto)
+}
+
+func dedupe(l []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range l {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func writeStatusJSON(w io.Writer, st statusReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(st)
+}
+
+func writeStatusText(out io.Writer, st statusReport, color bool) {
+	var w bytes.Buffer
+	defer func() {
+		// tabwriter pads the last cell; no line ends in spaces.
+		for _, line := range strings.SplitAfter(w.String(), "\n") {
+			nl := strings.HasSuffix(line, "\n")
+			io.WriteString(out, strings.TrimRight(line, " \n"))
+			if nl {
+				io.WriteString(out, "\n")
+			}
+		}
+	}()
+	// Colour stays out of the tables: escape codes would break tabwriter's
+	// alignment.
+	bold, red, reset := "", "", ""
+	if color {
+		bold, red, reset = ansiBold, ansiRed, ansiReset
+	}
+	reachable := len(st.Nodes) - st.Unreachable
+	fmt.Fprintf(&w, "%sProject %s%s: %d of %d nodes reachable\n\n", bold, st.Project, reset, reachable, len(st.Nodes))
+
+	if len(st.Services) == 0 {
+		fmt.Fprintln(&w, "No services configured and no containers of this project found.")
+	} else {
+		tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tREPLICAS\tIMAGE\tPORTS\t")
+		for _, ss := range st.Services {
+			rep := fmt.Sprintf("%d/%d", ss.RunningReplicas, ss.DesiredReplicas)
+			note := ""
+			if !ss.InConfiguration {
+				rep = fmt.Sprintf("%d/-", ss.RunningReplicas)
+				note = "not in configuration"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ss.Name, rep, orDash(ss.Image), orDash(strings.Join(ss.Ports, ", ")), note)
+		}
+		tw.Flush()
+
+		for _, ss := range st.Services {
+			fmt.Fprintf(&w, "\n%s%s%s\n", bold, ss.Name, reset)
+			if len(ss.Replicas) == 0 {
+				fmt.Fprintln(&w, "  no containers")
+				continue
+			}
+			tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "  REPLICA\tNODE\tCONTAINER\tSTATE\tHEALTH\tIMAGE\t")
+			for _, r := range ss.Replicas {
+				state := r.State
+				if r.ExitCode != 0 {
+					state = fmt.Sprintf("%s (%d)", state, r.ExitCode)
+				}
+				health := orDash(r.Health)
+				note := ""
+				if r.Aside != "" {
+					note = "left aside by interrupted apply " + r.Aside
+				}
+				fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Replica, r.Node, r.Container, state, health, orDash(r.Image), note)
+			}
+			tw.Flush()
+		}
+	}
+
+	if len(st.Locks) > 0 {
+		nodes := make([]string, 0, len(st.Locks))
+		for n := range st.Locks {
+			nodes = append(nodes, n)
+		}
+		sort.Strings(nodes)
+		fmt.Fprintf(&w, "\n%sLocked%s:\n", bold, reset)
+		for _, n := range nodes {
+			li := st.Locks[n]
+			stale := ""
+			if li.Stale() {
+				stale = " (its process is gone: the next apply takes it over)"
+			}
+			fmt.Fprintf(&w, "  %s: by %s%s\n", n, li, stale)
+		}
+	}
+	if len(st.Applies) > 0 {
+		fmt.Fprintf(&w, "\n%sRecent applies%s:\n", bold, reset)
+		tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "  WHEN\tWHO\tAPPLY\tPLAN\tACTIONS\tRESULT\t")
+		for _, a := range st.Applies {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t\n", a.Started.UTC().Format("2006-01-02 15:04:05Z"), a.Holder, a.ApplyID, orDash(a.PlanID), a.Actions, a.Result)
+		}
+		tw.Flush()
+	}
+
+	if st.Unreachable > 0 {
+		fmt.Fprintf(&w, "\n%sUnreachable nodes%s (their containers are not shown or counted):\n", red, reset)
+		for _, n := range st.Nodes {
+			if !n.Reachable {
+				fmt.Fprintf(&w, "  %s\n", n.Error)
+			}
+		}
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -177,42 +176,4 @@ func (v *applyJSON) Result(o *executor.Outcome, err error) {
 		doc.Error = v.ErrorText(o.Err)
 	}
 	v.line(doc)
-}
-
-// writeEndpoints prints where each published port answers.
-func writeEndpoints(s Streams, cfg *config.Config, p *planner.Plan) {
-	var lines []string
-	for _, sp := range p.Services {
-		if len(sp.Ports) == 0 {
-			continue
-		}
-		nodes := map[string]bool{}
-		for _, n := range sp.Placement {
-			nodes[n] = true
-		}
-		names := make([]string, 0, len(nodes))
-		for n := range nodes {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, pt := range sp.Ports {
-			for _, nn := range names {
-				host := pt.HostIP
-				if host == "" || host == "0.0.0.0" {
-					host = "localhost"
-					if n := cfg.Node(nn); n != nil && !n.IsLocal() {
-						host = n.Address
-					}
-				}
-				scheme := "http://"
-				if pt.Protocol == "udp" {
-					scheme = "udp://"
-				}
-				lines = append(lines, fmt.Sprintf("  %s: %s%s:%d/  (node %s, port %d)", sp.Name, scheme, host, pt.Published, nn, pt.Target))
-			}
-		}
-	}
-	if len(lines) > 0 {
-		fmt.Fprintf(s.Out, "\nEndpoints:\n%s\n", strings.Join(lines, "\n"))
-	}
 }
