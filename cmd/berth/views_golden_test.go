@@ -341,7 +341,6 @@ service "cache" {
 	golden(t, "errors/host-key-changed.txt", outputs(code, "", errb.String()))
 }
 
-
 // apply -json's plan and result lines are typed now; they are byte for byte
 // the lines once built from maps (encoding/json sorts a map's keys).
 func TestApplyJSONLinesAsMaps(t *testing.T) {
