@@ -208,7 +208,8 @@ type operation struct {
 // refuses a node whose host key changed, locks, gathers, plans, asks
 // through view, applies (images first), writes the audit record and
 // releases the lock, as req.Op needs. The Outcome is returned also with an
-// error, holding what was done.
+// error, holding what was done. view may be nil for OpStatus and
+// OpForceUnlock, which show nothing while they run.
 func Run(ctx context.Context, cfg *config.Config, req Request, view View) (*Outcome, error) {
 	op := &operation{cfg: cfg, req: req, view: view, out: &Outcome{Op: req.Op}}
 	if req.Op == OpApplySaved {
