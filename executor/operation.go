@@ -118,7 +118,8 @@ type View interface {
 	Confirm(p *planner.Plan) (bool, error)
 	// Applying says the apply of p begins now (images first).
 	Applying(p *planner.Plan, at time.Time)
-	// Event shows one step of the apply.
+	// Event shows one step of the apply. It is called from every node's
+	// goroutine at once, and must not block long.
 	Event(e Event)
 	// ImageOutput says where the image step reports.
 	ImageOutput() ImageOutput

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ type recordView struct {
 	diags    hcl.Diagnostics
 	asked    int
 	applying int
+	mu       sync.Mutex // events come from every node at once
 	events   []Event
 }
 
@@ -29,8 +31,12 @@ func (v *recordView) Diagnostics(_ map[string]*hcl.File, d hcl.Diagnostics) {
 func (v *recordView) Planned(p *planner.Plan) error       { v.planned = append(v.planned, p); return nil }
 func (v *recordView) Confirm(*planner.Plan) (bool, error) { v.asked++; return v.answer, nil }
 func (v *recordView) Applying(*planner.Plan, time.Time)   { v.applying++ }
-func (v *recordView) Event(e Event)                       { v.events = append(v.events, e) }
-func (v *recordView) ImageOutput() ImageOutput            { return ImageOutput{} }
+func (v *recordView) Event(e Event) {
+	v.mu.Lock()
+	v.events = append(v.events, e)
+	v.mu.Unlock()
+}
+func (v *recordView) ImageOutput() ImageOutput { return ImageOutput{} }
 
 // openNode is a fake node that outlives the session Run closes.
 type openNode struct{ *FakeNode }
