@@ -111,50 +111,21 @@ func (e *RollbackError) Error() string {
 
 func (e *RollbackError) Unwrap() error { return e.Cause }
 
-// PausedError is a failure under failure_action = "pause". Its message says
-// what is left and the commands that roll the apply back or resume it.
+// PausedError is a failure under failure_action = "pause": nothing was
+// rolled back. It is plain data: the advice on how to roll back or resume
+// names the user's configuration and options, so the view builds it.
 type PausedError struct {
 	Cause   error
 	ApplyID string
-	// Dir is the configuration directory as the user named it, for the
-	// commands ("" or ".": the current directory). Vars says the run had
-	// -var or -var-file options, which those commands need too.
-	Dir  string
-	Vars bool
+	// The replica whose failure paused the apply.
+	Service   string
+	Replica   int
+	Node      string
+	Container string
 }
 
 func (e *PausedError) Error() string {
-	dir := ""
-	if e.Dir != "" && e.Dir != "." {
-		dir = " " + shellQuote(e.Dir)
-	}
-	s := e.Cause.Error() + "\n" +
-		"Apply paused (failure_action = \"pause\"): nothing was rolled back. The containers this apply created stay (the failed one too);\n" +
-		"the old containers they replace are kept aside, renamed NAME" + planner.AsideName("", e.ApplyID) + ".\n" +
-		"  To roll back: berth apply" + dir + "\n" +
-		"    restores the old containers first, then applies the configuration again: put it back as it was (or fix it) before.\n" +
-		"  To resume:    berth apply -recover=forward" + dir + "\n" +
-		"    keeps the new containers (the failed one too), removes the old ones and carries out the rest of the plan.\n" +
-		"  berth plan" + dir + " (or berth plan -recover=forward" + dir + ") shows what each will do."
-	if e.Vars {
-		s += "\n  Give these commands the same -var and -var-file options as this one."
-	}
-	return s
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	safe := s != ""
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./-+,:@%=", r)) {
-			safe = false
-			break
-		}
-	}
-	if safe {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return e.Cause.Error() + "\nApply paused (failure_action = \"pause\"): nothing was rolled back."
 }
 
 func (e *PausedError) Unwrap() error { return e.Cause }
@@ -267,7 +238,8 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 	if failed != nil {
 		if failedAction != nil && failedAction.Spec != nil && failedAction.Spec.Update.FailureAction == "pause" && ctx.Err() == nil {
 			ap.phase("paused")
-			return ap.result, &PausedError{Cause: failed, ApplyID: ap.id}
+			return ap.result, &PausedError{Cause: failed, ApplyID: ap.id, Service: failedAction.Service,
+				Replica: failedAction.Replica, Node: failedAction.Node, Container: failedAction.Container}
 		}
 		return ap.result, ap.rollback(failed)
 	}

@@ -47,14 +47,44 @@ func (p *Plan) Summary() (add, change, replace, destroy int) {
 	return
 }
 
+// TextPart is the kind of a piece of the plan's text that a view may style
+// (colour, bold). It exists so that views style the plan from its data, not
+// by parsing the rendered lines; it says nothing about how to style.
+type TextPart int
+
+// The parts passed to a Styler; every other piece of text is plain.
+const (
+	// PartSymbol is an action's symbol (Styler gets the action's kind).
+	PartSymbol TextPart = iota + 1
+	// PartHeading is a service's heading ("# service ...").
+	PartHeading
+	// PartSummary is the summary line ("Plan: ..." or "No changes. ...").
+	PartSummary
+	// PartBullet is the bullet of a warning.
+	PartBullet
+)
+
+// Styler returns text, a piece of the plan's text of the given part, as it
+// is to be written (wrapped in escape codes, say). kind is the action's kind
+// for PartSymbol, else "". It must not add or remove visible characters.
+type Styler func(part TextPart, kind ActionKind, text string) string
+
 // WriteText renders the plan for people: grouped by service, each action
 // with its symbol, replica, node, reason and changed fields, and a summary
-// line. Colour is the caller's business (see cmd/berth).
-func (p *Plan) WriteText(w io.Writer) error {
-	var b strings.Builder
+// line. Colour is the caller's business (see WriteStyledText).
+func (p *Plan) WriteText(w io.Writer) error { return p.WriteStyledText(w, nil) }
+
+// WriteStyledText renders the plan as WriteText does, passing each piece of
+// text that a view may style through style (nil: none).
+func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
+	if style == nil {
+		style = func(_ TextPart, _ ActionKind, text string) string { return text }
+	}
+	r := textRenderer{style: style}
+	b := &r.b
 	if p.Empty() {
-		b.WriteString("No changes. The cluster matches the configuration.\n")
-		p.writeWarnings(&b)
+		b.WriteString(style(PartSummary, "", "No changes. The cluster matches the configuration.") + "\n")
+		r.writeWarnings(p)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -68,9 +98,10 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if in.Mode == RecoverForward {
 			verb = "finished: the old containers it replaced are removed"
 		}
-		fmt.Fprintf(&b, "An interrupted apply (%s%s) was found. It will be %s first.\n\n", in.ApplyID, who, verb)
-		for _, a := range p.Recovery {
-			fmt.Fprintf(&b, "  %-3s %s on %s: %s\n", a.Symbol(), a.Old.Name, a.Node, a.Reason)
+		fmt.Fprintf(b, "An interrupted apply (%s%s) was found. It will be %s first.\n\n", in.ApplyID, who, verb)
+		for i := range p.Recovery {
+			a := &p.Recovery[i]
+			fmt.Fprintf(b, "  %s %s on %s: %s\n", r.symbol(a), a.Old.Name, a.Node, a.Reason)
 		}
 		b.WriteString("\n")
 	}
@@ -88,15 +119,15 @@ func (p *Plan) WriteText(w io.Writer) error {
 			a := &p.Actions[i]
 			if a.Service != cur {
 				cur = a.Service
-				b.WriteString("\n" + p.serviceHeader(cur) + "\n")
+				b.WriteString("\n  " + style(PartHeading, "", p.serviceHeader(cur)) + "\n")
 			}
-			a.writeText(&b)
+			r.writeAction(a)
 		}
 		b.WriteString("\n")
 	}
-	p.writeWarnings(&b)
+	r.writeWarnings(p)
 	add, change, repl, destroy := p.Summary()
-	fmt.Fprintf(&b, "Plan: %d to add, %d to change, %d to replace, %d to destroy.\n", add, change, repl, destroy)
+	b.WriteString(style(PartSummary, "", fmt.Sprintf("Plan: %d to add, %d to change, %d to replace, %d to destroy.", add, change, repl, destroy)) + "\n")
 	if len(p.Recovery) > 0 {
 		var restore, discard int
 		for _, a := range p.Recovery {
@@ -106,21 +137,33 @@ func (p *Plan) WriteText(w io.Writer) error {
 				discard++
 			}
 		}
-		fmt.Fprintf(&b, "Recovery: %d to restore, %d to discard.\n", restore, discard)
+		fmt.Fprintf(b, "Recovery: %d to restore, %d to discard.\n", restore, discard)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func (p *Plan) writeWarnings(b *strings.Builder) {
+// textRenderer is one rendering of a plan's text, with its styler.
+type textRenderer struct {
+	b     strings.Builder
+	style Styler
+}
+
+// symbol is a's symbol, styled and padded to three characters.
+func (r *textRenderer) symbol(a *Action) string {
+	s := a.Symbol()
+	return r.style(PartSymbol, a.Kind, s) + strings.Repeat(" ", max(0, 3-len(s)))
+}
+
+func (r *textRenderer) writeWarnings(p *Plan) {
 	if len(p.Warnings) == 0 {
 		return
 	}
-	b.WriteString("Warnings:\n")
+	r.b.WriteString("Warnings:\n")
 	for _, w := range p.Warnings {
-		b.WriteString("  - " + w + "\n")
+		r.b.WriteString("  " + r.style(PartBullet, "", "-") + " " + w + "\n")
 	}
-	b.WriteString("\n")
+	r.b.WriteString("\n")
 }
 
 func (p *Plan) serviceHeader(name string) string {
@@ -148,12 +191,12 @@ func (p *Plan) serviceHeader(name string) string {
 		if u := p.Unchanged[name]; u > 0 {
 			parts = append(parts, fmt.Sprintf("%d unchanged", u))
 		}
-		return fmt.Sprintf("  # service %q: %s", name, strings.Join(parts, "; "))
+		return fmt.Sprintf("# service %q: %s", name, strings.Join(parts, "; "))
 	}
 	if p.Destroy {
-		return fmt.Sprintf("  # service %q: destroy", name)
+		return fmt.Sprintf("# service %q: destroy", name)
 	}
-	return fmt.Sprintf("  # service %q: not in the configuration", name)
+	return fmt.Sprintf("# service %q: not in the configuration", name)
 }
 
 // placementString summarises replica placement as node(count), sorted.
@@ -199,7 +242,8 @@ func (a *Action) verb() string {
 	return string(a.Kind)
 }
 
-func (a *Action) writeText(b *strings.Builder) {
+func (r *textRenderer) writeAction(a *Action) {
+	b := &r.b
 	where := a.Node
 	if a.Old != nil && a.Old.Node != a.Node {
 		where = a.Old.Node + " -> " + a.Node
@@ -208,7 +252,7 @@ func (a *Action) writeText(b *strings.Builder) {
 	if a.Drift {
 		drift = " [drift]"
 	}
-	fmt.Fprintf(b, "  %-3s %s.%d on %s (%s)%s: %s  [batch %d]\n", a.Symbol(), a.Service, a.Replica, where, a.verb(), drift, a.Reason, a.Batch)
+	fmt.Fprintf(b, "  %s %s.%d on %s (%s)%s: %s  [batch %d]\n", r.symbol(a), a.Service, a.Replica, where, a.verb(), drift, a.Reason, a.Batch)
 	if a.OrderReason != "" {
 		fmt.Fprintf(b, "        %s: %s\n", a.Order, a.OrderReason)
 	}

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
-	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -47,14 +42,11 @@ same machine is taken over by the next apply without this command.`,
 				if err != nil {
 					return err
 				}
-				sess := openSession(ctx, s, cfg, cf)
-				defer sess.Close()
-				nodes, err := sess.ForceUnlock(ctx, args[0])
-				if len(nodes) == 0 && err == nil {
-					return fmt.Errorf("no lock with ID %s found on any reachable node", args[0])
-				}
-				if len(nodes) > 0 {
-					fmt.Fprintf(s.Out, "Lock %s removed from %s.\n", args[0], strings.Join(nodes, ", "))
+				req := cf.request(s, cfg, executor.OpForceUnlock)
+				req.LockID = args[0]
+				o, err := executor.Run(ctx, cfg, req, nil)
+				if len(o.Unlocked) > 0 {
+					fmt.Fprintf(s.Out, "Lock %s removed from %s.\n", args[0], strings.Join(o.Unlocked, ", "))
 				}
 				return err
 			}
@@ -137,9 +129,8 @@ Exit status: as for apply.`
 	return c
 }
 
-// newImageStep makes apply's image step (tests send from a fake engine).
-var newImageStep = executor.NewImageStep
-
+// applyRun is one apply or destroy: the request as the flags say, run
+// through the view they pick.
 type applyRun struct {
 	s           Streams
 	cf          *connFlags
@@ -151,67 +142,17 @@ type applyRun struct {
 	recover     string
 }
 
-func (r *applyRun) lockInfo(planID string) executor.LockInfo {
-	who, host := holder(r.s)
-	return executor.LockInfo{ApplyID: executor.NewApplyID(), PlanID: planID, Holder: who, Host: host,
-		PID: os.Getpid(), Since: time.Now()}
-}
-
 // fromDir: lock, gather, plan, confirm, apply.
 func (r *applyRun) fromDir(ctx context.Context, dir string) error {
 	cfg, err := loadConfig(r.s, dir, r.cf)
 	if err != nil {
 		return err
 	}
-	r.s = redactStreams(r.s, cfg)
-	sess := openSession(ctx, r.s, cfg, r.cf)
-	defer sess.Close()
-	if err := refuseHostKeyMismatch(sess); err != nil {
-		return err
+	op := executor.OpApply
+	if r.destroy {
+		op = executor.OpDestroy
 	}
-	lock, err := sess.Lock(ctx, r.lockInfo(""), r.lockTimeout)
-	if err != nil {
-		return err
-	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	var live *planner.Live
-	opts, err := gatherAndPlanInputs(ctx, cfg, func() *planner.Live { live = sess.Gather(ctx); return live }, r.destroy, r.recover)
-	if err != nil {
-		return err
-	}
-	opts.Interrupted = append(opts.Interrupted, lock.Stale...)
-	p, diags := planner.Make(cfg, live, opts)
-	if len(diags) > 0 {
-		writeDiags(r.s, cfg.Files, diags, errColor(r.s, *r.cf.noColor))
-	}
-	if diags.HasErrors() {
-		return exitCode(1, nil)
-	}
-	if !p.Empty() {
-		// The lock was taken before planning: from now on it names the
-		// plan, for whoever finds it held (during the prompt too).
-		if err := lock.SetPlan(ctx, p.ID); err != nil {
-			return fmt.Errorf("record the plan in the lock: %w (nothing was changed)", err)
-		}
-	}
-	if r.json {
-		r.jsonLine(map[string]any{"type": "plan", "plan": p})
-	} else if err := (planView{w: r.s.Out, color: !noColor(r.s, *r.cf.noColor)}).show(p); err != nil {
-		return err
-	}
-	if p.Empty() {
-		sess.ClearStaleMarkers(ctx, live, lock)
-		if !r.json && !r.destroy {
-			writeEndpoints(r.s, cfg, p)
-		}
-		return nil
-	}
-	if !r.auto {
-		if err := r.confirm(); err != nil {
-			return err
-		}
-	}
-	return r.run(ctx, sess, cfg, p, live, lock)
+	return r.run(ctx, cfg, op, nil)
 }
 
 // fromFile: lock, gather, stale check, apply the saved plan.
@@ -224,143 +165,20 @@ func (r *applyRun) fromFile(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("the saved plan's configuration in %s must load to supply its nodes and sensitive values", sp.ConfigDir)
 	}
-	if cfg.Project.Name != sp.Plan.Project {
-		return fmt.Errorf("the saved plan is for project %q, but %s now holds project %q", sp.Plan.Project, sp.ConfigDir, cfg.Project.Name)
-	}
-	r.s = redactStreams(r.s, cfg)
-	p := sp.Plan
-	if err := planner.FillSecrets(p, cfg); err != nil {
-		return err
-	}
-	sess := openSession(ctx, r.s, cfg, r.cf)
-	defer sess.Close()
-	if err := refuseHostKeyMismatch(sess); err != nil {
-		return err
-	}
-	lock, err := sess.Lock(ctx, r.lockInfo(p.ID), r.lockTimeout)
-	if err != nil {
-		return err
-	}
-	defer lock.Release(context.WithoutCancel(ctx))
-	live := sess.Gather(ctx)
-	if err := planner.CheckFresh(p, live); err != nil {
-		return err
-	}
-	if p.Empty() {
-		sess.ClearStaleMarkers(ctx, live, lock)
-		fmt.Fprintln(r.s.Out, "No changes. The cluster matches the configuration.")
-		return nil
-	}
-	return r.run(ctx, sess, cfg, p, live, lock)
+	return r.run(ctx, cfg, executor.OpApplySaved, sp.Plan)
 }
 
-func (r *applyRun) confirm() error {
-	if !r.s.InTerminal {
-		return errors.New("no terminal to confirm on: review the plan and run again with -auto-approve, or apply a saved plan (berth plan -out FILE; berth apply FILE)")
-	}
-	verb := "perform these actions"
-	if r.destroy {
-		verb = "destroy every container of this project"
-	}
-	fmt.Fprintf(r.s.Out, "\nDo you want to %s?\n  berth will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", verb)
-	line, _ := bufio.NewReader(r.s.In).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		what := "apply"
-		if r.destroy {
-			what = "destroy"
-		}
-		return exitCode(1, errors.New(what+" cancelled: nothing was changed"))
-	}
-	fmt.Fprintln(r.s.Out)
-	return nil
-}
-
-func (r *applyRun) jsonLine(v any) {
-	b, _ := json.Marshal(v)
-	fmt.Fprintf(r.s.Out, "%s\n", b)
-}
-
-// run applies p with the lock held, writes the audit record and reports.
-func (r *applyRun) run(ctx context.Context, sess *executor.Session, cfg *config.Config, p *planner.Plan, live *planner.Live, lock *executor.Lock) error {
-	pr := newProgress(r.s.Out, r.json, r.s.OutTerminal, !noColor(r.s, *r.cf.noColor))
-	started := time.Now()
-	// Image progress goes to stderr (never the -json stream), redrawn in
-	// place only when stderr itself is a terminal; -json gets an event per
-	// finished image step instead.
-	imgOpts := images.Options{Progress: r.s.Err, Terminal: r.s.ErrTerminal && !r.json}
-	if r.json {
-		imgOpts.Event = func(ie images.Event) {
-			e := executor.ImageEvent(ie)
-			e.ApplyID = lock.Info.ApplyID
-			pr.event(e)
-		}
-	}
-	imageStep := newImageStep(cfg, sess, imgOpts)
-	res, err := sess.Apply(ctx, p, live, lock, executor.ApplyOptions{
-		Parallelism:   *r.cf.parallelism,
-		Progress:      pr.event,
-		Hook:          testHook(r.s),
-		RemoveVolumes: r.volumes,
-		Images:        imageStep.Run,
-		Redact:        redactor(cfg),
-	})
-	result := "applied"
-	var pe *executor.PausedError
-	switch {
-	case err == nil:
-	case errors.As(err, &pe):
-		result = "paused"
-		// The commands it shows name this configuration.
-		pe.Dir, pe.Vars = cfg.Dir, len(r.cf.vars.args) > 0
-	case res != nil && res.RolledBack:
-		result = "rolled back"
-		// Some undo failed: the cluster is not as it was (the next apply
-		// recovers what is left), so do not say "rolled back".
-		if re := (*executor.RollbackError)(nil); errors.As(err, &re) && len(re.Failed) > 0 {
-			result = "rollback incomplete"
-		}
-	default:
-		result = "failed"
-	}
-	// Every apply leaves its record, whatever its result (also one that
-	// failed before any action completed): on every node it locked, which
-	// includes every reachable node the plan touches.
-	_ = sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), executor.AuditRecord{
-		ApplyID: lock.Info.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: started, Ended: time.Now(),
-		Result: result, Actions: len(p.Actions)})
-	if r.json {
-		// The result line has its time too: with the events' times it
-		// bounds the apply's window of changes (the lock is released after).
-		doc := map[string]any{"type": "result", "time": time.Now(), "result": result, "apply_id": lock.Info.ApplyID, "plan_id": p.ID}
-		if res != nil {
-			doc["done"] = res.Done
-		}
-		// Bytes of image streams sent, per node (absent: nothing sent).
-		doc["bytes_sent"] = imageStep.BytesSent()
-		if err != nil {
-			doc["error"] = err.Error()
-		}
-		r.jsonLine(doc)
-	}
-	if err != nil {
-		if isInterrupted(ctx, err) {
-			return exitCode(exitInterrupted, err)
-		}
-		return err
-	}
-	if !r.json {
-		add, change, repl, destroy := p.Summary()
-		what := "Apply"
-		if r.destroy {
-			what = "Destroy"
-		}
-		fmt.Fprintf(r.s.Out, "\n%s complete! Replicas: %d added, %d changed, %d replaced, %d destroyed. (%s)\n",
-			what, add, change, repl, destroy, time.Since(started).Round(10*time.Millisecond))
-		if !r.destroy {
-			writeEndpoints(r.s, cfg, p)
-		}
-	}
-	return nil
+// run runs the operation over cfg's nodes and shows its result.
+func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, saved *planner.Plan) error {
+	s := redactStreams(r.s, cfg)
+	req := r.cf.request(s, cfg, op)
+	req.Saved, req.Recover, req.AutoApprove, req.LockTimeout, req.RemoveVolumes = saved, r.recover, r.auto, r.lockTimeout, r.volumes
+	req.Hook = testHook(s)
+	view := newApplyView(s, r.json, *r.cf.noColor,
+		applyContext{cfg: cfg, destroy: r.destroy, saved: saved != nil, vars: len(r.cf.vars.args) > 0})
+	o, err := executor.Run(ctx, cfg, req, view)
+	view.Result(o, err)
+	return opError(o, err, view.ErrorText)
 }
 
 // writeEndpoints prints where each published port answers.

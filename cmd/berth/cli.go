@@ -131,18 +131,23 @@ func Run(ctx context.Context, args []string, s Streams) int {
 		fmt.Fprintf(s.Err, "berth %s: %v\n", c.name, err)
 		return 1
 	}
-	err = run(ctx, s, rest)
+	return report(s.Err, run(ctx, s, rest))
+}
+
+// report prints a command's error on w (unless it was shown already) and
+// returns the exit code it maps to.
+func report(w io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(s.Err, "Error: %v\n", ee.err)
+			fmt.Fprintf(w, "Error: %v\n", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(s.Err, "Error: %v\n", err)
+	fmt.Fprintf(w, "Error: %v\n", err)
 	return 1
 }
 

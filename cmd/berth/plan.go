@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -48,27 +49,20 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 					return err
 				}
 				s = redactStreams(s, cfg)
-				sess := openSession(ctx, s, cfg, cf)
-				defer sess.Close()
-				if err := refuseHostKeyMismatch(sess); err != nil {
-					return err
-				}
-				p, _, err := makePlan(ctx, s, cfg, sess, cf, *destroy, *recover)
+				req := cf.request(s, cfg, executor.OpPlan)
+				req.Recover, req.Destroy = *recover, *destroy
+				view := newPlanView(s, *jsonOut, *cf.noColor)
+				o, err := executor.Run(ctx, cfg, req, view)
 				if err != nil {
-					return err
+					return opError(o, err, error.Error)
 				}
-				view := planView{w: s.Out, json: *jsonOut, color: !noColor(s, *cf.noColor)}
-				if err := view.show(p); err != nil {
-					return err
-				}
+				p := o.Plan
 				if *out != "" {
 					abs, _ := filepath.Abs(dir)
 					if err := writePlanFile(*out, &planner.SavedPlan{BerthVersion: Version, ConfigDir: abs, Plan: p}); err != nil {
 						return fmt.Errorf("save the plan: %w", err)
 					}
-					if !*jsonOut {
-						fmt.Fprintf(s.Out, "\nSaved the plan to %s. To carry it out exactly: berth apply %s\n", *out, *out)
-					}
+					view.Saved(*out)
 				}
 				if *detailed && !p.Empty() {
 					return exitCode(2, nil)
@@ -95,7 +89,7 @@ same JSON document 'berth plan -json' prints. Touches no node.`,
 				if err != nil {
 					return err
 				}
-				return planView{w: s.Out, json: *jsonOut, color: !noColor(s, *noColorFlag)}.show(sp.Plan)
+				return newPlanView(s, *jsonOut, *noColorFlag).Planned(sp.Plan)
 			}
 		},
 	})

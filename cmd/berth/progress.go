@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -10,12 +9,11 @@ import (
 	"github.com/berth-dev/berth/executor"
 )
 
-// progress prints apply events: one line per replica, updated in place on a
-// terminal; plain lines otherwise; JSON lines with -json.
+// progress prints apply events for people: one line per replica, updated
+// in place on a terminal; plain lines otherwise. Times are shown from start.
 type progress struct {
 	mu      sync.Mutex
 	w       io.Writer
-	json    bool
 	inPlace bool
 	color   bool
 	start   time.Time
@@ -24,19 +22,14 @@ type progress struct {
 	began   map[string]time.Time
 }
 
-func newProgress(w io.Writer, jsonOut, terminal, color bool) *progress {
-	return &progress{w: w, json: jsonOut, inPlace: terminal && !jsonOut, color: color, start: time.Now(),
+func newProgress(w io.Writer, terminal, color bool, start time.Time) *progress {
+	return &progress{w: w, inPlace: terminal, color: color, start: start,
 		row: map[string]int{}, began: map[string]time.Time{}}
 }
 
 func (p *progress) event(e executor.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.json {
-		b, _ := json.Marshal(e)
-		fmt.Fprintf(p.w, "%s\n", b)
-		return
-	}
 	if e.Type == executor.EvPhase {
 		p.println(fmt.Sprintf("%s %s", p.stamp(e.Time), e.Message))
 		return

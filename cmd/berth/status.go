@@ -48,19 +48,13 @@ printed, as with Terraform's partial results).`,
 					return err
 				}
 				s = redactStreams(s, cfg)
-				sess := openSession(ctx, s, cfg, cf)
-				defer sess.Close()
-				live := sess.Gather(ctx)
-				if err := ctx.Err(); err != nil {
+				o, err := executor.Run(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
+				if err != nil {
 					return err
 				}
-				st := buildStatus(cfg, live)
-				if *jsonOut {
-					if err := writeStatusJSON(s.Out, st); err != nil {
-						return err
-					}
-				} else {
-					writeStatusText(s.Out, st, !noColor(s, *cf.noColor))
+				st := buildStatus(cfg, o.Live)
+				if err := newStatusView(s, *jsonOut, *cf.noColor).Status(st); err != nil {
+					return err
 				}
 				if st.Unreachable > 0 {
 					return exitCode(1, nil)

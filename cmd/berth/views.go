@@ -1,13 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
-	"strings"
+	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/planner"
 )
+
+// The views: one interface per command that talks to the nodes (planView,
+// applyView, statusView), each with a human and a JSON implementation,
+// chosen once from the flags. Each implements executor.View, what the
+// operation shows while it runs; the rest of each interface shows what the
+// operation returned. Views decide layout and colour from the data, never
+// by parsing text.
 
 const (
 	ansiGreen   = "\x1b[32m"
@@ -15,58 +26,100 @@ const (
 	ansiCyan    = "\x1b[36m"
 )
 
-// planView renders a plan for people (with optional colour) or as JSON. The
-// plan types carry no colour: it is added here, by each line's symbol.
-type planView struct {
-	w     io.Writer
-	json  bool
-	color bool
+// viewBase is what every view shares: its streams and colours, and the
+// diagnostics, which go to stderr as text in both views (as validate's
+// human view prints them).
+type viewBase struct {
+	s     Streams
+	color bool // stdout
+	// errColor colours stderr.
+	errColor bool
 }
 
-func (v planView) show(p *planner.Plan) error {
-	if v.json {
-		enc := json.NewEncoder(v.w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
-	}
-	var b bytes.Buffer
-	if err := p.WriteText(&b); err != nil {
-		return err
-	}
-	if !v.color {
-		_, err := v.w.Write(b.Bytes())
-		return err
-	}
-	_, err := io.WriteString(v.w, colorPlan(b.String()))
-	return err
+func newViewBase(s Streams, noColorFlag bool) viewBase {
+	return viewBase{s: s, color: !noColor(s, noColorFlag), errColor: errColor(s, noColorFlag)}
 }
 
-// colorPlan colours the symbols of action lines and the summary.
-func colorPlan(text string) string {
-	lines := strings.SplitAfter(text, "\n")
-	for i, l := range lines {
-		t := strings.TrimLeft(l, " ")
-		ind := l[:len(l)-len(t)]
-		var style, sym string
-		switch {
-		case strings.HasPrefix(t, "-/+ "), strings.HasPrefix(t, "+/- "):
-			style, sym = ansiMagenta, t[:3]
-		case strings.HasPrefix(t, "+ "):
-			style, sym = ansiGreen, "+"
-		case strings.HasPrefix(t, "~ ") && len(ind) == 2:
-			style, sym = ansiYellow, "~"
-		case strings.HasPrefix(t, "- "):
-			style, sym = ansiRed, "-"
-		case strings.HasPrefix(t, "Plan:"), strings.HasPrefix(t, "No changes."):
-			lines[i] = ansiBold + strings.TrimRight(l, "\n") + ansiReset + "\n"
-			continue
-		case strings.HasPrefix(t, "# service"):
-			lines[i] = ind + ansiBold + strings.TrimRight(t, "\n") + ansiReset + "\n"
-			continue
-		default:
-			continue
+func (v viewBase) Diagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
+	writeDiags(v.s, files, diags, v.errColor)
+}
+
+// The parts of executor.View that a command which applies nothing never
+// sees called.
+func (viewBase) Confirm(*planner.Plan) (bool, error) {
+	return false, errors.New("this command applies nothing")
+}
+func (viewBase) Applying(*planner.Plan, time.Time) {}
+func (viewBase) Event(executor.Event)              {}
+func (viewBase) ImageOutput() executor.ImageOutput { return executor.ImageOutput{} }
+
+// planView shows plan's and show's output.
+type planView interface {
+	executor.View
+	// Saved says that the plan was saved to path.
+	Saved(path string)
+}
+
+func newPlanView(s Streams, jsonOut, noColorFlag bool) planView {
+	if jsonOut {
+		return planJSON{newViewBase(s, noColorFlag)}
+	}
+	return planHuman{newViewBase(s, noColorFlag)}
+}
+
+// planHuman shows the plan as text, its symbols coloured by action kind.
+type planHuman struct{ viewBase }
+
+func (v planHuman) Planned(p *planner.Plan) error { return writePlanText(v.s.Out, p, v.color) }
+
+func (v planHuman) Saved(path string) {
+	fmt.Fprintf(v.s.Out, "\nSaved the plan to %s. To carry it out exactly: berth apply %s\n", path, path)
+}
+
+// planJSON shows the plan as one indented JSON document (the plan's own
+// format, format_version planner.FormatVersion).
+type planJSON struct{ viewBase }
+
+func (v planJSON) Planned(p *planner.Plan) error {
+	enc := json.NewEncoder(v.s.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(p)
+}
+
+func (planJSON) Saved(string) {}
+
+// writePlanText renders p for people, coloured when color is set.
+func writePlanText(w io.Writer, p *planner.Plan, color bool) error {
+	if !color {
+		return p.WriteText(w)
+	}
+	return p.WriteStyledText(w, planStyle)
+}
+
+// planStyle colours a plan's symbols by action kind (create green, update
+// yellow, replace magenta, delete red; recovery's restore and discard
+// plain), a warning's bullet red, and makes headings and the summary bold.
+func planStyle(part planner.TextPart, kind planner.ActionKind, text string) string {
+	style := ""
+	switch part {
+	case planner.PartSymbol:
+		switch kind {
+		case planner.Create:
+			style = ansiGreen
+		case planner.Update:
+			style = ansiYellow
+		case planner.Replace:
+			style = ansiMagenta
+		case planner.Delete:
+			style = ansiRed
 		}
-		lines[i] = ind + style + sym + ansiReset + t[len(sym):]
+	case planner.PartHeading, planner.PartSummary:
+		style = ansiBold
+	case planner.PartBullet:
+		style = ansiRed
 	}
-	return strings.Join(lines, "")
+	if style == "" {
+		return text
+	}
+	return style + text + ansiReset
 }

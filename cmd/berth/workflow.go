@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"os/user"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +18,6 @@ import (
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/executor/transport"
-	"github.com/berth-dev/berth/planner"
 )
 
 // connFlags are the flags of every command that talks to the nodes.
@@ -57,13 +54,13 @@ func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
-// newSession opens the session of a command, and localImageFacts reads the
-// local engine's images; tests replace them to run the commands over fakes.
+// newSession opens the session of a command, localImageFacts reads the
+// local engine's images and newImageStep makes apply's image step; tests
+// replace them to run the commands over fakes.
 var (
 	newSession      = executor.Open
-	localImageFacts = func(ctx context.Context, cfg *config.Config, withLocal bool) (images.Facts, error) {
-		return images.LocalFacts(ctx, cfg, withLocal, os.Environ())
-	}
+	localImageFacts func(ctx context.Context, cfg *config.Config, withLocal bool) (images.Facts, error) // nil: the session's local engine
+	newImageStep    = executor.NewImageStep
 )
 
 // errColor says whether to colour what goes to stderr (diagnostics): as
@@ -73,108 +70,26 @@ func errColor(s Streams, noColorFlag bool) bool {
 	return !noColor(s, noColorFlag)
 }
 
-// openSession connects to every node of cfg.
-func openSession(ctx context.Context, s Streams, cfg *config.Config, cf *connFlags) *executor.Session {
-	return newSession(ctx, cfg, executor.Options{
-		Parallelism: *cf.parallelism,
-		SSH: transport.Options{
-			TrustNewHosts: *cf.trustNewHosts,
-			Environ:       s.Environ,
-			Stdin:         s.In,
-			Stderr:        s.Err,
-			IsTerminal:    s.InTerminal,
+// request is the operation op over cfg's nodes as the flags say, with the
+// image work bound to the executor's images.
+func (cf *connFlags) request(s Streams, cfg *config.Config, op executor.Op) executor.Request {
+	return executor.Request{
+		Op: op,
+		Session: executor.Options{
+			Parallelism: *cf.parallelism,
+			SSH: transport.Options{
+				TrustNewHosts: *cf.trustNewHosts,
+				Environ:       s.Environ,
+				Stdin:         s.In,
+				Stderr:        s.Err,
+				IsTerminal:    s.InTerminal,
+			},
 		},
-	})
-}
-
-// refuseHostKeyMismatch fails when a node offered a host key other than the
-// recorded one. Someone may be impersonating that node, so berth goes no
-// further with any node: plan, apply and destroy send nothing anywhere
-// (rather than carrying on without that node, as for an unreachable one).
-func refuseHostKeyMismatch(sess *executor.Session) error {
-	errs := sess.HostKeyMismatches()
-	if len(errs) == 0 {
-		return nil
+		Open:         newSession,
+		Redact:       redactor(cfg),
+		ImageFacts:   localImageFacts,
+		NewImageStep: newImageStep,
 	}
-	lines := make([]string, len(errs))
-	for i, err := range errs {
-		lines[i] = "  - " + err.Error()
-	}
-	return fmt.Errorf("a node's host key does not match the one recorded in known_hosts: it may not be the node it claims to be, "+
-		"so berth stops here and nothing was sent to any node:\n%s", strings.Join(lines, "\n"))
-}
-
-// gatherAndPlanInputs gathers what the planner needs beside the
-// configuration: the live state and stale locks (killed runs) from the
-// nodes, and the image facts of the local engine, read at the same time.
-func gatherAndPlanInputs(ctx context.Context, cfg *config.Config, gather func() *planner.Live, destroy bool, recover string) (planner.Options, error) {
-	type facts struct {
-		f   images.Facts
-		err error
-	}
-	ch := make(chan facts, 1)
-	go func() {
-		f, err := localImageFacts(ctx, cfg, !destroy)
-		ch <- facts{f, err}
-	}()
-	live := gather()
-	opts := planner.Options{Destroy: destroy, Recover: recover}
-	for _, li := range executor.Locks(cfg.Project.Name, live) {
-		if li.Stale() && !contains(opts.Interrupted, li.ApplyID) {
-			opts.Interrupted = append(opts.Interrupted, li.ApplyID)
-		}
-	}
-	r := <-ch
-	imgs, err := r.f, r.err
-	if err != nil {
-		return opts, err
-	}
-	opts.BuildImages = imgs.BuildImages
-	opts.LocalImages = imgs.LocalImages
-	opts.LocalEngineID = imgs.LocalEngineID
-	return opts, nil
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// makePlan gathers and plans, printing diagnostics on failure.
-func makePlan(ctx context.Context, s Streams, cfg *config.Config, sess *executor.Session, cf *connFlags, destroy bool, recover string) (*planner.Plan, *planner.Live, error) {
-	var live *planner.Live
-	opts, err := gatherAndPlanInputs(ctx, cfg, func() *planner.Live { live = sess.Gather(ctx); return live }, destroy, recover)
-	if cerr := ctx.Err(); cerr != nil {
-		return nil, nil, cerr
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	p, diags := planner.Make(cfg, live, opts)
-	if len(diags) > 0 {
-		writeDiags(s, cfg.Files, diags, errColor(s, *cf.noColor))
-	}
-	if diags.HasErrors() {
-		return nil, nil, exitCode(1, nil)
-	}
-	return p, live, nil
-}
-
-// holder is user@host for locks and audit records.
-func holder(s Streams) (who, host string) {
-	host, _ = os.Hostname()
-	name := s.Getenv("USER")
-	if u, err := user.Current(); err == nil && name == "" {
-		name = u.Username
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	return name + "@" + host, host
 }
 
 // redactor replaces every sensitive value with "(sensitive value)".
@@ -278,9 +193,4 @@ func testHook(s Streams) func(string) {
 			time.Sleep(20 * time.Millisecond) // let signal.NotifyContext cancel
 		}
 	}
-}
-
-// isInterrupted reports whether err comes from Ctrl-C / SIGTERM.
-func isInterrupted(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, context.Canceled)
 }

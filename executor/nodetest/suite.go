@@ -105,7 +105,10 @@ func freePort(t *testing.T, n executor.Node) int {
 	b := make([]byte, 2)
 	for {
 		rand.Read(b)
-		p := 41000 + int(b[0])<<8%8000 + int(b[1])
+		// Below the kernel's ephemeral range (32768-60999 by default): a
+		// port in it can be held at any moment by an outgoing connection of
+		// this or another test process, and the bind then fails.
+		p := 20000 + (int(b[0])<<8+int(b[1]))%9000
 		if !used[p] {
 			return p
 		}
