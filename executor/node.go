@@ -2,9 +2,12 @@
 // node, applies a plan and rolls it back. It holds no decision logic: what to
 // do comes from planner.Plan.
 //
-// The core owns the Session (one connected Node per configured node), the
-// gather, the lock, the audit records, apply with its health gates and its
-// whole-plan rollback. The boundaries live in sub-packages that never import
+// The core owns the operations (Run: open, lock, gather, plan, confirm
+// through a View, images, apply, audit, returning a typed Outcome), the
+// Session (one connected Node per configured node), the gather, the lock,
+// the audit records, apply with its health gates and its whole-plan
+// rollback. It must not render anything for people (views live in
+// cmd/berth) nor decide what to change (that is the planner's). The boundaries live in sub-packages that never import
 // the core: transport (SSH), engine (the Docker Engine node), images (build,
 // send, pull) and, for tests only, fake (an in-memory node) with nodetest
 // (the Node contract as a suite).
@@ -22,8 +25,8 @@ import (
 // Node is the contract between the executor and one server's Docker engine.
 // Implementations: engine.Node over SSH (one transport connection per node,
 // the Docker API over direct-streamlocal channels) or on the local engine
-// (address = "local"), and fake.Node, in memory, for unit tests. A shared suite (nodetest) runs against
-// all of them.
+// (address = "local"), and fake.Node, in memory, for unit tests. A shared
+// suite (nodetest) runs against all of them.
 //
 // Every method honours ctx's deadline. An error from a method is a transport
 // or engine error: callers must never read it as "nothing there".

@@ -1,4 +1,10 @@
 // Command berth plans and applies a cluster of Docker servers described in HCL.
+//
+// This package owns the command line only: flags, the views (human and JSON,
+// one per command, colour from the data) and the mapping of an operation's
+// outcome to an exit code. It must not do a workflow step itself: opening
+// sessions, locking, gathering, planning and applying go through
+// executor.Run.
 package main
 
 import (
