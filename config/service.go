@@ -359,25 +359,14 @@ func (l *loader) checkPublishedPorts(s *Service) {
 		}
 		for j := 0; j < i; j++ {
 			q := s.Ports[j]
-			if q.Published != p.Published || q.Protocol != p.Protocol {
-				continue
-			}
-			if p.HostIP != q.HostIP && !wildcardIP(p.HostIP) && !wildcardIP(q.HostIP) {
+			if !p.Host().Overlaps(q.Host()) {
 				continue
 			}
 			l.duplicatef(s.Range(fmt.Sprintf("port[%d].published", i)), s.Range(fmt.Sprintf("port[%d].published", j)),
-				"Duplicate published port", "The service %q publishes host port %d/%s twice.", s.Name, p.Published, p.Protocol)
+				"Duplicate published port", "The service %q publishes host port %s twice.", s.Name, p.Host())
 			break
 		}
 	}
-}
-
-func wildcardIP(ip string) bool {
-	if ip == "" {
-		return true
-	}
-	parsed := net.ParseIP(ip)
-	return parsed != nil && parsed.IsUnspecified()
 }
 
 func (l *loader) decodePlacement(s *Service, b *hcl.Block) {

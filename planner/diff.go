@@ -91,8 +91,8 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 func samePort(c *Container, spec *ContainerSpec) string {
 	for _, pt := range spec.Ports {
 		for _, b := range c.Ports {
-			if b.HostPort == pt.Published && b.Protocol == pt.Protocol && ipOverlap(b.HostIP, pt.HostIP) {
-				return fmt.Sprintf("%d/%s", pt.Published, pt.Protocol)
+			if b.Host().Overlaps(pt.Host()) {
+				return pt.Host().String()
 			}
 		}
 	}

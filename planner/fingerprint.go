@@ -22,7 +22,7 @@ func (p *planState) snapshots(live *Live) []NodeSnapshot {
 	return p.plan.Refingerprint(live)
 }
 
-func fingerprintItems(st *NodeState, project string, relevant func(string, int) bool, images, volumes map[string]bool) []string {
+func fingerprintItems(st *NodeState, project string, relevant func(HostPort) bool, images, volumes map[string]bool) []string {
 	var items []string
 	// What other berth projects reserve, per project: placement subtracts
 	// it from the node's capacity.
@@ -56,8 +56,8 @@ func fingerprintItems(st *NodeState, project string, relevant func(string, int) 
 	for _, c := range st.Foreign {
 		var ps []string
 		for _, b := range c.Ports {
-			if relevant(b.Protocol, b.HostPort) {
-				ps = append(ps, fmt.Sprintf("%d/%s", b.HostPort, b.Protocol))
+			if relevant(b.Host()) {
+				ps = append(ps, b.Host().String())
 			}
 		}
 		if len(ps) > 0 {
@@ -67,8 +67,8 @@ func fingerprintItems(st *NodeState, project string, relevant func(string, int) 
 	}
 	seen := map[string]bool{}
 	for _, hp := range st.HostPorts {
-		k := fmt.Sprintf("port %s/%d", hp.Protocol, hp.Port)
-		if relevant(hp.Protocol, hp.Port) && !seen[k] {
+		k := "port " + hp.Key()
+		if relevant(hp) && !seen[k] {
 			seen[k] = true
 			items = append(items, k+" in use")
 		}

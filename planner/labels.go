@@ -76,7 +76,7 @@ func specFields(spec *ContainerSpec, userLabels map[string]string, dependsOn []s
 		}
 	}
 	for _, p := range spec.Ports {
-		f.Ports = append(f.Ports, portString(p))
+		f.Ports = append(f.Ports, p.String())
 	}
 	for _, v := range spec.Volumes {
 		s := v.Source + ":" + v.Target
@@ -89,14 +89,6 @@ func specFields(spec *ContainerSpec, userLabels map[string]string, dependsOn []s
 		f.Health = healthString(h)
 	}
 	return f
-}
-
-func portString(p PortSpec) string {
-	s := fmt.Sprintf("%d:%d/%s", p.Published, p.Target, p.Protocol)
-	if p.HostIP != "" {
-		s = p.HostIP + ":" + s
-	}
-	return s
 }
 
 func healthString(h *HealthSpec) string {

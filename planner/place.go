@@ -24,16 +24,15 @@ const LabelReplicas = "berth.replicas"
 func (p *planState) assignPorts(order []*config.Service) {
 	p.desired = map[string]*serviceDesired{}
 	taken := map[string]bool{}
-	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
 	for _, n := range p.nodes {
 		for _, h := range n.ports {
-			taken[key(h.proto, h.port)] = true
+			taken[h.Key()] = true
 		}
 	}
 	for _, s := range p.cfg.Services {
 		for _, pt := range s.Ports {
 			if pt.Published != 0 {
-				taken[key(pt.Protocol, pt.Published)] = true
+				taken[pt.Host().Key()] = true
 			}
 		}
 	}
@@ -48,7 +47,7 @@ func (p *planState) assignPorts(order []*config.Service) {
 				ports[i].Assigned = true
 				if kept := p.keptPort(s.Name, pt); kept != 0 {
 					ports[i].Published = kept
-					taken[key(pt.Protocol, kept)] = true
+					taken[ports[i].Host().Key()] = true
 				}
 			}
 		}
@@ -59,9 +58,10 @@ func (p *planState) assignPorts(order []*config.Service) {
 		for i := range ports {
 			if ports[i].Assigned && ports[i].Published == 0 {
 				for c := config.AutoPortMin; c <= config.AutoPortMax; c++ {
-					if !taken[key(ports[i].Protocol, c)] {
+					h := HostPort{Protocol: ports[i].Protocol, Port: c}
+					if !taken[h.Key()] {
 						ports[i].Published = c
-						taken[key(ports[i].Protocol, c)] = true
+						taken[h.Key()] = true
 						break
 					}
 				}
@@ -127,8 +127,8 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 	}
 	for i, pt := range pl.d.ports {
 		for _, h := range n.ports {
-			if h.proto == pt.Protocol && h.port == pt.Published && ipOverlap(h.ip, pt.HostIP) {
-				return fmt.Sprintf("port %d/%s is held by %s", pt.Published, pt.Protocol, h.holder), "port[" + strconv.Itoa(i) + "]"
+			if h.Overlaps(pt.Host()) {
+				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.holder), "port[" + strconv.Itoa(i) + "]"
 			}
 		}
 	}
@@ -150,11 +150,6 @@ func reservedByOthers(v int64, format func(int64) string) string {
 		return ""
 	}
 	return " (" + format(v) + " reserved by other berth projects)"
-}
-
-func ipOverlap(a, b string) bool {
-	wild := func(ip string) bool { return ip == "" || ip == "0.0.0.0" || ip == "::" }
-	return wild(a) || wild(b) || a == b
 }
 
 func max64(a, b int64) int64 {
@@ -182,7 +177,7 @@ func (pl *placement) claim(n *nodeView, replica int) {
 	n.usedCPUs += pl.d.template.NanoCPUs
 	n.usedMem += pl.d.template.MemoryBytes
 	for _, pt := range pl.d.ports {
-		n.ports = append(n.ports, portHold{proto: pt.Protocol, ip: pt.HostIP, port: pt.Published,
+		n.ports = append(n.ports, portHold{HostPort: pt.Host(),
 			holder: fmt.Sprintf("service %q replica %d", pl.svc.Name, replica), service: pl.svc.Name})
 	}
 	if g := pl.nodeGroup[n]; g != nil {

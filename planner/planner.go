@@ -137,11 +137,11 @@ type nodeView struct {
 	count int
 }
 
+// portHold is a host port taken on a node during placement, and by whom.
 type portHold struct {
-	proto, ip string
-	port      int
-	holder    string
-	service   string // own service holding it, "" for foreign or host
+	HostPort
+	holder  string
+	service string // own service holding it, "" for foreign or host
 }
 
 func (n *nodeView) name() string { return n.nm }
@@ -189,10 +189,9 @@ func (p *planState) buildNodes(live *Live) {
 // containers reserve.
 func (n *nodeView) holdForeign(project string) {
 	bound := map[string]bool{}
-	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
 	for i := range n.state.Containers {
 		for _, b := range n.state.Containers[i].Ports {
-			bound[key(b.Protocol, b.HostPort)] = true
+			bound[b.Host().Key()] = true
 		}
 	}
 	for i := range n.state.Foreign {
@@ -210,15 +209,15 @@ func (n *nodeView) holdForeign(project string) {
 			who += " (not managed by berth)"
 		}
 		for _, b := range c.Ports {
-			bound[key(b.Protocol, b.HostPort)] = true
-			n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort, holder: who})
+			bound[b.Host().Key()] = true
+			n.ports = append(n.ports, portHold{HostPort: b.Host(), holder: who})
 		}
 	}
 	for _, hp := range n.state.HostPorts {
-		if bound[key(hp.Protocol, hp.Port)] {
+		if bound[hp.Key()] {
 			continue
 		}
-		n.ports = append(n.ports, portHold{proto: hp.Protocol, ip: hp.IP, port: hp.Port, holder: "a host process"})
+		n.ports = append(n.ports, portHold{HostPort: hp, holder: "a host process"})
 	}
 }
 
@@ -252,7 +251,7 @@ func (p *planState) collectOwn() {
 				n.usedMem += c.MemoryBytes
 			}
 			for _, b := range c.Ports {
-				n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort,
+				n.ports = append(n.ports, portHold{HostPort: b.Host(),
 					holder: fmt.Sprintf("service %q replica %d", svc, r), service: svc})
 			}
 		}
@@ -403,7 +402,7 @@ func (p *planState) deleteAction(oc ownContainer, reason string) Action {
 func bindingPorts(bs []PortBinding) []PortSpec {
 	out := make([]PortSpec, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+		out = append(out, b.Port())
 	}
 	return out
 }

@@ -2,9 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"github.com/berth-dev/berth/config"
 	"sort"
-	"strconv"
-	"strings"
 )
 
 // Labels of berth's own volumes (lock, audit, commit markers).
@@ -123,8 +122,8 @@ func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, rea
 		// publishes what its spec label records (see restoreContainer).
 		if f, ok := parseSpecLabel(c.Labels); ok {
 			for _, ps := range f.Ports {
-				if b, ok := parsePortString(ps); ok {
-					a.Ports = append(a.Ports, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+				if pt, ok := config.ParsePort(ps); ok {
+					a.Ports = append(a.Ports, pt)
 				}
 			}
 		}
@@ -187,33 +186,11 @@ func restoreContainer(st *NodeState, a Action) {
 		c.State = "running"
 		if f, ok := parseSpecLabel(c.Labels); ok && len(c.Ports) == 0 {
 			for _, ps := range f.Ports {
-				if b, ok := parsePortString(ps); ok {
-					c.Ports = append(c.Ports, b)
-					st.HostPorts = append(st.HostPorts, HostPort{Protocol: b.Protocol, IP: b.HostIP, Port: b.HostPort})
+				if pt, ok := config.ParsePort(ps); ok {
+					c.Ports = append(c.Ports, Binding(pt))
+					st.HostPorts = append(st.HostPorts, pt.Host())
 				}
 			}
 		}
 	}
-}
-
-// parsePortString reads portString's "[ip:]published:target/proto".
-func parsePortString(s string) (PortBinding, bool) {
-	var b PortBinding
-	body, proto, ok := strings.Cut(s, "/")
-	if !ok {
-		return b, false
-	}
-	b.Protocol = proto
-	parts := strings.Split(body, ":")
-	if len(parts) == 3 {
-		b.HostIP = parts[0]
-		parts = parts[1:]
-	}
-	if len(parts) != 2 {
-		return b, false
-	}
-	var err1, err2 error
-	b.HostPort, err1 = strconv.Atoi(parts[0])
-	b.ContainerPort, err2 = strconv.Atoi(parts[1])
-	return b, err1 == nil && err2 == nil
 }

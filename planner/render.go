@@ -134,7 +134,7 @@ func (p *Plan) serviceHeader(name string) string {
 		if len(s.Ports) > 0 {
 			var ps []string
 			for _, pt := range s.Ports {
-				x := portString(pt)
+				x := pt.String()
 				if pt.Assigned {
 					x += " (assigned)"
 				}

@@ -72,7 +72,7 @@ func dropContainer(st *NodeState, id string) {
 		for _, b := range c.Ports {
 			hp := st.HostPorts[:0]
 			for _, h := range st.HostPorts {
-				if !(h.Port == b.HostPort && h.Protocol == b.Protocol) {
+				if h.Key() != b.Host().Key() {
 					hp = append(hp, h)
 				}
 			}
@@ -104,8 +104,8 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 		}
 	}
 	for _, p := range spec.Ports {
-		c.Ports = append(c.Ports, PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: p.Protocol})
-		st.HostPorts = append(st.HostPorts, HostPort{Protocol: p.Protocol, IP: p.HostIP, Port: p.Published})
+		c.Ports = append(c.Ports, Binding(p))
+		st.HostPorts = append(st.HostPorts, p.Host())
 	}
 	for _, v := range spec.Volumes {
 		m := Mount{Type: "volume", Name: v.Source, Destination: v.Target}

@@ -1,5 +1,7 @@
 package planner
 
+import "github.com/berth-dev/berth/config"
+
 // Labels berth puts on every container it creates. They are berth's only
 // state: no state file, no agent. The spec label holds the compared fields so
 // that a plan can show which field changed, not only that a hash differs.
@@ -57,15 +59,9 @@ type EnvVar struct {
 	Secret    string `json:"-"`
 }
 
-// PortSpec is a port published on the node.
-type PortSpec struct {
-	Target    int    `json:"target"`
-	Published int    `json:"published"`
-	Protocol  string `json:"protocol"`
-	HostIP    string `json:"host_ip,omitempty"`
-	// Assigned is true when berth chose Published from the auto range.
-	Assigned bool `json:"assigned,omitempty"`
-}
+// PortSpec is a port published on the node: config.Port, the one port
+// mapping type, under the name plans have always used.
+type PortSpec = config.Port
 
 // VolumeSpec mounts a named volume or a host path.
 type VolumeSpec struct {
