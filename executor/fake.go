@@ -588,7 +588,7 @@ func (f *FakeNode) StopContainer(ctx context.Context, id string, grace time.Dura
 	if c == nil {
 		return f.notFound("container", id)
 	}
-	if c.c.State == "running" || c.c.State == "restarting" {
+	if c.c.Running() {
 		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", 0, "", ""
 	}
 	return nil

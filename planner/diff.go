@@ -21,7 +21,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		if a.Order == "" {
 			a.Order = StartFirst
 		}
-		if c.State != "running" && c.State != "restarting" {
+		if !c.Running() {
 			a.Order, a.OrderReason = StopFirst, "the old container is not running"
 		} else if port := samePort(c, spec); port != "" {
 			if a.Order != StopFirst {

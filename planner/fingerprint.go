@@ -34,7 +34,7 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 	for i := range st.Foreign {
 		c := &st.Foreign[i]
 		proj := c.Labels[LabelProject]
-		if proj == "" || proj == project || !reserves(c) || (c.NanoCPUs == 0 && c.MemoryBytes == 0) {
+		if proj == "" || proj == project || !c.Running() || (c.NanoCPUs == 0 && c.MemoryBytes == 0) {
 			continue
 		}
 		r := reserved[proj]

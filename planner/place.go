@@ -128,7 +128,7 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 	for i, pt := range pl.d.ports {
 		for _, h := range n.ports {
 			if h.Overlaps(pt.Host()) {
-				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.holder), "port[" + strconv.Itoa(i) + "]"
+				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.Holder), "port[" + strconv.Itoa(i) + "]"
 			}
 		}
 	}
@@ -177,8 +177,7 @@ func (pl *placement) claim(n *nodeView, replica int) {
 	n.usedCPUs += pl.d.template.NanoCPUs
 	n.usedMem += pl.d.template.MemoryBytes
 	for _, pt := range pl.d.ports {
-		n.ports = append(n.ports, portHold{HostPort: pt.Host(),
-			holder: fmt.Sprintf("service %q replica %d", pl.svc.Name, replica), service: pl.svc.Name})
+		n.ports = append(n.ports, PortHold{HostPort: pt.Host(), Holder: replicaHolder(pl.svc.Name, replica), Service: pl.svc.Name})
 	}
 	if g := pl.nodeGroup[n]; g != nil {
 		g.count++
@@ -372,7 +371,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	R := svc.Replicas
 	byIndex := map[int][]ownContainer{}
 	maxRecorded := 0
-	for _, oc := range p.sortedOwn(svc.Name) {
+	for _, oc := range p.own[svc.Name] {
 		byIndex[oc.replica] = append(byIndex[oc.replica], oc)
 		if n, err := strconv.Atoi(oc.c.Labels[LabelReplicas]); err == nil && n > maxRecorded {
 			maxRecorded = n
@@ -494,7 +493,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 		}
 		creates = append(creates, a)
 	}
-	for _, oc := range p.sortedOwn(svc.Name) {
+	for _, oc := range p.own[svc.Name] {
 		if used[oc.c] {
 			continue
 		}
@@ -585,7 +584,7 @@ func replicaList(l []int) string {
 func preferRunning(l []ownContainer) []ownContainer {
 	out := append([]ownContainer(nil), l...)
 	sort.SliceStable(out, func(i, j int) bool {
-		ri, rj := out[i].c.State == "running", out[j].c.State == "running"
+		ri, rj := out[i].c.Running(), out[j].c.Running()
 		return ri && !rj
 	})
 	return out

@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -54,6 +55,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}, Destroy: opts.Destroy}
 	original := live
 	live = p.recover(live)
+	p.obs = Observe(p.project, live)
 	p.buildNodes(live)
 	p.collectOwn()
 
@@ -91,10 +93,13 @@ type planState struct {
 	opts    Options
 	project string
 	plan    *Plan
+	// obs is the live state after recovery, indexed.
+	obs *Observed
 
 	nodes      []*nodeView // sorted by name; configured nodes only
 	nodeByName map[string]*nodeView
-	// own holds this project's containers by service (not renamed aside).
+	// own holds this project's containers by service (not renamed aside),
+	// on configured reachable nodes, sorted by replica, node and name.
 	own map[string][]ownContainer
 	// desired by service name, for ServicePlan.
 	desired map[string]*serviceDesired
@@ -129,7 +134,7 @@ type nodeView struct {
 	foreignCPUs int64
 	foreignMem  int64
 	// ports holds every host port taken on the node, by whom.
-	ports []portHold
+	ports []PortHold
 	// images by reference and by ID
 	imageIDs map[string]string // ref -> ID
 	imageSet map[string]bool   // ID -> present
@@ -138,12 +143,6 @@ type nodeView struct {
 }
 
 // portHold is a host port taken on a node during placement, and by whom.
-type portHold struct {
-	HostPort
-	holder  string
-	service string // own service holding it, "" for foreign or host
-}
-
 func (n *nodeView) name() string { return n.nm }
 
 func (p *planState) buildNodes(live *Live) {
@@ -177,82 +176,43 @@ func (p *planState) buildNodes(live *Live) {
 					v.imageIDs[NormalizeRef(t)] = img.ID
 				}
 			}
-			v.holdForeign(p.project)
+			v.ports = slices.Clone(p.obs.Holds(n.Name))
+			v.reserveForeign(p.project)
 		}
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
 	}
 }
 
-// holdForeign records ports held by containers outside this project and by
-// host processes, and the CPU and memory that other berth projects' running
-// containers reserve.
-func (n *nodeView) holdForeign(project string) {
-	bound := map[string]bool{}
-	for i := range n.state.Containers {
-		for _, b := range n.state.Containers[i].Ports {
-			bound[b.Host().Key()] = true
-		}
-	}
+// reserveForeign counts the CPU and memory that other berth projects'
+// running containers reserve on the node.
+func (n *nodeView) reserveForeign(project string) {
 	for i := range n.state.Foreign {
 		c := &n.state.Foreign[i]
-		who := "container " + c.Name
-		if proj := c.Labels[LabelProject]; proj != "" {
-			who += " of berth project " + strconv.Quote(proj)
-			if proj != project && reserves(c) {
-				n.foreignCPUs += c.NanoCPUs
-				n.foreignMem += c.MemoryBytes
-				n.usedCPUs += c.NanoCPUs
-				n.usedMem += c.MemoryBytes
-			}
-		} else {
-			who += " (not managed by berth)"
+		if proj := c.Labels[LabelProject]; proj != "" && proj != project && c.Running() {
+			n.foreignCPUs += c.NanoCPUs
+			n.foreignMem += c.MemoryBytes
+			n.usedCPUs += c.NanoCPUs
+			n.usedMem += c.MemoryBytes
 		}
-		for _, b := range c.Ports {
-			bound[b.Host().Key()] = true
-			n.ports = append(n.ports, portHold{HostPort: b.Host(), holder: who})
-		}
-	}
-	for _, hp := range n.state.HostPorts {
-		if bound[hp.Key()] {
-			continue
-		}
-		n.ports = append(n.ports, portHold{HostPort: hp, holder: "a host process"})
 	}
 }
 
-// reserves reports whether a container holds its CPU and memory
-// reservations: it is running (or restarting).
-func reserves(c *Container) bool {
-	return c.State == "running" || c.State == "restarting"
-}
-
-// collectOwn indexes this project's containers by service, and counts what
-// they hold (ports, resources) on their node.
+// collectOwn takes this project's replicas from the observed state, on the
+// configured reachable nodes, and counts the CPU and memory the running
+// ones reserve on their node.
 func (p *planState) collectOwn() {
 	p.own = map[string][]ownContainer{}
-	for _, n := range p.nodes {
-		if !n.reachable {
-			continue
-		}
-		for i := range n.state.Containers {
-			c := &n.state.Containers[i]
-			if _, _, aside := ParseAsideName(c.Name); aside {
+	for _, svc := range p.obs.Services() {
+		for _, r := range p.obs.Replicas(svc) {
+			n := p.nodeByName[r.Node]
+			if n == nil || !n.reachable {
 				continue
 			}
-			svc := c.Labels[LabelService]
-			r, err := strconv.Atoi(c.Labels[LabelReplica])
-			if err != nil || r < 1 {
-				r = 0
-			}
-			p.own[svc] = append(p.own[svc], ownContainer{c: c, node: n, replica: r})
-			if c.State == "running" || c.State == "restarting" {
-				n.usedCPUs += c.NanoCPUs
-				n.usedMem += c.MemoryBytes
-			}
-			for _, b := range c.Ports {
-				n.ports = append(n.ports, portHold{HostPort: b.Host(),
-					holder: fmt.Sprintf("service %q replica %d", svc, r), service: svc})
+			p.own[svc] = append(p.own[svc], ownContainer{c: r.Container, node: n, replica: r.Index})
+			if r.Running() {
+				n.usedCPUs += r.Container.NanoCPUs
+				n.usedMem += r.Container.MemoryBytes
 			}
 		}
 	}
@@ -263,17 +223,11 @@ func (p *planState) collectOwn() {
 func (p *planState) release(service string) {
 	for _, oc := range p.own[service] {
 		n := oc.node
-		if oc.c.State == "running" || oc.c.State == "restarting" {
+		if oc.c.Running() {
 			n.usedCPUs -= oc.c.NanoCPUs
 			n.usedMem -= oc.c.MemoryBytes
 		}
-		kept := n.ports[:0]
-		for _, h := range n.ports {
-			if h.service != service {
-				kept = append(kept, h)
-			}
-		}
-		n.ports = kept
+		n.ports = slices.DeleteFunc(n.ports, func(h PortHold) bool { return h.Service == service })
 	}
 }
 
@@ -370,24 +324,10 @@ func (p *planState) removedServices() {
 
 func (p *planState) deleteAll(service, reason string) {
 	var batch []Action
-	for _, oc := range p.sortedOwn(service) {
+	for _, oc := range p.own[service] {
 		batch = append(batch, p.deleteAction(oc, reason))
 	}
 	p.addBatch(batch)
-}
-
-func (p *planState) sortedOwn(service string) []ownContainer {
-	l := append([]ownContainer(nil), p.own[service]...)
-	sort.Slice(l, func(i, j int) bool {
-		if l[i].replica != l[j].replica {
-			return l[i].replica < l[j].replica
-		}
-		if l[i].node.name() != l[j].node.name() {
-			return l[i].node.name() < l[j].node.name()
-		}
-		return l[i].c.Name < l[j].c.Name
-	})
-	return l
 }
 
 func (p *planState) deleteAction(oc ownContainer, reason string) Action {

@@ -3,7 +3,8 @@ package planner
 import (
 	"fmt"
 	"github.com/berth-dev/berth/config"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // Labels of berth's own volumes (lock, audit, commit markers).
@@ -28,56 +29,39 @@ const (
 // created by it), plans their recovery, and returns the live state as it
 // will be once recovery has run.
 func (p *planState) recover(live *Live) *Live {
+	obs := Observe(p.project, live)
 	applies := map[string]bool{}
-	committing := map[string]bool{}
-	holders := map[string]string{}
-	for _, n := range p.cfg.Nodes {
-		st := live.Node(n.Name)
-		if st == nil || !st.Reachable {
+	all := slices.Clone(obs.Aside())
+	for _, svc := range obs.Services() {
+		all = append(all, obs.Replicas(svc)...)
+	}
+	for _, r := range all {
+		if p.cfg.Node(r.Node) == nil {
 			continue
 		}
-		for _, c := range st.Containers {
-			if _, id, ok := ParseAsideName(c.Name); ok {
-				applies[id] = true
-			}
-			for _, id := range p.opts.Interrupted {
-				if c.Labels[LabelApply] == id {
-					applies[id] = true
-				}
-			}
+		if r.AsideApply != "" {
+			applies[r.AsideApply] = true
 		}
-		for _, v := range st.Volumes {
-			id := v.Labels[LabelApply]
-			switch v.Labels[LabelKind] {
-			case KindCommit:
-				committing[id] = true
-			case KindLock:
-				if h := v.Labels[LabelHolder]; h != "" && id != "" {
-					holders[id] = h
-				}
-			}
+		if id := r.Container.Labels[LabelApply]; slices.Contains(p.opts.Interrupted, id) {
+			applies[id] = true
 		}
 	}
 	if len(applies) == 0 {
 		return live
 	}
-	ids := make([]string, 0, len(applies))
-	for id := range applies {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(applies))
 	mode := p.opts.Recover
 	if mode == "" {
 		mode = RecoverRollback
 	}
 	for _, id := range ids {
-		if committing[id] {
+		if obs.Committing(id) {
 			// The apply had succeeded and was removing old containers:
 			// finishing it is the only way that loses nothing.
 			mode = RecoverForward
 		}
 	}
-	p.plan.Interrupted = &Interrupted{ApplyID: ids[0], Holder: holders[ids[0]], Mode: mode}
+	p.plan.Interrupted = &Interrupted{ApplyID: ids[0], Holder: lockHolder(obs, ids[0]), Mode: mode}
 
 	out := cloneLive(live)
 	for _, n := range p.cfg.Nodes {
@@ -110,6 +94,17 @@ func (p *planState) recover(live *Live) *Live {
 		}
 	}
 	return out
+}
+
+// lockHolder is who holds (or held) the lock of the apply, "" if no lock of
+// it is left.
+func lockHolder(obs *Observed, applyID string) string {
+	for _, node := range obs.Nodes() {
+		if l, ok := obs.Locks()[node]; ok && l.ApplyID == applyID && l.Holder != "" {
+			return l.Holder
+		}
+	}
+	return ""
 }
 
 func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, reason string) Action {
