@@ -18,6 +18,10 @@ const (
 	LabelApply = "berth.apply"
 	// LabelPlan is the ID of the plan that apply carried out.
 	LabelPlan = "berth.plan"
+	// LabelReplicas records the service's replica count when the container
+	// was created, so a replica removed by hand shows as drift rather than
+	// as new.
+	LabelReplicas = "berth.replicas"
 
 	// LabelKind marks berth's own volumes: "lock" or "audit".
 	LabelKind = "berth.kind"
