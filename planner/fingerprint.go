@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -51,7 +51,7 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 			proj, cpuString(r.cpus), memString(r.mem), r.n, map[bool]string{true: "container", false: "containers"}[r.n == 1]))
 	}
 	for _, c := range st.Containers {
-		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, shortContainerID(c.ID), c.State, c.Labels[LabelHash]))
+		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, ShortID(c.ID), c.State, c.Labels[LabelHash]))
 	}
 	for _, c := range st.Foreign {
 		var ps []string
@@ -61,8 +61,8 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 			}
 		}
 		if len(ps) > 0 {
-			sort.Strings(ps)
-			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, shortContainerID(c.ID), strings.Join(ps, ",")))
+			slices.Sort(ps)
+			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, ShortID(c.ID), strings.Join(ps, ",")))
 		}
 	}
 	seen := map[string]bool{}
@@ -90,19 +90,12 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 	for _, img := range st.Images {
 		for _, t := range img.Tags {
 			if images[NormalizeRef(t)] {
-				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), shortID(img.ID)))
+				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), ShortID(img.ID)))
 			}
 		}
 	}
-	sort.Strings(items)
+	slices.Sort(items)
 	return items
-}
-
-func shortContainerID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func fingerprint(s NodeSnapshot) string {

@@ -192,11 +192,11 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 		}
 	}
 	if need := pl.d.template.NanoCPUs; need > 0 && n.cpus-n.usedCPUs < need {
-		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s%s", cpuString(need), cpuString(max64(0, n.cpus-n.usedCPUs)), cpuString(n.cpus),
+		return fmt.Sprintf("not enough CPU: needs %s, %s free of %s%s", cpuString(need), cpuString(max(0, n.cpus-n.usedCPUs)), cpuString(n.cpus),
 			reservedByOthers(n.foreignCPUs, cpuString)), "resources.cpus"
 	}
 	if need := pl.d.template.MemoryBytes; need > 0 && n.memory-n.usedMem < need {
-		return fmt.Sprintf("not enough memory: needs %s, %s free of %s%s", memString(need), memString(max64(0, n.memory-n.usedMem)), memString(n.memory),
+		return fmt.Sprintf("not enough memory: needs %s, %s free of %s%s", memString(need), memString(max(0, n.memory-n.usedMem)), memString(n.memory),
 			reservedByOthers(n.foreignMem, memString)), "resources.memory"
 	}
 	return "", ""
@@ -209,13 +209,6 @@ func reservedByOthers(v int64, format func(int64) string) string {
 		return ""
 	}
 	return " (" + format(v) + " reserved by other berth projects)"
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 func cpuString(nano int64) string {

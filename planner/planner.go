@@ -11,9 +11,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/hashicorp/hcl/v2"
@@ -252,9 +253,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 			return
 		}
 		state[s.Name] = 1
-		deps := append([]string(nil), s.DependsOn...)
-		sort.Strings(deps)
-		for _, d := range deps {
+		for _, d := range slices.Sorted(slices.Values(s.DependsOn)) {
 			if ds := byName[d]; ds != nil {
 				visit(ds)
 			}
@@ -262,12 +261,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 		state[s.Name] = 2
 		out = append(out, s)
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
 		visit(byName[n])
 	}
 	return out, diags
@@ -323,7 +317,7 @@ func (p *planState) finish() {
 				"node %s is unreachable (%s): its containers are unknown and left alone; no replica is placed there", n.name(), n.reason))
 		}
 	}
-	sort.Slice(p.plan.Services, func(i, j int) bool { return p.plan.Services[i].Name < p.plan.Services[j].Name })
+	slices.SortFunc(p.plan.Services, func(a, b ServicePlan) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // planID hashes what the plan will do and what it was made against: every

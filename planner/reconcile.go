@@ -281,7 +281,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		return replace(reason, false)
 	}
 	if id, ok := n.imageIDs[NormalizeRef(d.image)]; ok && c.ImageID != "" && id != c.ImageID {
-		a.Changes = []FieldChange{{Field: "image_id", Old: shortID(c.ImageID), New: shortID(id)}}
+		a.Changes = []FieldChange{{Field: "image_id", Old: ShortID(c.ImageID), New: ShortID(id)}}
 		return replace(fmt.Sprintf("image %s on %s now has a different ID", d.image, n.name()), false)
 	}
 	// In place: what Docker can change on a running container.

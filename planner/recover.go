@@ -144,27 +144,16 @@ func cloneLive(l *Live) *Live {
 		c := *st
 		c.Containers = make([]Container, len(st.Containers))
 		for i, ct := range st.Containers {
-			ct.Labels = cloneMap(ct.Labels)
-			ct.Ports = append([]PortBinding(nil), ct.Ports...)
-			ct.Mounts = append([]Mount(nil), ct.Mounts...)
+			ct.Labels = maps.Clone(ct.Labels)
+			ct.Ports = slices.Clone(ct.Ports)
+			ct.Mounts = slices.Clone(ct.Mounts)
 			c.Containers[i] = ct
 		}
-		c.Foreign = append([]Container(nil), st.Foreign...)
-		c.Images = append([]Image(nil), st.Images...)
-		c.HostPorts = append([]HostPort(nil), st.HostPorts...)
-		c.Volumes = append([]Volume(nil), st.Volumes...)
+		c.Foreign = slices.Clone(st.Foreign)
+		c.Images = slices.Clone(st.Images)
+		c.HostPorts = slices.Clone(st.HostPorts)
+		c.Volumes = slices.Clone(st.Volumes)
 		out.Nodes[k] = &c
-	}
-	return out
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"maps"
 	"strings"
 )
 
@@ -89,7 +90,7 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 	c := Container{
 		ID:          "sim-" + spec.Name + "-" + spec.Labels[LabelNode],
 		Name:        spec.Name,
-		Labels:      cloneMap(spec.Labels),
+		Labels:      maps.Clone(spec.Labels),
 		Image:       spec.Image,
 		State:       "running",
 		NanoCPUs:    spec.NanoCPUs,
