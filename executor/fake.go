@@ -158,7 +158,7 @@ func (f *FakeNode) AddImage(ref string) planner.Image {
 }
 
 func (f *FakeNode) addImage(id, ref string) planner.Image {
-	ref = normalizeRef(ref)
+	ref = planner.NormalizeRef(ref)
 	// A tag moves to the new image.
 	for _, img := range f.images {
 		for i, t := range img.Tags {
@@ -184,7 +184,7 @@ func (f *FakeNode) addImage(id, ref string) planner.Image {
 func (f *FakeNode) AddRegistryImage(ref string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.registry[normalizeRef(ref)] = true
+	f.registry[planner.NormalizeRef(ref)] = true
 }
 
 // AddHostPort marks a port as bound on the node by something else.
@@ -228,7 +228,7 @@ func (f *FakeNode) AddForeign(c planner.Container) planner.Container { return f.
 func (f *FakeNode) SetBehaviour(ref string, b FakeBehaviour) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.behaviours[normalizeRef(ref)] = b
+	f.behaviours[planner.NormalizeRef(ref)] = b
 }
 
 // SetHealth sets a container's health status ("healthy", "unhealthy", ...).
@@ -480,7 +480,7 @@ func (f *FakeNode) CreateContainer(ctx context.Context, name string, spec *plann
 	}
 	f.seq++
 	id := fakeID(f.name, f.seq)
-	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[normalizeRef(spec.Image)]}
+	c := &fakeContainer{spec: cloneSpec(spec), behave: f.behaviours[planner.NormalizeRef(spec.Image)]}
 	c.c = planner.Container{
 		ID: id, Name: name, Labels: cloneMap(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
@@ -812,10 +812,10 @@ func (f *FakeNode) PullImage(ctx context.Context, ref, registryAuth string) erro
 	if err := f.begin(ctx, "PullImage", ref); err != nil {
 		return err
 	}
-	if !f.registry[normalizeRef(ref)] {
+	if !f.registry[planner.NormalizeRef(ref)] {
 		return fmt.Errorf("pull image %s: pull access denied for %s, repository does not exist or may require 'docker login'", ref, ref)
 	}
-	f.addImage(imageID(normalizeRef(ref)), ref)
+	f.addImage(imageID(planner.NormalizeRef(ref)), ref)
 	return nil
 }
 
@@ -854,7 +854,7 @@ func (f *FakeNode) image(ref string) *planner.Image {
 	if img, ok := f.images[ref]; ok {
 		return img
 	}
-	n := normalizeRef(ref)
+	n := planner.NormalizeRef(ref)
 	for _, img := range f.images {
 		if contains(img.Tags, n) {
 			return img
@@ -867,19 +867,8 @@ func (f *FakeNode) notFound(kind, id string) error {
 	return fmt.Errorf("%s %s on fake node %s: %w", kind, id, f.name, ErrNotFound)
 }
 
-// normalizeRef adds the implicit ":latest" tag.
-func normalizeRef(ref string) string {
-	if ref == "" || strings.Contains(ref, "@") {
-		return ref
-	}
-	if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
-		return ref + ":latest"
-	}
-	return ref
-}
-
 func imageID(ref string) string {
-	sum := sha256.Sum256([]byte("fake image " + normalizeRef(ref)))
+	sum := sha256.Sum256([]byte("fake image " + planner.NormalizeRef(ref)))
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
@@ -991,7 +980,7 @@ func (e *FakeLocalEngine) saveImage(ctx context.Context, ref string) (io.ReadClo
 	}
 	file("layer/layer.tar", make([]byte, img.Size))
 	file(hexID+".json", []byte(`{"architecture":"amd64","os":"linux"}`))
-	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{normalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
+	m, _ := json.Marshal([]map[string]any{{"Config": hexID + ".json", "RepoTags": []string{planner.NormalizeRef(ref)}, "Layers": []string{"layer/layer.tar"}}})
 	file("manifest.json", m)
 	tw.Close()
 	return io.NopCloser(&buf), nil
