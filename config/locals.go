@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -66,7 +67,7 @@ func (l *loader) evalLocals() {
 			for i >= 0 && stack[i] != name {
 				i--
 			}
-			cycle := append(append([]string(nil), stack[i:]...), name)
+			cycle := append(slices.Clone(stack[i:]), name)
 			for _, n := range cycle {
 				values[n] = cty.DynamicVal
 			}

@@ -5,7 +5,7 @@ import (
 	"math"
 	"net"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -132,7 +132,7 @@ func (l *loader) decodeServices(blocks hcl.Blocks) {
 		}
 		l.decodeService(s, content, diags.HasErrors())
 	}
-	sort.Slice(l.cfg.Services, func(i, j int) bool { return l.cfg.Services[i].Name < l.cfg.Services[j].Name })
+	slices.SortStableFunc(l.cfg.Services, func(a, b *Service) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // record notes the range of a set attribute under its path.

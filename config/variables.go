@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -154,7 +155,7 @@ func (l *loader) declareVariables(blocks hcl.Blocks) {
 			d.checked = append(d.checked, validationRule{condition: cond, message: msg, rng: vb.DefRange})
 		}
 	}
-	sort.Slice(l.cfg.Variables, func(i, j int) bool { return l.cfg.Variables[i].Name < l.cfg.Variables[j].Name })
+	slices.SortStableFunc(l.cfg.Variables, func(a, b *Variable) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // setVariable converts a value for d from one source; later calls win. from
