@@ -2,7 +2,6 @@ package config
 
 import (
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -14,12 +13,7 @@ func (l *loader) declareLocals(blocks hcl.Blocks) {
 	for _, b := range blocks {
 		attrs, diags := b.Body.JustAttributes()
 		l.diags = append(l.diags, diags...)
-		list := make([]*hcl.Attribute, 0, len(attrs))
-		for _, a := range attrs {
-			list = append(list, a)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Range.Start.Byte < list[j].Range.Start.Byte })
-		for _, a := range list {
+		for _, a := range inSourceOrder(attrs) {
 			if prev, dup := l.locals[a.Name]; dup {
 				l.duplicatef(a.NameRange, prev.NameRange, "Duplicate local value definition", "A local value named %q was already defined.", a.Name)
 				continue

@@ -340,10 +340,8 @@ func (l *loader) oneOf(a *hcl.Attribute, what string, allowed ...string) (string
 	if !ok {
 		return "", false
 	}
-	for _, v := range allowed {
-		if s == v {
-			return s, true
-		}
+	if slices.Contains(allowed, s) {
+		return s, true
 	}
 	quoted := make([]string, len(allowed))
 	for i, v := range allowed {
@@ -390,6 +388,13 @@ func (l *loader) duplicatef(dup, first hcl.Range, summary, format string, args .
 // rangeString is "FILE:LINE,COL" for a range's start.
 func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// inSourceOrder lists attributes in the order they appear in the file.
+func inSourceOrder(attrs hcl.Attributes) []*hcl.Attribute {
+	return slices.SortedFunc(maps.Values(attrs), func(a, b *hcl.Attribute) int {
+		return a.Range.Start.Byte - b.Range.Start.Byte
+	})
 }
 
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

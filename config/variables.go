@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -325,12 +324,7 @@ func (l *loader) readVarFile(path string) {
 	}
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
-	list := make([]*hcl.Attribute, 0, len(attrs))
-	for _, a := range attrs {
-		list = append(list, a)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Range.Start.Byte < list[j].Range.Start.Byte })
-	for _, a := range list {
+	for _, a := range inSourceOrder(attrs) {
 		d, declared := l.vars[a.Name]
 		if !declared {
 			l.warnf(a.NameRange, "Value for undeclared variable",
