@@ -8,6 +8,10 @@ import (
 // Simulate returns the live state that applying plan to live would leave,
 // assuming every action succeeds. live is not modified. Tests use it to check
 // that a plan converges: Make(cfg, Simulate(live, plan)) has no actions.
+//
+// It lives in test code on purpose: it is a model of what the executor does,
+// good enough to test the planner, not a contract anything outside the
+// planner's tests may rely on (the real effects come from gathering again).
 func Simulate(live *Live, plan *Plan) *Live {
 	out := cloneLive(live)
 	for _, a := range plan.Recovery {
