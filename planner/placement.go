@@ -308,39 +308,33 @@ func (pl *placement) spreadKey(n *nodeView) string {
 type group struct {
 	key   string
 	count int
-	nodes nodeHeap
-	index int
+	nodes loadHeap[*nodeView]
 }
 
-type nodeHeap []*nodeView
+// loaded is a node or a group of nodes: how many of the service's replicas
+// it has, and its name.
+type loaded interface {
+	load() (count int, name string)
+}
 
-func (h nodeHeap) Len() int { return len(h) }
-func (h nodeHeap) Less(i, j int) bool {
-	if h[i].count != h[j].count {
-		return h[i].count < h[j].count
+func (n *nodeView) load() (int, string) { return n.count, n.nm }
+func (g *group) load() (int, string)    { return g.count, g.key }
+
+// loadHeap holds nodes or groups, least loaded first, ties by name.
+type loadHeap[T loaded] []T
+
+func (h loadHeap[T]) Len() int { return len(h) }
+func (h loadHeap[T]) Less(i, j int) bool {
+	ci, ni := h[i].load()
+	cj, nj := h[j].load()
+	if ci != cj {
+		return ci < cj
 	}
-	return h[i].nm < h[j].nm
+	return ni < nj
 }
-func (h nodeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *nodeHeap) Push(x any)   { *h = append(*h, x.(*nodeView)) }
-func (h *nodeHeap) Pop() any     { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
-
-type groupHeap []*group
-
-func (h groupHeap) Len() int { return len(h) }
-func (h groupHeap) Less(i, j int) bool {
-	if h[i].count != h[j].count {
-		return h[i].count < h[j].count
-	}
-	return h[i].key < h[j].key
-}
-func (h groupHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
-func (h *groupHeap) Push(x any) {
-	g := x.(*group)
-	g.index = len(*h)
-	*h = append(*h, g)
-}
-func (h *groupHeap) Pop() any { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
+func (h loadHeap[T]) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *loadHeap[T]) Push(x any)   { *h = append(*h, x.(T)) }
+func (h *loadHeap[T]) Pop() any     { o := *h; x := o[len(o)-1]; *h = o[:len(o)-1]; return x }
 
 // placeNew puts replicas on the least loaded group, then the least loaded
 // node in it, ties broken by name. A node that cannot take a replica now
@@ -349,7 +343,7 @@ func (pl *placement) placeNew(missing []int) []int {
 	if len(missing) == 0 {
 		return nil
 	}
-	var gh groupHeap
+	var gh loadHeap[*group]
 	for _, g := range pl.groups {
 		if len(g.nodes) > 0 {
 			heap.Init(&g.nodes)

@@ -8,13 +8,13 @@
 package planner
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/hashicorp/hcl/v2"
@@ -267,6 +267,62 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 	return out, diags
 }
 
+// removedServices deletes the containers of services no longer configured,
+// dependents first (as recorded in their labels).
+func (p *planState) removedServices() {
+	var names []string
+	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
+		if p.cfg.Service(svc) == nil {
+			names = append(names, svc)
+		}
+	}
+	// Reverse dependency order: a service that depends on another goes first.
+	deps := map[string][]string{}
+	for _, n := range names {
+		for _, oc := range p.own[n] {
+			if ps := p.spec(oc.c.Labels); ps.ok {
+				f := ps.fields
+				deps[n] = f.DependsOn
+				break
+			}
+		}
+	}
+	var order []string
+	done := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		if done[n] {
+			return
+		}
+		done[n] = true
+		for _, d := range deps[n] {
+			if _, removed := p.own[d]; removed && p.cfg.Service(d) == nil {
+				visit(d)
+			}
+		}
+		order = append(order, n)
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		reason := "service removed from the configuration"
+		if order[i] == "" {
+			reason = "container has berth's project label but no service label"
+		}
+		p.deleteAll(order[i], reason)
+		p.release(order[i])
+	}
+}
+
+func (p *planState) deleteAll(service, reason string) {
+	var batch []Action
+	for _, oc := range p.own[service] {
+		batch = append(batch, p.deleteAction(oc, reason))
+	}
+	p.addBatch(batch)
+}
+
 // actionPorts fills in an action's ports from its spec, when it has one and
 // they are not set yet.
 func actionPorts(a *Action) {
@@ -317,7 +373,7 @@ func (p *planState) finish() {
 				"node %s is unreachable (%s): its containers are unknown and left alone; no replica is placed there", n.name(), n.reason))
 		}
 	}
-	slices.SortFunc(p.plan.Services, func(a, b ServicePlan) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(p.plan.Services, func(a, b ServicePlan) int { return cmp.Compare(a.Name, b.Name) })
 }
 
 // planID hashes what the plan will do and what it was made against: every

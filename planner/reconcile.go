@@ -2,8 +2,6 @@ package planner
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -195,21 +193,6 @@ func (rc *reconcile) addBatches() {
 	}
 }
 
-// servicePlan is the service as the plan shows it.
-func servicePlan(svc *config.Service, d *serviceDesired, placed []*nodeView) ServicePlan {
-	sp := ServicePlan{Name: svc.Name, Image: d.image, Replicas: svc.Replicas, Placement: map[string]string{},
-		Ports: d.ports, Volumes: serviceVolumes(svc)}
-	if len(svc.DependsOn) > 0 {
-		sp.DependsOn = slices.Sorted(slices.Values(svc.DependsOn))
-	}
-	for i := 1; i <= svc.Replicas; i++ {
-		if placed[i] != nil {
-			sp.Placement[strconv.Itoa(i)] = placed[i].name()
-		}
-	}
-	return sp
-}
-
 func (pl *Plan) unchanged(service string) {
 	if pl.Unchanged == nil {
 		pl.Unchanged = map[string]int{}
@@ -330,62 +313,6 @@ func memOrNone(n int64) string {
 		return "(none)"
 	}
 	return memString(n)
-}
-
-// removedServices deletes the containers of services no longer configured,
-// dependents first (as recorded in their labels).
-func (p *planState) removedServices() {
-	var names []string
-	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
-		if p.cfg.Service(svc) == nil {
-			names = append(names, svc)
-		}
-	}
-	// Reverse dependency order: a service that depends on another goes first.
-	deps := map[string][]string{}
-	for _, n := range names {
-		for _, oc := range p.own[n] {
-			if ps := p.spec(oc.c.Labels); ps.ok {
-				f := ps.fields
-				deps[n] = f.DependsOn
-				break
-			}
-		}
-	}
-	var order []string
-	done := map[string]bool{}
-	var visit func(n string)
-	visit = func(n string) {
-		if done[n] {
-			return
-		}
-		done[n] = true
-		for _, d := range deps[n] {
-			if _, removed := p.own[d]; removed && p.cfg.Service(d) == nil {
-				visit(d)
-			}
-		}
-		order = append(order, n)
-	}
-	for _, n := range names {
-		visit(n)
-	}
-	for i := len(order) - 1; i >= 0; i-- {
-		reason := "service removed from the configuration"
-		if order[i] == "" {
-			reason = "container has berth's project label but no service label"
-		}
-		p.deleteAll(order[i], reason)
-		p.release(order[i])
-	}
-}
-
-func (p *planState) deleteAll(service, reason string) {
-	var batch []Action
-	for _, oc := range p.own[service] {
-		batch = append(batch, p.deleteAction(oc, reason))
-	}
-	p.addBatch(batch)
 }
 
 func (p *planState) deleteAction(oc ownContainer, reason string) Action {

@@ -127,13 +127,7 @@ func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, rea
 }
 
 func removeContainer(st *NodeState, id string) {
-	out := st.Containers[:0]
-	for _, c := range st.Containers {
-		if c.ID != id {
-			out = append(out, c)
-		}
-	}
-	st.Containers = out
+	st.Containers = slices.DeleteFunc(st.Containers, func(c Container) bool { return c.ID == id })
 }
 
 // cloneLive deep-copies the parts of a live state that planning and
