@@ -31,7 +31,7 @@ type Observed struct {
 	locks    map[string]LockLabels
 	commits  map[string]bool // apply IDs with a commit marker
 	audit    []AuditLabels
-	byID     map[string]map[string]*Container // node -> container ID
+	live     *Live
 }
 
 // Replica is one of the project's containers: a replica of a service, or
@@ -135,7 +135,7 @@ func ParseAudit(project, node string, vs []Volume) []AuditLabels {
 // nothing: their containers are unknown, never "none".
 func Observe(project string, live *Live) *Observed {
 	o := &Observed{project: project, replicas: map[string][]Replica{}, holds: map[string][]PortHold{},
-		locks: map[string]LockLabels{}, commits: map[string]bool{}, byID: map[string]map[string]*Container{}}
+		locks: map[string]LockLabels{}, commits: map[string]bool{}, live: live}
 	if live == nil {
 		return o
 	}
@@ -168,11 +168,8 @@ func compareReplicas(a, b Replica) int {
 }
 
 func (o *Observed) indexContainers(node string, st *NodeState) {
-	ids := make(map[string]*Container, len(st.Containers))
-	o.byID[node] = ids
 	for i := range st.Containers {
 		c := &st.Containers[i]
-		ids[c.ID] = c
 		r := Replica{Node: node, Service: c.Labels[LabelService], Container: c}
 		if n, err := strconv.Atoi(c.Labels[LabelReplica]); err == nil && n >= 1 {
 			r.Index = n
@@ -255,9 +252,17 @@ func (o *Observed) indexVolumes(node string, st *NodeState) {
 // Nodes lists the nodes of the Live, reachable or not, sorted.
 func (o *Observed) Nodes() []string { return slices.Clone(o.nodes) }
 
-// Services lists the services with a replica under its own name, sorted;
-// "" stands for containers with the project label but no service label.
-func (o *Observed) Services() []string { return slices.Sorted(maps.Keys(o.replicas)) }
+// Services lists the services with a container, under its own name or set
+// aside, sorted; "" stands for containers with the project label but no
+// service label.
+func (o *Observed) Services() []string {
+	out := slices.Collect(maps.Keys(o.replicas))
+	for _, r := range o.aside {
+		out = append(out, r.Service)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
 
 // Replicas returns the service's containers under their own names, sorted
 // by replica index, node and name. The slice is the index's: do not modify.
@@ -289,8 +294,19 @@ func (o *Observed) Rows(service string) []Replica {
 	return out
 }
 
-// Container returns the container with this ID on node, or nil.
-func (o *Observed) Container(node, id string) *Container { return o.byID[node][id] }
+// Container returns the project's container with this ID on node, or nil.
+func (o *Observed) Container(node, id string) *Container {
+	st := o.live.Node(node)
+	if st == nil || !st.Reachable {
+		return nil
+	}
+	for i := range st.Containers {
+		if st.Containers[i].ID == id {
+			return &st.Containers[i]
+		}
+	}
+	return nil
+}
 
 // Holds returns the host ports held on node: by foreign containers, by host
 // processes, then by the project's replicas.

@@ -55,8 +55,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	p := &planState{cfg: cfg, opts: opts, project: cfg.Project.Name}
 	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}, Destroy: opts.Destroy}
 	original := live
-	live = p.recover(live)
-	p.obs = Observe(p.project, live)
+	live, p.obs = p.recover(live)
 	p.buildNodes(live)
 	p.collectOwn()
 

@@ -27,27 +27,32 @@ const (
 
 // recover finds containers left by an interrupted apply (renamed aside, or
 // created by it), plans their recovery, and returns the live state as it
-// will be once recovery has run.
-func (p *planState) recover(live *Live) *Live {
+// will be once recovery has run, indexed.
+func (p *planState) recover(live *Live) (*Live, *Observed) {
 	obs := Observe(p.project, live)
-	applies := map[string]bool{}
-	all := slices.Clone(obs.Aside())
-	for _, svc := range obs.Services() {
-		all = append(all, obs.Replicas(svc)...)
+	configured := make(map[string]bool, len(p.cfg.Nodes))
+	for _, n := range p.cfg.Nodes {
+		configured[n.Name] = true
 	}
-	for _, r := range all {
-		if p.cfg.Node(r.Node) == nil {
-			continue
-		}
-		if r.AsideApply != "" {
-			applies[r.AsideApply] = true
-		}
-		if id := r.Container.Labels[LabelApply]; slices.Contains(p.opts.Interrupted, id) {
+	applies := map[string]bool{}
+	interrupted := func(r Replica) {
+		if id := r.Container.Labels[LabelApply]; configured[r.Node] && slices.Contains(p.opts.Interrupted, id) {
 			applies[id] = true
 		}
 	}
+	for _, r := range obs.Aside() {
+		if configured[r.Node] {
+			applies[r.AsideApply] = true
+		}
+		interrupted(r)
+	}
+	for _, svc := range obs.Services() {
+		for _, r := range obs.Replicas(svc) {
+			interrupted(r)
+		}
+	}
 	if len(applies) == 0 {
-		return live
+		return live, obs
 	}
 	ids := slices.Sorted(maps.Keys(applies))
 	mode := p.opts.Recover
@@ -93,7 +98,7 @@ func (p *planState) recover(live *Live) *Live {
 			restoreContainer(st, a)
 		}
 	}
-	return out
+	return out, Observe(p.project, out)
 }
 
 // lockHolder is who holds (or held) the lock of the apply, "" if no lock of
