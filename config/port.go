@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"net"
 	"strconv"
 	"strings"
@@ -27,6 +28,17 @@ func (h HostPort) Key() string { return h.Protocol + "/" + strconv.Itoa(h.Port) 
 func (h HostPort) Overlaps(o HostPort) bool {
 	return h.Protocol == o.Protocol && h.Port == o.Port &&
 		(WildcardIP(h.IP) || WildcardIP(o.IP) || h.IP == o.IP)
+}
+
+// Compare orders host ports by protocol, port number, then address.
+func (h HostPort) Compare(o HostPort) int {
+	if c := strings.Compare(h.Protocol, o.Protocol); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(h.Port, o.Port); c != 0 {
+		return c
+	}
+	return strings.Compare(h.IP, o.IP)
 }
 
 // String is the port as plans and errors show it: "8080/tcp". The address is
