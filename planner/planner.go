@@ -5,6 +5,13 @@
 // The planner is pure: no I/O, no context, no clients, no clock, no
 // randomness. The same configuration and live state give a byte-identical
 // plan.
+//
+// One plan reads in this order: Make (planner.go) recovers an interrupted
+// apply (recover.go) and indexes the live state once (observed.go); ports
+// left to berth are assigned (ports.go); each service is placed
+// (placement.go, data locality in locality.go) and its replicas reconciled
+// into actions (reconcile.go, compared through labels.go); images are
+// planned (images.go) and each node fingerprinted (fingerprint.go).
 package planner
 
 import (
@@ -184,8 +191,8 @@ func (p *planState) buildNodes(live *Live) {
 	}
 }
 
-// reserveForeign counts the CPU and memory that other berth projects'
-// running containers reserve on the node.
+// reserveForeign counts the CPU and memory that the running containers of
+// other berth projects reserve on the node.
 func (n *nodeView) reserveForeign(project string) {
 	for i := range n.state.Foreign {
 		c := &n.state.Foreign[i]
