@@ -82,8 +82,8 @@ type Container struct {
 }
 
 // PortBinding is a published port of a container as the engine reports it
-// (the live state's JSON shape). Host and Port give it as berth's port
-// values; nothing reads its fields for a decision.
+// (the live state's JSON shape, which must not change). Host and Port give
+// it as berth's port values, whose methods key, compare and render it.
 type PortBinding struct {
 	HostIP        string `json:"host_ip,omitempty"`
 	HostPort      int    `json:"host_port"`
