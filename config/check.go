@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -75,7 +76,7 @@ func (l *loader) checkDependencyCycles(byName map[string]*Service) {
 				for i >= 0 && stack[i] != dep {
 					i--
 				}
-				cycle := append(append([]string(nil), stack[i:]...), dep)
+				cycle := append(slices.Clone(stack[i:]), dep)
 				first := byName[cycle[0]]
 				l.errorf(l.dependsRange(first, cycle[1]), "Dependency cycle",
 					"The services depend on each other in a cycle: %s. berth starts a service after the ones it depends on, so a cycle can never start.", strings.Join(cycle, " -> "))

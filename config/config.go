@@ -200,13 +200,19 @@ type Build struct {
 	Target     string
 }
 
-// Port publishes a container port on the node.
+// Port publishes a container port on the node. It is the one port mapping
+// type from configuration to executor: the planner resolves Published (and
+// sets Assigned) and carries it in plans as planner.PortSpec, the same type,
+// whose JSON field names are the plan format's. Its node side is Host().
 type Port struct {
-	Target    int
-	Published int    // 0: assigned by berth from AutoPortMin..AutoPortMax
-	Protocol  string // "tcp" | "udp"
-	HostIP    string // "" means all addresses
-	DeclRange hcl.Range
+	Target    int    `json:"target"`
+	Published int    `json:"published"`         // 0: assigned by berth from AutoPortMin..AutoPortMax
+	Protocol  string `json:"protocol"`          // "tcp" | "udp"
+	HostIP    string `json:"host_ip,omitempty"` // "" means all addresses
+	// Assigned is true when berth chose Published from the auto range; the
+	// configuration never sets it.
+	Assigned  bool      `json:"assigned,omitempty"`
+	DeclRange hcl.Range `json:"-"`
 }
 
 // Placement decides which nodes may run a service's replicas.

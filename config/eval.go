@@ -1,7 +1,8 @@
 package config
 
 import (
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -102,12 +103,7 @@ type NodeInfo struct {
 // expressions against an unknown node (see UnknownNodeValue).
 func NodeValue(n NodeInfo) cty.Value {
 	labels := map[string]cty.Value{}
-	keys := make([]string, 0, len(n.Labels))
-	for k := range n.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(n.Labels)) {
 		labels[k] = cty.StringVal(n.Labels[k])
 	}
 	labelVal := cty.MapValEmpty(cty.String)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -133,7 +134,7 @@ func configFiles(dir string) ([]string, error) {
 		}
 		names = append(names, path)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names, nil
 }
 

@@ -1,7 +1,7 @@
 package config
 
 import (
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -13,12 +13,7 @@ func (l *loader) declareLocals(blocks hcl.Blocks) {
 	for _, b := range blocks {
 		attrs, diags := b.Body.JustAttributes()
 		l.diags = append(l.diags, diags...)
-		list := make([]*hcl.Attribute, 0, len(attrs))
-		for _, a := range attrs {
-			list = append(list, a)
-		}
-		sort.Slice(list, func(i, j int) bool { return list[i].Range.Start.Byte < list[j].Range.Start.Byte })
-		for _, a := range list {
+		for _, a := range inSourceOrder(attrs) {
 			if prev, dup := l.locals[a.Name]; dup {
 				l.duplicatef(a.NameRange, prev.NameRange, "Duplicate local value definition", "A local value named %q was already defined.", a.Name)
 				continue
@@ -66,7 +61,7 @@ func (l *loader) evalLocals() {
 			for i >= 0 && stack[i] != name {
 				i--
 			}
-			cycle := append(append([]string(nil), stack[i:]...), name)
+			cycle := append(slices.Clone(stack[i:]), name)
 			for _, n := range cycle {
 				values[n] = cty.DynamicVal
 			}

@@ -4,7 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -138,9 +138,7 @@ func parseJumpHost(s string) (user, host string, port int, ok bool) {
 // likely typo, else "".
 func suggest(name string, options []string) string {
 	best, bestDist := "", 3
-	sorted := append([]string(nil), options...)
-	sort.Strings(sorted)
-	for _, o := range sorted {
+	for _, o := range slices.Sorted(slices.Values(options)) {
 		if d := levenshtein(name, o); d < bestDist {
 			best, bestDist = o, d
 		}

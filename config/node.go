@@ -3,7 +3,8 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -125,7 +126,7 @@ func (l *loader) decodeNodes(blocks hcl.Blocks) {
 			}
 		}
 	}
-	sort.Slice(l.cfg.Nodes, func(i, j int) bool { return l.cfg.Nodes[i].Name < l.cfg.Nodes[j].Name })
+	slices.SortStableFunc(l.cfg.Nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 
 	ssh := l.cfg.Project.SSH
 	seenAddr := map[string]*Node{}
@@ -176,10 +177,7 @@ func (l *loader) checkJump(n *Node, rng hcl.Range, byName map[string]*Node) {
 		return
 	}
 	if !strings.ContainsAny(n.Jump, ".@:") && n.Jump != "localhost" {
-		names := make([]string, 0, len(byName))
-		for k := range byName {
-			names = append(names, k)
-		}
+		names := slices.Collect(maps.Keys(byName))
 		l.errorf(rng, "Unknown jump node",
 			"No node named %q is declared.%s To jump through a host that is not a node, write it as a domain name, an IP address, user@host or host:port.", n.Jump, didYouMean(n.Jump, names))
 		return

@@ -5,7 +5,7 @@ import (
 	"math"
 	"net"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -132,7 +132,7 @@ func (l *loader) decodeServices(blocks hcl.Blocks) {
 		}
 		l.decodeService(s, content, diags.HasErrors())
 	}
-	sort.Slice(l.cfg.Services, func(i, j int) bool { return l.cfg.Services[i].Name < l.cfg.Services[j].Name })
+	slices.SortStableFunc(l.cfg.Services, func(a, b *Service) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // record notes the range of a set attribute under its path.
@@ -359,25 +359,14 @@ func (l *loader) checkPublishedPorts(s *Service) {
 		}
 		for j := 0; j < i; j++ {
 			q := s.Ports[j]
-			if q.Published != p.Published || q.Protocol != p.Protocol {
-				continue
-			}
-			if p.HostIP != q.HostIP && !wildcardIP(p.HostIP) && !wildcardIP(q.HostIP) {
+			if !p.Host().Overlaps(q.Host()) {
 				continue
 			}
 			l.duplicatef(s.Range(fmt.Sprintf("port[%d].published", i)), s.Range(fmt.Sprintf("port[%d].published", j)),
-				"Duplicate published port", "The service %q publishes host port %d/%s twice.", s.Name, p.Published, p.Protocol)
+				"Duplicate published port", "The service %q publishes host port %s twice.", s.Name, p.Host())
 			break
 		}
 	}
-}
-
-func wildcardIP(ip string) bool {
-	if ip == "" {
-		return true
-	}
-	parsed := net.ParseIP(ip)
-	return parsed != nil && parsed.IsUnspecified()
 }
 
 func (l *loader) decodePlacement(s *Service, b *hcl.Block) {

@@ -2,8 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math/big"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -339,10 +340,8 @@ func (l *loader) oneOf(a *hcl.Attribute, what string, allowed ...string) (string
 	if !ok {
 		return "", false
 	}
-	for _, v := range allowed {
-		if s == v {
-			return s, true
-		}
+	if slices.Contains(allowed, s) {
+		return s, true
 	}
 	quoted := make([]string, len(allowed))
 	for i, v := range allowed {
@@ -391,11 +390,11 @@ func rangeString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d,%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// inSourceOrder lists attributes in the order they appear in the file.
+func inSourceOrder(attrs hcl.Attributes) []*hcl.Attribute {
+	return slices.SortedFunc(maps.Values(attrs), func(a, b *hcl.Attribute) int {
+		return a.Range.Start.Byte - b.Range.Start.Byte
+	})
 }
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }

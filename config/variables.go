@@ -3,7 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -154,7 +154,7 @@ func (l *loader) declareVariables(blocks hcl.Blocks) {
 			d.checked = append(d.checked, validationRule{condition: cond, message: msg, rng: vb.DefRange})
 		}
 	}
-	sort.Slice(l.cfg.Variables, func(i, j int) bool { return l.cfg.Variables[i].Name < l.cfg.Variables[j].Name })
+	slices.SortStableFunc(l.cfg.Variables, func(a, b *Variable) int { return strings.Compare(a.Name, b.Name) })
 }
 
 // setVariable converts a value for d from one source; later calls win. from
@@ -324,12 +324,7 @@ func (l *loader) readVarFile(path string) {
 	}
 	attrs, diags := f.Body.JustAttributes()
 	l.diags = append(l.diags, diags...)
-	list := make([]*hcl.Attribute, 0, len(attrs))
-	for _, a := range attrs {
-		list = append(list, a)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].Range.Start.Byte < list[j].Range.Start.Byte })
-	for _, a := range list {
+	for _, a := range inSourceOrder(attrs) {
 		d, declared := l.vars[a.Name]
 		if !declared {
 			l.warnf(a.NameRange, "Value for undeclared variable",

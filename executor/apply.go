@@ -304,6 +304,7 @@ func (ap *applier) preflight(ctx context.Context) error {
 			comingTo[n+"\x00"+planner.NormalizeRef(ia.Image)] = true
 		}
 	}
+	obs := planner.Observe(ap.plan.Project, ap.live)
 	var errs []error
 	for i := range ap.plan.Actions {
 		a := &ap.plan.Actions[i]
@@ -318,7 +319,7 @@ func (ap *applier) preflight(ctx context.Context) error {
 		// one is just renamed back (and Docker lets rmi -f delete the image
 		// of a stopped container, never of a running one).
 		if a.Old != nil && (a.Kind == planner.Replace || a.Kind == planner.Delete) && a.Old.ImageID != "" {
-			if ost := ap.live.Node(a.Old.Node); ost != nil && isRunning(ost, a.Old.ID) && !hasImageID(ost, a.Old.ImageID) {
+			if ost := ap.live.Node(a.Old.Node); ost != nil && obs.Container(a.Old.Node, a.Old.ID).Running() && !hasImageID(ost, a.Old.ImageID) {
 				errs = append(errs, fmt.Errorf("image %s (%s) of container %s on node %s is gone: a rollback could not restart it; pull or load it again first",
 					a.Old.Image, a.Old.ImageID, a.Old.Name, a.Old.Node))
 			}
@@ -352,15 +353,6 @@ func hasImageRef(st *planner.NodeState, ref string) bool {
 		}
 		if img.ID == ref {
 			return true
-		}
-	}
-	return false
-}
-
-func isRunning(st *planner.NodeState, id string) bool {
-	for _, c := range st.Containers {
-		if c.ID == id {
-			return c.State == "running" || c.State == "restarting" || c.State == "paused"
 		}
 	}
 	return false
@@ -629,7 +621,7 @@ func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
 	if err != nil {
 		return fmt.Errorf("inspect %s on node %s: %w", a.Old.Name, a.Old.Node, err)
 	}
-	st.oldRunning = old.State == "running" || old.State == "restarting"
+	st.oldRunning = old.Running()
 	if stop && st.oldRunning {
 		ap.stepEvent(a, "stop "+a.Old.Name)
 		if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {

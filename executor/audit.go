@@ -43,10 +43,10 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			planner.LabelHolder:  r.Holder,
 			// Sub-second times, so that applies within one second are
 			// ordered (time.RFC3339 parses them, and the older labels).
-			planner.LabelSince:  r.Started.UTC().Format(time.RFC3339Nano),
-			"berth.ended":       r.Ended.UTC().Format(time.RFC3339Nano),
-			planner.LabelResult: r.Result,
-			"berth.actions":     strconv.Itoa(r.Actions),
+			planner.LabelSince:   r.Started.UTC().Format(time.RFC3339Nano),
+			planner.LabelEnded:   r.Ended.UTC().Format(time.RFC3339Nano),
+			planner.LabelResult:  r.Result,
+			planner.LabelActions: strconv.Itoa(r.Actions),
 		})
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("audit record on node %s: %w", nn, err)
@@ -71,17 +71,18 @@ type auditVol struct {
 
 // AuditRecords reads audit records from volumes, newest first.
 func AuditRecords(project string, vs []planner.Volume) []auditVol {
-	var out []auditVol
-	for _, v := range vs {
-		l := v.Labels
-		if l[planner.LabelKind] != planner.KindAudit || l[planner.LabelProject] != project {
-			continue
-		}
-		started, _ := time.Parse(time.RFC3339, l[planner.LabelSince])
-		ended, _ := time.Parse(time.RFC3339, l["berth.ended"])
-		n, _ := strconv.Atoi(l["berth.actions"])
-		out = append(out, auditVol{AuditRecord{ApplyID: l[planner.LabelApply], PlanID: l[planner.LabelPlan], Holder: l[planner.LabelHolder],
-			Started: started, Ended: ended, Result: l[planner.LabelResult], Actions: n}, v.Name})
+	return sortAudit(planner.ParseAudit(project, "", vs))
+}
+
+// sortAudit adds the times to the records the planner's index reads, and
+// orders them newest first.
+func sortAudit(ls []planner.AuditLabels) []auditVol {
+	out := make([]auditVol, 0, len(ls))
+	for _, l := range ls {
+		started, _ := time.Parse(time.RFC3339, l.Started)
+		ended, _ := time.Parse(time.RFC3339, l.Ended)
+		out = append(out, auditVol{AuditRecord{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder,
+			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions}, l.Volume})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {
@@ -96,10 +97,7 @@ func AuditRecords(project string, vs []planner.Volume) []auditVol {
 // each apply once (it is recorded on every node it touched).
 func Audit(project string, live *planner.Live) []AuditRecord {
 	seen := map[string]bool{}
-	var all []auditVol
-	for _, st := range live.Nodes {
-		all = append(all, AuditRecords(project, st.Volumes)...)
-	}
+	all := sortAudit(planner.Observe(project, live).Audit())
 	sort.Slice(all, func(i, j int) bool {
 		if !all[i].Started.Equal(all[j].Started) {
 			return all[i].Started.After(all[j].Started)

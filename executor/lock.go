@@ -9,16 +9,14 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/planner"
 )
 
-// LabelHost is the host name of the machine that holds a lock; with the pid
-// it tells a lock left by a killed run on this machine from a live one.
-const LabelHost = "berth.host"
+// LabelHost is planner.LabelHost, kept under its old name.
+const LabelHost = planner.LabelHost
 
 // LockInfo says who holds a project's lock.
 type LockInfo struct {
@@ -45,10 +43,14 @@ func (li LockInfo) labels(project string) map[string]string {
 
 // LockInfoFromLabels reads a lock volume's labels.
 func LockInfoFromLabels(l map[string]string) LockInfo {
-	pid, _ := strconv.Atoi(l[planner.LabelPID])
-	since, _ := time.Parse(time.RFC3339, l[planner.LabelSince])
-	return LockInfo{ApplyID: l[planner.LabelApply], PlanID: l[planner.LabelPlan], Holder: l[planner.LabelHolder],
-		Host: l[LabelHost], PID: pid, Since: since}
+	return lockInfo(planner.ParseLockLabels("", l))
+}
+
+// lockInfo adds to the labels the planner reads what only the executor may
+// judge: the time the lock was taken.
+func lockInfo(l planner.LockLabels) LockInfo {
+	since, _ := time.Parse(time.RFC3339, l.Since)
+	return LockInfo{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder, Host: l.Host, PID: l.PID, Since: since}
 }
 
 // String describes the holder for people: who, pid, since when, the lock
@@ -301,13 +303,8 @@ func (s *Session) ForceUnlock(ctx context.Context, lockID string) ([]string, err
 // Locks returns the lock holders found in a live state, by node.
 func Locks(project string, live *planner.Live) map[string]LockInfo {
 	out := map[string]LockInfo{}
-	for name, st := range live.Nodes {
-		for _, v := range st.Volumes {
-			if v.Labels[planner.LabelKind] == planner.KindLock && v.Labels[planner.LabelProject] == project &&
-				!strings.Contains(v.Name, "-takeover-") {
-				out[name] = LockInfoFromLabels(v.Labels)
-			}
-		}
+	for node, l := range planner.Observe(project, live).Locks() {
+		out[node] = lockInfo(l)
 	}
 	return out
 }

@@ -4,7 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/berth-dev/berth/config"
@@ -39,12 +40,7 @@ func resolveService(project string, svc *config.Service, image string, ports []P
 	t.Image = image
 	t.Command = svc.Command
 	t.Entrypoint = svc.Entrypoint
-	names := make([]string, 0, len(svc.Env))
-	for k := range svc.Env {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(svc.Env)) {
 		v := svc.Env[k]
 		if v.Sensitive {
 			t.Env = append(t.Env, EnvVar{Name: k, Sensitive: true, Hash: SecretHash(project, svc.Name, k, v.Value), Secret: v.Value})
@@ -85,8 +81,7 @@ func resolveService(project string, svc *config.Service, image string, ports []P
 	}
 	var deps []string
 	if len(svc.DependsOn) > 0 {
-		deps = append([]string(nil), svc.DependsOn...)
-		sort.Strings(deps)
+		deps = slices.Sorted(slices.Values(svc.DependsOn))
 	}
 	d.fields = specFields(t, svc.Labels, deps)
 	d.hash = d.fields.replaceHash()
@@ -101,9 +96,7 @@ func (d *serviceDesired) replicaSpec(project, node string, replica int) *Contain
 	s := d.template
 	s.Name = ContainerName(project, d.svc.Name, replica)
 	s.Labels = make(map[string]string, len(d.svc.Labels)+6)
-	for k, v := range d.svc.Labels {
-		s.Labels[k] = v
-	}
+	maps.Copy(s.Labels, d.svc.Labels)
 	s.Labels[LabelProject] = project
 	s.Labels[LabelService] = d.svc.Name
 	s.Labels[LabelReplica] = strconv.Itoa(replica)

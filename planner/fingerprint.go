@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -22,7 +22,7 @@ func (p *planState) snapshots(live *Live) []NodeSnapshot {
 	return p.plan.Refingerprint(live)
 }
 
-func fingerprintItems(st *NodeState, project string, relevant func(string, int) bool, images, volumes map[string]bool) []string {
+func fingerprintItems(st *NodeState, project string, relevant func(HostPort) bool, images, volumes map[string]bool) []string {
 	var items []string
 	// What other berth projects reserve, per project: placement subtracts
 	// it from the node's capacity.
@@ -34,7 +34,7 @@ func fingerprintItems(st *NodeState, project string, relevant func(string, int) 
 	for i := range st.Foreign {
 		c := &st.Foreign[i]
 		proj := c.Labels[LabelProject]
-		if proj == "" || proj == project || !reserves(c) || (c.NanoCPUs == 0 && c.MemoryBytes == 0) {
+		if proj == "" || proj == project || !c.Running() || (c.NanoCPUs == 0 && c.MemoryBytes == 0) {
 			continue
 		}
 		r := reserved[proj]
@@ -51,24 +51,24 @@ func fingerprintItems(st *NodeState, project string, relevant func(string, int) 
 			proj, cpuString(r.cpus), memString(r.mem), r.n, map[bool]string{true: "container", false: "containers"}[r.n == 1]))
 	}
 	for _, c := range st.Containers {
-		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, shortContainerID(c.ID), c.State, c.Labels[LabelHash]))
+		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, ShortID(c.ID), c.State, c.Labels[LabelHash]))
 	}
 	for _, c := range st.Foreign {
 		var ps []string
 		for _, b := range c.Ports {
-			if relevant(b.Protocol, b.HostPort) {
-				ps = append(ps, fmt.Sprintf("%d/%s", b.HostPort, b.Protocol))
+			if relevant(b.Host()) {
+				ps = append(ps, b.Host().String())
 			}
 		}
 		if len(ps) > 0 {
-			sort.Strings(ps)
-			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, shortContainerID(c.ID), strings.Join(ps, ",")))
+			slices.Sort(ps)
+			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, ShortID(c.ID), strings.Join(ps, ",")))
 		}
 	}
 	seen := map[string]bool{}
 	for _, hp := range st.HostPorts {
-		k := fmt.Sprintf("port %s/%d", hp.Protocol, hp.Port)
-		if relevant(hp.Protocol, hp.Port) && !seen[k] {
+		k := "port " + hp.Key()
+		if relevant(hp) && !seen[k] {
 			seen[k] = true
 			items = append(items, k+" in use")
 		}
@@ -90,19 +90,12 @@ func fingerprintItems(st *NodeState, project string, relevant func(string, int) 
 	for _, img := range st.Images {
 		for _, t := range img.Tags {
 			if images[NormalizeRef(t)] {
-				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), shortID(img.ID)))
+				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), ShortID(img.ID)))
 			}
 		}
 	}
-	sort.Strings(items)
+	slices.Sort(items)
 	return items
-}
-
-func shortContainerID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func fingerprint(s NodeSnapshot) string {

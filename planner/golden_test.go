@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -355,7 +356,7 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 			st, i := find(tw.Container)
 			c := st.Containers[i]
 			c.ID = tw.ID
-			c.Labels = cloneMap(c.Labels)
+			c.Labels = maps.Clone(c.Labels)
 			for k, v := range tw.Labels {
 				c.Labels[k] = v
 			}

@@ -2,7 +2,8 @@ package planner
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -93,7 +94,7 @@ func (p *planState) planImages() hcl.Diagnostics {
 		svcName, img, _ := strings.Cut(k, "\x00")
 		svc := p.cfg.Service(svcName)
 		r := svc.Range("image")
-		nodes := strings.Join(sortedKeys(missing[k]), ", ")
+		nodes := strings.Join(slices.Sorted(maps.Keys(missing[k])), ", ")
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError,
 			Summary: fmt.Sprintf("Image %s is missing on %s", img, nodes),
 			Detail:  fmt.Sprintf("Service %q has pull = \"never\", and neither %s nor the local engine has the image.", svcName, nodes),
@@ -127,26 +128,21 @@ func (p *planState) planImages() hcl.Diagnostics {
 					ia.Nodes = append(ia.Nodes, n)
 				}
 			}
-			sort.Strings(ia.Nodes)
+			slices.Sort(ia.Nodes)
 		}
 		ia.Services = append(ia.Services, s.Name)
 	}
 	for _, ia := range builds {
-		sort.Strings(ia.Services)
+		slices.Sort(ia.Services)
 		p.plan.Images = append(p.plan.Images, *ia)
 	}
 
-	keys := make([]string, 0, len(needs))
-	for k := range needs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(needs)) {
 		nd := needs[k]
-		services := sortedKeys(nd.services)
+		services := slices.Sorted(maps.Keys(nd.services))
 		var send, tag, pull []string
 		img, local := p.localImage(k)
-		for _, n := range sortedKeys(nd.nodes) {
+		for _, n := range slices.Sorted(maps.Keys(nd.nodes)) {
 			switch {
 			case nd.always:
 				pull = append(pull, n)
@@ -188,13 +184,4 @@ func (p *planState) localImage(ref string) (Image, bool) {
 		}
 	}
 	return Image{}, false
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

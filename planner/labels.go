@@ -5,7 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -76,7 +77,7 @@ func specFields(spec *ContainerSpec, userLabels map[string]string, dependsOn []s
 		}
 	}
 	for _, p := range spec.Ports {
-		f.Ports = append(f.Ports, portString(p))
+		f.Ports = append(f.Ports, p.String())
 	}
 	for _, v := range spec.Volumes {
 		s := v.Source + ":" + v.Target
@@ -89,14 +90,6 @@ func specFields(spec *ContainerSpec, userLabels map[string]string, dependsOn []s
 		f.Health = healthString(h)
 	}
 	return f
-}
-
-func portString(p PortSpec) string {
-	s := fmt.Sprintf("%d:%d/%s", p.Published, p.Target, p.Protocol)
-	if p.HostIP != "" {
-		s = p.HostIP + ":" + s
-	}
-	return s
 }
 
 func healthString(h *HealthSpec) string {
@@ -267,16 +260,9 @@ func setOf(l []string) map[string]bool {
 	return m
 }
 
+// unionKeys lists the keys of a and b, sorted, each once.
 func unionKeys(a, b map[string]string) []string {
-	keys := make([]string, 0, len(a)+len(b))
-	for k := range a {
-		keys = append(keys, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return keys
+	keys := slices.AppendSeq(slices.Collect(maps.Keys(a)), maps.Keys(b))
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }

@@ -1,5 +1,7 @@
 package planner
 
+import "github.com/berth-dev/berth/config"
+
 // Live is the observed state of every configured node, as gathered by
 // executor.Gather. The planner owns this type; the executor fills it in. It is
 // plain data (JSON in golden tests) so that planning needs no I/O.
@@ -79,12 +81,29 @@ type Container struct {
 	Restart     string `json:"restart,omitempty"` // restart policy name
 }
 
-// PortBinding is a published port of a container.
+// PortBinding is a published port of a container as the engine reports it
+// (the live state's JSON shape, which must not change). Host and Port give
+// it as berth's port values, whose methods key, compare and render it.
 type PortBinding struct {
 	HostIP        string `json:"host_ip,omitempty"`
 	HostPort      int    `json:"host_port"`
 	ContainerPort int    `json:"container_port"`
 	Protocol      string `json:"protocol"`
+}
+
+// Host is the port the binding holds on the node.
+func (b PortBinding) Host() HostPort {
+	return HostPort{Protocol: b.Protocol, IP: b.HostIP, Port: b.HostPort}
+}
+
+// Port is the binding as a port mapping.
+func (b PortBinding) Port() PortSpec {
+	return PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP}
+}
+
+// Binding is the port mapping as the engine reports it once published.
+func Binding(p PortSpec) PortBinding {
+	return PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: p.Protocol}
 }
 
 // Mount is a container mount.
@@ -103,12 +122,9 @@ type Image struct {
 	Size    int64    `json:"size,omitempty"`
 }
 
-// HostPort is a listening socket on the node.
-type HostPort struct {
-	Protocol string `json:"protocol"` // tcp | udp
-	IP       string `json:"ip,omitempty"`
-	Port     int    `json:"port"`
-}
+// HostPort is a listening socket on the node: config.HostPort, the one
+// host port value.
+type HostPort = config.HostPort
 
 // Volume is a named volume.
 type Volume struct {

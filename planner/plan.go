@@ -1,5 +1,12 @@
 package planner
 
+import (
+	"slices"
+	"strconv"
+
+	"github.com/berth-dev/berth/config"
+)
+
 // FormatVersion is the version of the JSON plan document (plan -json, show
 // -json and saved plan files). Bump the minor version for additions, the major
 // for changes a reader must know about.
@@ -180,4 +187,19 @@ type NodeSnapshot struct {
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
 	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0
+}
+
+// servicePlan is the service as the plan shows it.
+func servicePlan(svc *config.Service, d *serviceDesired, placed []*nodeView) ServicePlan {
+	sp := ServicePlan{Name: svc.Name, Image: d.image, Replicas: svc.Replicas, Placement: map[string]string{},
+		Ports: d.ports, Volumes: serviceVolumes(svc)}
+	if len(svc.DependsOn) > 0 {
+		sp.DependsOn = slices.Sorted(slices.Values(svc.DependsOn))
+	}
+	for i := 1; i <= svc.Replicas; i++ {
+		if placed[i] != nil {
+			sp.Placement[strconv.Itoa(i)] = placed[i].name()
+		}
+	}
+	return sp
 }

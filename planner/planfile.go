@@ -104,15 +104,15 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 	volumes := map[string]bool{}
 	for _, sp := range p.Services {
 		for _, pt := range sp.Ports {
-			ports[fmt.Sprintf("%s/%d", pt.Protocol, pt.Published)] = true
+			ports[pt.Host().Key()] = true
 		}
 		images[NormalizeRef(sp.Image)] = true
 		for _, v := range sp.Volumes {
 			volumes[v] = true
 		}
 	}
-	relevant := func(proto string, port int) bool {
-		return ports[fmt.Sprintf("%s/%d", proto, port)] || (port >= config.AutoPortMin && port <= config.AutoPortMax)
+	relevant := func(h HostPort) bool {
+		return ports[h.Key()] || (h.Port >= config.AutoPortMin && h.Port <= config.AutoPortMax)
 	}
 	out := make([]NodeSnapshot, 0, len(p.Nodes))
 	for _, n := range p.Nodes {

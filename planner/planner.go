@@ -5,13 +5,22 @@
 // The planner is pure: no I/O, no context, no clients, no clock, no
 // randomness. The same configuration and live state give a byte-identical
 // plan.
+//
+// One plan reads in this order: Make (planner.go) recovers an interrupted
+// apply (recover.go) and indexes the live state once (observed.go); ports
+// left to berth are assigned (ports.go); each service is placed
+// (placement.go, data locality in locality.go) and its replicas reconciled
+// into actions (reconcile.go, compared through labels.go); images are
+// planned (images.go) and each node fingerprinted (fingerprint.go).
 package planner
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/berth-dev/berth/config"
@@ -53,7 +62,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	p := &planState{cfg: cfg, opts: opts, project: cfg.Project.Name}
 	p.plan = &Plan{FormatVersion: FormatVersion, Project: p.project, Actions: []Action{}, Services: []ServicePlan{}, Destroy: opts.Destroy}
 	original := live
-	live = p.recover(live)
+	live, p.obs = p.recover(live)
 	p.buildNodes(live)
 	p.collectOwn()
 
@@ -91,10 +100,13 @@ type planState struct {
 	opts    Options
 	project string
 	plan    *Plan
+	// obs is the live state after recovery, indexed.
+	obs *Observed
 
 	nodes      []*nodeView // sorted by name; configured nodes only
 	nodeByName map[string]*nodeView
-	// own holds this project's containers by service (not renamed aside).
+	// own holds this project's containers by service (not renamed aside),
+	// on configured reachable nodes, sorted by replica, node and name.
 	own map[string][]ownContainer
 	// desired by service name, for ServicePlan.
 	desired map[string]*serviceDesired
@@ -129,7 +141,7 @@ type nodeView struct {
 	foreignCPUs int64
 	foreignMem  int64
 	// ports holds every host port taken on the node, by whom.
-	ports []portHold
+	ports []PortHold
 	// images by reference and by ID
 	imageIDs map[string]string // ref -> ID
 	imageSet map[string]bool   // ID -> present
@@ -137,13 +149,7 @@ type nodeView struct {
 	count int
 }
 
-type portHold struct {
-	proto, ip string
-	port      int
-	holder    string
-	service   string // own service holding it, "" for foreign or host
-}
-
+// portHold is a host port taken on a node during placement, and by whom.
 func (n *nodeView) name() string { return n.nm }
 
 func (p *planState) buildNodes(live *Live) {
@@ -177,83 +183,43 @@ func (p *planState) buildNodes(live *Live) {
 					v.imageIDs[NormalizeRef(t)] = img.ID
 				}
 			}
-			v.holdForeign(p.project)
+			v.ports = slices.Clone(p.obs.Holds(n.Name))
+			v.reserveForeign(p.project)
 		}
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
 	}
 }
 
-// holdForeign records ports held by containers outside this project and by
-// host processes, and the CPU and memory that other berth projects' running
-// containers reserve.
-func (n *nodeView) holdForeign(project string) {
-	bound := map[string]bool{}
-	key := func(proto string, port int) string { return proto + "/" + strconv.Itoa(port) }
-	for i := range n.state.Containers {
-		for _, b := range n.state.Containers[i].Ports {
-			bound[key(b.Protocol, b.HostPort)] = true
-		}
-	}
+// reserveForeign counts the CPU and memory that the running containers of
+// other berth projects reserve on the node.
+func (n *nodeView) reserveForeign(project string) {
 	for i := range n.state.Foreign {
 		c := &n.state.Foreign[i]
-		who := "container " + c.Name
-		if proj := c.Labels[LabelProject]; proj != "" {
-			who += " of berth project " + strconv.Quote(proj)
-			if proj != project && reserves(c) {
-				n.foreignCPUs += c.NanoCPUs
-				n.foreignMem += c.MemoryBytes
-				n.usedCPUs += c.NanoCPUs
-				n.usedMem += c.MemoryBytes
-			}
-		} else {
-			who += " (not managed by berth)"
+		if proj := c.Labels[LabelProject]; proj != "" && proj != project && c.Running() {
+			n.foreignCPUs += c.NanoCPUs
+			n.foreignMem += c.MemoryBytes
+			n.usedCPUs += c.NanoCPUs
+			n.usedMem += c.MemoryBytes
 		}
-		for _, b := range c.Ports {
-			bound[key(b.Protocol, b.HostPort)] = true
-			n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort, holder: who})
-		}
-	}
-	for _, hp := range n.state.HostPorts {
-		if bound[key(hp.Protocol, hp.Port)] {
-			continue
-		}
-		n.ports = append(n.ports, portHold{proto: hp.Protocol, ip: hp.IP, port: hp.Port, holder: "a host process"})
 	}
 }
 
-// reserves reports whether a container holds its CPU and memory
-// reservations: it is running (or restarting).
-func reserves(c *Container) bool {
-	return c.State == "running" || c.State == "restarting"
-}
-
-// collectOwn indexes this project's containers by service, and counts what
-// they hold (ports, resources) on their node.
+// collectOwn takes this project's replicas from the observed state, on the
+// configured reachable nodes, and counts the CPU and memory the running
+// ones reserve on their node.
 func (p *planState) collectOwn() {
 	p.own = map[string][]ownContainer{}
-	for _, n := range p.nodes {
-		if !n.reachable {
-			continue
-		}
-		for i := range n.state.Containers {
-			c := &n.state.Containers[i]
-			if _, _, aside := ParseAsideName(c.Name); aside {
+	for _, svc := range p.obs.Services() {
+		for _, r := range p.obs.Replicas(svc) {
+			n := p.nodeByName[r.Node]
+			if n == nil || !n.reachable {
 				continue
 			}
-			svc := c.Labels[LabelService]
-			r, err := strconv.Atoi(c.Labels[LabelReplica])
-			if err != nil || r < 1 {
-				r = 0
-			}
-			p.own[svc] = append(p.own[svc], ownContainer{c: c, node: n, replica: r})
-			if c.State == "running" || c.State == "restarting" {
-				n.usedCPUs += c.NanoCPUs
-				n.usedMem += c.MemoryBytes
-			}
-			for _, b := range c.Ports {
-				n.ports = append(n.ports, portHold{proto: b.Protocol, ip: b.HostIP, port: b.HostPort,
-					holder: fmt.Sprintf("service %q replica %d", svc, r), service: svc})
+			p.own[svc] = append(p.own[svc], ownContainer{c: r.Container, node: n, replica: r.Index})
+			if r.Running() {
+				n.usedCPUs += r.Container.NanoCPUs
+				n.usedMem += r.Container.MemoryBytes
 			}
 		}
 	}
@@ -264,17 +230,11 @@ func (p *planState) collectOwn() {
 func (p *planState) release(service string) {
 	for _, oc := range p.own[service] {
 		n := oc.node
-		if oc.c.State == "running" || oc.c.State == "restarting" {
+		if oc.c.Running() {
 			n.usedCPUs -= oc.c.NanoCPUs
 			n.usedMem -= oc.c.MemoryBytes
 		}
-		kept := n.ports[:0]
-		for _, h := range n.ports {
-			if h.service != service {
-				kept = append(kept, h)
-			}
-		}
-		n.ports = kept
+		n.ports = slices.DeleteFunc(n.ports, func(h PortHold) bool { return h.Service == service })
 	}
 }
 
@@ -299,9 +259,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 			return
 		}
 		state[s.Name] = 1
-		deps := append([]string(nil), s.DependsOn...)
-		sort.Strings(deps)
-		for _, d := range deps {
+		for _, d := range slices.Sorted(slices.Values(s.DependsOn)) {
 			if ds := byName[d]; ds != nil {
 				visit(ds)
 			}
@@ -309,12 +267,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 		state[s.Name] = 2
 		out = append(out, s)
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
 		visit(byName[n])
 	}
 	return out, diags
@@ -324,12 +277,11 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 // dependents first (as recorded in their labels).
 func (p *planState) removedServices() {
 	var names []string
-	for svc := range p.own {
+	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
 		if p.cfg.Service(svc) == nil {
 			names = append(names, svc)
 		}
 	}
-	sort.Strings(names)
 	// Reverse dependency order: a service that depends on another goes first.
 	deps := map[string][]string{}
 	for _, n := range names {
@@ -371,41 +323,10 @@ func (p *planState) removedServices() {
 
 func (p *planState) deleteAll(service, reason string) {
 	var batch []Action
-	for _, oc := range p.sortedOwn(service) {
+	for _, oc := range p.own[service] {
 		batch = append(batch, p.deleteAction(oc, reason))
 	}
 	p.addBatch(batch)
-}
-
-func (p *planState) sortedOwn(service string) []ownContainer {
-	l := append([]ownContainer(nil), p.own[service]...)
-	sort.Slice(l, func(i, j int) bool {
-		if l[i].replica != l[j].replica {
-			return l[i].replica < l[j].replica
-		}
-		if l[i].node.name() != l[j].node.name() {
-			return l[i].node.name() < l[j].node.name()
-		}
-		return l[i].c.Name < l[j].c.Name
-	})
-	return l
-}
-
-func (p *planState) deleteAction(oc ownContainer, reason string) Action {
-	return Action{
-		Kind: Delete, Service: oc.c.Labels[LabelService], Replica: oc.replica,
-		Node: oc.node.name(), Container: oc.c.Name, Old: ref(oc.c, oc.node.name()), Reason: reason,
-		Ports: bindingPorts(oc.c.Ports),
-	}
-}
-
-// bindingPorts gives a container's published ports as the plan shows them.
-func bindingPorts(bs []PortBinding) []PortSpec {
-	out := make([]PortSpec, 0, len(bs))
-	for _, b := range bs {
-		out = append(out, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
-	}
-	return out
 }
 
 // actionPorts fills in an action's ports from its spec, when it has one and
@@ -458,7 +379,7 @@ func (p *planState) finish() {
 				"node %s is unreachable (%s): its containers are unknown and left alone; no replica is placed there", n.name(), n.reason))
 		}
 	}
-	sort.Slice(p.plan.Services, func(i, j int) bool { return p.plan.Services[i].Name < p.plan.Services[j].Name })
+	slices.SortFunc(p.plan.Services, func(a, b ServicePlan) int { return cmp.Compare(a.Name, b.Name) })
 }
 
 // planID hashes what the plan will do and what it was made against: every

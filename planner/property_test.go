@@ -236,7 +236,7 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, before, live *L
 		// then nothing of this project that reserves it is placed there.)
 		var otherCPU, otherMem int64
 		for _, f := range st.Foreign {
-			if f.Labels[LabelProject] != "" && f.Labels[LabelProject] != cfg.Project.Name && reserves(&f) {
+			if f.Labels[LabelProject] != "" && f.Labels[LabelProject] != cfg.Project.Name && f.Running() {
 				otherCPU += f.NanoCPUs
 				otherMem += f.MemoryBytes
 			}

@@ -2,9 +2,9 @@ package planner
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
+	"github.com/berth-dev/berth/config"
+	"maps"
+	"slices"
 )
 
 // Labels of berth's own volumes (lock, audit, commit markers).
@@ -27,58 +27,46 @@ const (
 
 // recover finds containers left by an interrupted apply (renamed aside, or
 // created by it), plans their recovery, and returns the live state as it
-// will be once recovery has run.
-func (p *planState) recover(live *Live) *Live {
-	applies := map[string]bool{}
-	committing := map[string]bool{}
-	holders := map[string]string{}
+// will be once recovery has run, indexed.
+func (p *planState) recover(live *Live) (*Live, *Observed) {
+	obs := Observe(p.project, live)
+	configured := make(map[string]bool, len(p.cfg.Nodes))
 	for _, n := range p.cfg.Nodes {
-		st := live.Node(n.Name)
-		if st == nil || !st.Reachable {
-			continue
+		configured[n.Name] = true
+	}
+	applies := map[string]bool{}
+	interrupted := func(r Replica) {
+		if id := r.Container.Labels[LabelApply]; configured[r.Node] && slices.Contains(p.opts.Interrupted, id) {
+			applies[id] = true
 		}
-		for _, c := range st.Containers {
-			if _, id, ok := ParseAsideName(c.Name); ok {
-				applies[id] = true
-			}
-			for _, id := range p.opts.Interrupted {
-				if c.Labels[LabelApply] == id {
-					applies[id] = true
-				}
-			}
+	}
+	for _, r := range obs.Aside() {
+		if configured[r.Node] {
+			applies[r.AsideApply] = true
 		}
-		for _, v := range st.Volumes {
-			id := v.Labels[LabelApply]
-			switch v.Labels[LabelKind] {
-			case KindCommit:
-				committing[id] = true
-			case KindLock:
-				if h := v.Labels[LabelHolder]; h != "" && id != "" {
-					holders[id] = h
-				}
-			}
+		interrupted(r)
+	}
+	for _, svc := range obs.Services() {
+		for _, r := range obs.Replicas(svc) {
+			interrupted(r)
 		}
 	}
 	if len(applies) == 0 {
-		return live
+		return live, obs
 	}
-	ids := make([]string, 0, len(applies))
-	for id := range applies {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(applies))
 	mode := p.opts.Recover
 	if mode == "" {
 		mode = RecoverRollback
 	}
 	for _, id := range ids {
-		if committing[id] {
+		if obs.Committing(id) {
 			// The apply had succeeded and was removing old containers:
 			// finishing it is the only way that loses nothing.
 			mode = RecoverForward
 		}
 	}
-	p.plan.Interrupted = &Interrupted{ApplyID: ids[0], Holder: holders[ids[0]], Mode: mode}
+	p.plan.Interrupted = &Interrupted{ApplyID: ids[0], Holder: lockHolder(obs, ids[0]), Mode: mode}
 
 	out := cloneLive(live)
 	for _, n := range p.cfg.Nodes {
@@ -110,7 +98,18 @@ func (p *planState) recover(live *Live) *Live {
 			restoreContainer(st, a)
 		}
 	}
-	return out
+	return out, Observe(p.project, out)
+}
+
+// lockHolder is who holds (or held) the lock of the apply, "" if no lock of
+// it is left.
+func lockHolder(obs *Observed, applyID string) string {
+	for _, node := range obs.Nodes() {
+		if l, ok := obs.Locks()[node]; ok && l.ApplyID == applyID && l.Holder != "" {
+			return l.Holder
+		}
+	}
+	return ""
 }
 
 func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, reason string) Action {
@@ -123,8 +122,8 @@ func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, rea
 		// publishes what its spec label records (see restoreContainer).
 		if f, ok := parseSpecLabel(c.Labels); ok {
 			for _, ps := range f.Ports {
-				if b, ok := parsePortString(ps); ok {
-					a.Ports = append(a.Ports, PortSpec{Target: b.ContainerPort, Published: b.HostPort, Protocol: b.Protocol, HostIP: b.HostIP})
+				if pt, ok := config.ParsePort(ps); ok {
+					a.Ports = append(a.Ports, pt)
 				}
 			}
 		}
@@ -133,13 +132,7 @@ func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, rea
 }
 
 func removeContainer(st *NodeState, id string) {
-	out := st.Containers[:0]
-	for _, c := range st.Containers {
-		if c.ID != id {
-			out = append(out, c)
-		}
-	}
-	st.Containers = out
+	st.Containers = slices.DeleteFunc(st.Containers, func(c Container) bool { return c.ID == id })
 }
 
 // cloneLive deep-copies the parts of a live state that planning and
@@ -150,27 +143,16 @@ func cloneLive(l *Live) *Live {
 		c := *st
 		c.Containers = make([]Container, len(st.Containers))
 		for i, ct := range st.Containers {
-			ct.Labels = cloneMap(ct.Labels)
-			ct.Ports = append([]PortBinding(nil), ct.Ports...)
-			ct.Mounts = append([]Mount(nil), ct.Mounts...)
+			ct.Labels = maps.Clone(ct.Labels)
+			ct.Ports = slices.Clone(ct.Ports)
+			ct.Mounts = slices.Clone(ct.Mounts)
 			c.Containers[i] = ct
 		}
-		c.Foreign = append([]Container(nil), st.Foreign...)
-		c.Images = append([]Image(nil), st.Images...)
-		c.HostPorts = append([]HostPort(nil), st.HostPorts...)
-		c.Volumes = append([]Volume(nil), st.Volumes...)
+		c.Foreign = slices.Clone(st.Foreign)
+		c.Images = slices.Clone(st.Images)
+		c.HostPorts = slices.Clone(st.HostPorts)
+		c.Volumes = slices.Clone(st.Volumes)
 		out.Nodes[k] = &c
-	}
-	return out
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }
@@ -187,33 +169,11 @@ func restoreContainer(st *NodeState, a Action) {
 		c.State = "running"
 		if f, ok := parseSpecLabel(c.Labels); ok && len(c.Ports) == 0 {
 			for _, ps := range f.Ports {
-				if b, ok := parsePortString(ps); ok {
-					c.Ports = append(c.Ports, b)
-					st.HostPorts = append(st.HostPorts, HostPort{Protocol: b.Protocol, IP: b.HostIP, Port: b.HostPort})
+				if pt, ok := config.ParsePort(ps); ok {
+					c.Ports = append(c.Ports, Binding(pt))
+					st.HostPorts = append(st.HostPorts, pt.Host())
 				}
 			}
 		}
 	}
-}
-
-// parsePortString reads portString's "[ip:]published:target/proto".
-func parsePortString(s string) (PortBinding, bool) {
-	var b PortBinding
-	body, proto, ok := strings.Cut(s, "/")
-	if !ok {
-		return b, false
-	}
-	b.Protocol = proto
-	parts := strings.Split(body, ":")
-	if len(parts) == 3 {
-		b.HostIP = parts[0]
-		parts = parts[1:]
-	}
-	if len(parts) != 2 {
-		return b, false
-	}
-	var err1, err2 error
-	b.HostPort, err1 = strconv.Atoi(parts[0])
-	b.ContainerPort, err2 = strconv.Atoi(parts[1])
-	return b, err1 == nil && err2 == nil
 }

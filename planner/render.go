@@ -3,7 +3,8 @@ package planner
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -177,7 +178,7 @@ func (p *Plan) serviceHeader(name string) string {
 		if len(s.Ports) > 0 {
 			var ps []string
 			for _, pt := range s.Ports {
-				x := portString(pt)
+				x := pt.String()
 				if pt.Assigned {
 					x += " (assigned)"
 				}
@@ -205,13 +206,8 @@ func placementString(pl map[string]string) string {
 	for _, n := range pl {
 		counts[n]++
 	}
-	names := make([]string, 0, len(counts))
-	for n := range counts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var parts []string
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(counts)) {
 		if counts[n] == 1 {
 			parts = append(parts, n)
 		} else {
@@ -268,7 +264,7 @@ func (ia *ImageAction) describe() string {
 	}
 	name := ia.Image
 	if ia.ID != "" {
-		name += " " + shortID(ia.ID)
+		name += " " + ShortID(ia.ID)
 	}
 	switch ia.Kind {
 	case "build":

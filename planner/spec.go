@@ -1,5 +1,7 @@
 package planner
 
+import "github.com/berth-dev/berth/config"
+
 // Labels berth puts on every container it creates. They are berth's only
 // state: no state file, no agent. The spec label holds the compared fields so
 // that a plan can show which field changed, not only that a hash differs.
@@ -16,6 +18,10 @@ const (
 	LabelApply = "berth.apply"
 	// LabelPlan is the ID of the plan that apply carried out.
 	LabelPlan = "berth.plan"
+	// LabelReplicas records the service's replica count when the container
+	// was created, so a replica removed by hand shows as drift rather than
+	// as new.
+	LabelReplicas = "berth.replicas"
 
 	// LabelKind marks berth's own volumes: "lock" or "audit".
 	LabelKind = "berth.kind"
@@ -57,15 +63,9 @@ type EnvVar struct {
 	Secret    string `json:"-"`
 }
 
-// PortSpec is a port published on the node.
-type PortSpec struct {
-	Target    int    `json:"target"`
-	Published int    `json:"published"`
-	Protocol  string `json:"protocol"`
-	HostIP    string `json:"host_ip,omitempty"`
-	// Assigned is true when berth chose Published from the auto range.
-	Assigned bool `json:"assigned,omitempty"`
-}
+// PortSpec is a port published on the node: config.Port, the one port
+// mapping type, under the name plans have always used.
+type PortSpec = config.Port
 
 // VolumeSpec mounts a named volume or a host path.
 type VolumeSpec struct {

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -96,18 +96,7 @@ func parseProcNetTables(sections map[string][]byte) ([]planner.HostPort, error) 
 	return out, nil
 }
 
-func sortHostPorts(ps []planner.HostPort) {
-	sort.Slice(ps, func(i, j int) bool {
-		a, b := ps[i], ps[j]
-		if a.Protocol != b.Protocol {
-			return a.Protocol < b.Protocol
-		}
-		if a.Port != b.Port {
-			return a.Port < b.Port
-		}
-		return a.IP < b.IP
-	})
-}
+func sortHostPorts(ps []planner.HostPort) { slices.SortFunc(ps, planner.HostPort.Compare) }
 
 // parseProcNet parses one /proc/net table (name is tcp, tcp6, udp or udp6)
 // and returns its listening TCP sockets or unconnected UDP sockets.

@@ -480,11 +480,9 @@ func (f *Node) HostPorts(ctx context.Context) ([]planner.HostPort, error) {
 			continue
 		}
 		for _, p := range c.c.Ports {
-			ip := p.HostIP
-			if ip == "" {
-				ip = "0.0.0.0"
-			}
-			add(planner.HostPort{Protocol: p.Protocol, IP: ip, Port: p.HostPort})
+			h := p.Host()
+			h.IP = orAny(h.IP)
+			add(h)
 		}
 	}
 	engine.SortHostPorts(out)
@@ -531,11 +529,10 @@ func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
 	}
 	for _, p := range spec.Ports {
-		proto := p.Protocol
-		if proto == "" {
-			proto = "tcp"
+		if p.Protocol == "" {
+			p.Protocol = "tcp"
 		}
-		c.c.Ports = append(c.c.Ports, planner.PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: proto})
+		c.c.Ports = append(c.c.Ports, planner.Binding(p))
 	}
 	engine.SortPorts(c.c.Ports)
 	for _, v := range spec.Volumes {
@@ -603,13 +600,13 @@ func (f *Node) portsFree(c *fakeContainer) error {
 				continue
 			}
 			for _, op := range o.c.Ports {
-				if op.HostPort == p.HostPort && op.Protocol == p.Protocol && ipsOverlap(op.HostIP, p.HostIP) {
+				if op.Host().Overlaps(p.Host()) {
 					return fmt.Errorf("Bind for %s:%d failed: port is already allocated", orAny(p.HostIP), p.HostPort)
 				}
 			}
 		}
 		for _, hp := range f.hostPorts {
-			if hp.Port == p.HostPort && hp.Protocol == p.Protocol && ipsOverlap(hp.IP, p.HostIP) {
+			if hp.Overlaps(p.Host()) {
 				return fmt.Errorf("listen %s %s:%d: bind: address already in use", p.Protocol, orAny(p.HostIP), p.HostPort)
 			}
 		}
@@ -624,11 +621,6 @@ func orAny(ip string) string {
 	return ip
 }
 
-func ipsOverlap(a, b string) bool {
-	wild := func(s string) bool { return s == "" || s == "0.0.0.0" || s == "::" }
-	return wild(a) || wild(b) || a == b
-}
-
 func (f *Node) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -639,7 +631,7 @@ func (f *Node) StopContainer(ctx context.Context, id string, grace time.Duration
 	if c == nil {
 		return f.notFound("container", id)
 	}
-	if c.c.State == "running" || c.c.State == "restarting" {
+	if c.c.Running() {
 		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", 0, "", ""
 	}
 	return nil

@@ -1,12 +1,17 @@
 package planner
 
 import (
+	"maps"
 	"strings"
 )
 
 // Simulate returns the live state that applying plan to live would leave,
 // assuming every action succeeds. live is not modified. Tests use it to check
 // that a plan converges: Make(cfg, Simulate(live, plan)) has no actions.
+//
+// It lives in test code on purpose: it is a model of what the executor does,
+// good enough to test the planner, not a contract anything outside the
+// planner's tests may rely on (the real effects come from gathering again).
 func Simulate(live *Live, plan *Plan) *Live {
 	out := cloneLive(live)
 	for _, a := range plan.Recovery {
@@ -72,7 +77,7 @@ func dropContainer(st *NodeState, id string) {
 		for _, b := range c.Ports {
 			hp := st.HostPorts[:0]
 			for _, h := range st.HostPorts {
-				if !(h.Port == b.HostPort && h.Protocol == b.Protocol) {
+				if h.Key() != b.Host().Key() {
 					hp = append(hp, h)
 				}
 			}
@@ -89,7 +94,7 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 	c := Container{
 		ID:          "sim-" + spec.Name + "-" + spec.Labels[LabelNode],
 		Name:        spec.Name,
-		Labels:      cloneMap(spec.Labels),
+		Labels:      maps.Clone(spec.Labels),
 		Image:       spec.Image,
 		State:       "running",
 		NanoCPUs:    spec.NanoCPUs,
@@ -104,8 +109,8 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 		}
 	}
 	for _, p := range spec.Ports {
-		c.Ports = append(c.Ports, PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: p.Protocol})
-		st.HostPorts = append(st.HostPorts, HostPort{Protocol: p.Protocol, IP: p.HostIP, Port: p.Published})
+		c.Ports = append(c.Ports, Binding(p))
+		st.HostPorts = append(st.HostPorts, p.Host())
 	}
 	for _, v := range spec.Volumes {
 		m := Mount{Type: "volume", Name: v.Source, Destination: v.Target}

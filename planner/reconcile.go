@@ -1,0 +1,333 @@
+package planner
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/berth-dev/berth/config"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// This file is reconcile: once placement has chosen a node for every
+// replica of a service, each replica is kept, updated in place, replaced,
+// created or deleted, in that service's batches.
+
+// planService places the service's replicas and reconciles each with what
+// runs.
+func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
+	image := svc.Image
+	if svc.Build != nil {
+		if b := p.opts.BuildImages[svc.Name]; b != "" {
+			image = b
+		}
+	}
+	d := resolveService(p.project, svc, image, p.resolvedPorts[svc.Name])
+	p.desired[svc.Name] = d
+	p.release(svc.Name)
+
+	pl := p.newPlacement(svc, d)
+	if diags := pl.place(); diags != nil {
+		return diags
+	}
+	rc := &reconcile{pl: pl, p: p, svc: svc, d: d, used: map[*Container]bool{}, recorded: p.recordedReplicas(svc.Name)}
+	for i := 1; i <= svc.Replicas; i++ {
+		rc.replica(i)
+	}
+	rc.extras()
+	rc.addBatches()
+	p.plan.Services = append(p.plan.Services, servicePlan(svc, d, pl.placed))
+	return nil
+}
+
+// reconcile is one service's reconcile in progress: the actions so far, by
+// batch kind, and the containers they account for.
+type reconcile struct {
+	pl  *placement
+	p   *planState
+	svc *config.Service
+	d   *serviceDesired
+	// used holds the containers kept, replaced or moved: the others are
+	// deleted.
+	used map[*Container]bool
+	// recorded is the highest replica count recorded on the service's
+	// containers: a missing replica below it was removed outside berth.
+	recorded                  int
+	deletes, creates, changes []Action
+}
+
+// recordedReplicas is the highest replica count recorded on the service's
+// containers.
+func (p *planState) recordedReplicas(service string) int {
+	most := 0
+	for _, oc := range p.own[service] {
+		if n, err := strconv.Atoi(oc.c.Labels[LabelReplicas]); err == nil && n > most {
+			most = n
+		}
+	}
+	return most
+}
+
+// replica decides what happens to replica i: kept in place (perhaps
+// updated or replaced there), moved from another node, or created.
+func (rc *reconcile) replica(i int) {
+	n := rc.pl.placed[i]
+	switch {
+	case n == nil:
+		// may run on an unreachable node
+	case rc.pl.kept[i] != nil:
+		rc.keep(i, n, rc.pl.kept[i])
+	case len(rc.pl.byIndex[i]) > 0:
+		rc.move(i, n, preferRunning(rc.pl.byIndex[i])[0])
+	default:
+		rc.create(i, n)
+	}
+}
+
+// spec is replica i's spec on node n, with the replica count recorded.
+func (rc *reconcile) spec(i int, n *nodeView) *ContainerSpec {
+	spec := rc.d.replicaSpec(rc.p.project, n.name(), i)
+	spec.Labels[LabelReplicas] = strconv.Itoa(rc.svc.Replicas)
+	return spec
+}
+
+// keep compares the replica's container on its node with the desired spec.
+func (rc *reconcile) keep(i int, n *nodeView, oc *ownContainer) {
+	rc.used[oc.c] = true
+	// Compare against the template first; a replica that needs nothing
+	// (the common case) costs no spec of its own.
+	a, ok := rc.p.diffReplica(rc.d, oc, &rc.d.template, ContainerName(rc.p.project, rc.svc.Name, i), n)
+	if !ok {
+		rc.p.plan.unchanged(rc.svc.Name)
+		return
+	}
+	a.Spec = rc.spec(i, n)
+	rc.changes = append(rc.changes, a)
+}
+
+// move replaces the replica's container on another node with a new one on
+// n.
+func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
+	rc.used[oc.c] = true
+	spec := rc.spec(i, n)
+	from := oc.node.name()
+	why := rc.pl.ruled[from]
+	if why == "" {
+		why = "not eligible"
+	}
+	a := Action{Kind: Replace, Service: rc.svc.Name, Replica: i, Node: n.name(), Container: spec.Name,
+		Old: ref(oc.c, from), Spec: spec, Order: orderOf(rc.svc),
+		Reason: fmt.Sprintf("moved from %s to %s: %s", from, n.name(), why)}
+	if vols := namedVolumes(oc.c); len(vols) > 0 {
+		w := fmt.Sprintf("service %q replica %d moves from %s to %s: the data in volume %s stays behind on %s",
+			rc.svc.Name, i, from, n.name(), strings.Join(vols, ", "), from)
+		a.Reason += "; " + w[strings.Index(w, "the data"):]
+		rc.p.plan.Warnings = append(rc.p.plan.Warnings, w)
+	}
+	if ps := rc.p.spec(oc.c.Labels); ps.ok {
+		a.Changes = diffFields(ps.fields, rc.d.fields)
+	}
+	rc.changes = append(rc.changes, a)
+}
+
+// orderOf is the service's update order, start-first unless set.
+func orderOf(svc *config.Service) string {
+	if svc.Update.Order == "" {
+		return StartFirst
+	}
+	return svc.Update.Order
+}
+
+// create starts replica i on n: it has no container anywhere.
+func (rc *reconcile) create(i int, n *nodeView) {
+	spec := rc.spec(i, n)
+	a := Action{Kind: Create, Service: rc.svc.Name, Replica: i, Node: n.name(), Container: spec.Name, Spec: spec,
+		Reason: "no existing container"}
+	if i <= rc.recorded {
+		a.Drift = true
+		a.Reason = "drift: the container is missing (removed outside berth, or on a node no longer configured)"
+	}
+	if note := rc.pl.dataNote[i]; note != "" {
+		a.Reason += "; " + note
+	}
+	rc.creates = append(rc.creates, a)
+}
+
+// extras deletes the service's containers no replica accounts for: a
+// replica label edited outside berth, a scale down, a duplicate.
+func (rc *reconcile) extras() {
+	R := rc.svc.Replicas
+	for _, oc := range rc.p.own[rc.svc.Name] {
+		if rc.used[oc.c] {
+			continue
+		}
+		var a Action
+		switch {
+		case oc.replica == 0:
+			a = rc.p.deleteAction(oc, "drift: the replica label was changed outside berth")
+			a.Drift = true
+		case oc.replica > R:
+			a = rc.p.deleteAction(oc, fmt.Sprintf("scale down to %d replicas", R))
+		default:
+			a = rc.p.deleteAction(oc, fmt.Sprintf("duplicate of replica %d (kept on %s)", oc.replica, rc.pl.placed[oc.replica].name()))
+			a.Drift = true
+		}
+		rc.deletes = append(rc.deletes, a)
+	}
+}
+
+// addBatches adds the service's deletes, then its creates, then its
+// changes in batches of the update parallelism.
+func (rc *reconcile) addBatches() {
+	rc.p.addBatch(rc.deletes)
+	rc.p.addBatch(rc.creates)
+	changes := rc.changes
+	par := rc.svc.Update.Parallelism
+	if par <= 0 {
+		par = len(changes)
+	}
+	for len(changes) > 0 {
+		k := min(par, len(changes))
+		rc.p.addBatch(changes[:k:k])
+		changes = changes[k:]
+	}
+}
+
+func (pl *Plan) unchanged(service string) {
+	if pl.Unchanged == nil {
+		pl.Unchanged = map[string]int{}
+	}
+	pl.Unchanged[service]++
+}
+
+func namedVolumes(c *Container) []string {
+	var out []string
+	for _, m := range c.Mounts {
+		if m.Type == "volume" && m.Name != "" && len(m.Name) < 64 {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// diffReplica compares a kept container with its desired spec on the same
+// node. ok is false when nothing needs to change.
+// spec is the service's template (resources, restart, ports); name is the
+// replica's container name. The caller fills in the action's own spec.
+func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *ContainerSpec, name string, n *nodeView) (Action, bool) {
+	c := oc.c
+	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: name,
+		Old: ref(c, n.name())}
+	replace := func(reason string, drift bool) (Action, bool) {
+		a.Kind = Replace
+		a.Reason = reason
+		a.Drift = drift
+		a.Order = orderOf(d.svc)
+		if !c.Running() {
+			a.Order, a.OrderReason = StopFirst, "the old container is not running"
+		} else if port := samePort(c, spec); port != "" {
+			if a.Order != StopFirst {
+				a.OrderReason = fmt.Sprintf("port %s on %s is held by the old container, so it must stop first", port, n.name())
+			}
+			a.Order = StopFirst
+		}
+		return a, true
+	}
+	ps := p.spec(c.Labels)
+	old := ps.fields
+	if !ps.ok || ps.hash != c.Labels[LabelHash] {
+		return replace("drift: berth's labels on the container were changed outside berth", true)
+	}
+	if c.Name != name {
+		return replace(fmt.Sprintf("drift: the container was renamed to %q outside berth", c.Name), true)
+	}
+	switch c.State {
+	case "running":
+	case "exited":
+		return replace(fmt.Sprintf("drift: the container exited (code %d) outside berth", c.ExitCode), true)
+	case "created":
+		return replace("drift: the container exists but was never started", true)
+	case "restarting":
+		return replace(fmt.Sprintf("drift: the container keeps restarting (%d restarts)", c.RestartCount), true)
+	default:
+		return replace(fmt.Sprintf("drift: the container is %s", c.State), true)
+	}
+	if c.Labels[LabelHash] != d.hash {
+		a.Changes = diffFields(old, d.fields)
+		reason := "configuration changed"
+		if len(a.Changes) > 0 {
+			reason = a.Changes[0].Field + " changed"
+			if len(a.Changes) > 1 {
+				reason = fmt.Sprintf("%s and %d more changed", a.Changes[0].Field, len(a.Changes)-1)
+			}
+		}
+		return replace(reason, false)
+	}
+	if id, ok := n.imageIDs[NormalizeRef(d.image)]; ok && c.ImageID != "" && id != c.ImageID {
+		a.Changes = []FieldChange{{Field: "image_id", Old: ShortID(c.ImageID), New: ShortID(id)}}
+		return replace(fmt.Sprintf("image %s on %s now has a different ID", d.image, n.name()), false)
+	}
+	// In place: what Docker can change on a running container.
+	if c.NanoCPUs != spec.NanoCPUs {
+		a.Changes = append(a.Changes, FieldChange{Field: "resources.cpus", Old: cpuOrNone(c.NanoCPUs), New: cpuOrNone(spec.NanoCPUs)})
+	}
+	if c.MemoryBytes != spec.MemoryBytes {
+		a.Changes = append(a.Changes, FieldChange{Field: "resources.memory", Old: memOrNone(c.MemoryBytes), New: memOrNone(spec.MemoryBytes)})
+	}
+	if c.Restart != spec.Restart {
+		a.Changes = append(a.Changes, FieldChange{Field: "restart", Old: strconv.Quote(c.Restart), New: strconv.Quote(spec.Restart)})
+	}
+	if len(a.Changes) > 0 {
+		a.Kind = Update
+		a.Reason = "updated in place: " + a.Changes[0].Field
+		if len(a.Changes) > 1 {
+			a.Reason = fmt.Sprintf("updated in place: %s and %d more", a.Changes[0].Field, len(a.Changes)-1)
+		}
+		return a, true
+	}
+	return a, false
+}
+
+// samePort returns the first host port the new spec publishes that the old
+// container holds, or "".
+func samePort(c *Container, spec *ContainerSpec) string {
+	for _, pt := range spec.Ports {
+		for _, b := range c.Ports {
+			if b.Host().Overlaps(pt.Host()) {
+				return pt.Host().String()
+			}
+		}
+	}
+	return ""
+}
+
+func cpuOrNone(n int64) string {
+	if n == 0 {
+		return "(none)"
+	}
+	return cpuString(n)
+}
+
+func memOrNone(n int64) string {
+	if n == 0 {
+		return "(none)"
+	}
+	return memString(n)
+}
+
+func (p *planState) deleteAction(oc ownContainer, reason string) Action {
+	return Action{
+		Kind: Delete, Service: oc.c.Labels[LabelService], Replica: oc.replica,
+		Node: oc.node.name(), Container: oc.c.Name, Old: ref(oc.c, oc.node.name()), Reason: reason,
+		Ports: bindingPorts(oc.c.Ports),
+	}
+}
+
+// bindingPorts gives a container's published ports as the plan shows them.
+func bindingPorts(bs []PortBinding) []PortSpec {
+	out := make([]PortSpec, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, b.Port())
+	}
+	return out
+}
