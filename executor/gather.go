@@ -109,7 +109,7 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 func foreignReservations(ctx context.Context, n Node, foreign []planner.Container) ([]planner.Container, error) {
 	var idx []int
 	for i, c := range foreign {
-		if c.Labels[planner.LabelProject] != "" && (c.State == "running" || c.State == "restarting") {
+		if c.Labels[planner.LabelProject] != "" && c.Running() {
 			idx = append(idx, i)
 		}
 	}

@@ -83,7 +83,7 @@ func BenchmarkImageShip(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("image %s %s, %s, content %s, %d rounds, rate cap %d B/s", ref, engine.ShortID(id), planner.HumanBytes(img.Size), content, rounds, rate)
+	b.Logf("image %s %s, %s, content %s, %d rounds, rate cap %d B/s", ref, planner.ShortID(id), planner.HumanBytes(img.Size), content, rounds, rate)
 
 	cfg := &config.Config{Project: config.Project{Name: "bench"}}
 	for _, n := range c.Nodes {

@@ -31,7 +31,6 @@ import (
 	"github.com/docker/docker/api/types/registry"
 
 	"github.com/berth-dev/berth/config"
-	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/planner"
@@ -525,7 +524,7 @@ func TestSendOnlyToNodesLackingTheImageID(t *testing.T) {
 	var b strings.Builder
 	p.WriteText(&b)
 	for _, want := range []string{
-		"image app:1 " + engine.ShortID(img.ID) + " (307 kB) will be sent to node1",
+		"image app:1 " + planner.ShortID(img.ID) + " (307 kB) will be sent to node1",
 		"is on node3 under another name: it will be tagged, nothing sent",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -156,29 +156,32 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		st.Nodes = append(st.Nodes, sn)
 		if !ns.Reachable {
 			st.Unreachable++
-			continue
 		}
-		for _, c := range ns.Containers {
-			svcName := c.Labels[planner.LabelService]
-			if svcName == "" {
-				continue // a project container berth keeps for itself
-			}
-			ss := byName[svcName]
-			if ss == nil {
-				ss = &statusService{Name: svcName}
-				byName[svcName] = ss
-			}
+	}
+	obs := planner.Observe(cfg.Project.Name, live)
+	for _, svcName := range obs.Services() {
+		if svcName == "" {
+			continue // a project container berth keeps for itself
+		}
+		ss := byName[svcName]
+		if ss == nil {
+			ss = &statusService{Name: svcName}
+			byName[svcName] = ss
+		}
+		for _, row := range obs.Rows(svcName) {
+			c := row.Container
 			r := statusReplica{
-				Node: name, Container: c.Name, ID: shortID(c.ID), State: c.State, Health: c.Health,
-				Image: c.Image, ImageID: c.ImageID,
+				Replica: row.Index, Node: row.Node, Container: c.Name, ID: planner.ShortID(c.ID), State: c.State,
+				Health: c.Health, Image: c.Image, ImageID: c.ImageID, Aside: row.AsideApply,
 			}
 			if c.State == "exited" || c.State == "dead" {
 				r.ExitCode = c.ExitCode
 			}
-			r.Replica, _ = strconv.Atoi(c.Labels[planner.LabelReplica])
-			if _, applyID, aside := planner.ParseAsideName(c.Name); aside {
-				r.Aside = applyID
-			} else if c.State == "running" {
+			// The count is of Docker's state "running", as the STATE
+			// column shows it: a restarting replica (one that keeps
+			// crashing) is not counted as up, though it holds its
+			// resources (planner.Container.Running).
+			if row.AsideApply == "" && c.State == "running" {
 				ss.RunningReplicas++
 			}
 			for _, p := range c.Ports {
@@ -204,16 +207,6 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 			}
 			sort.Strings(ss.Ports)
 		}
-		sort.Slice(ss.Replicas, func(i, j int) bool {
-			a, b := ss.Replicas[i], ss.Replicas[j]
-			if a.Replica != b.Replica {
-				return a.Replica < b.Replica
-			}
-			if a.Node != b.Node {
-				return a.Node < b.Node
-			}
-			return a.Container < b.Container
-		})
 		if ss.Replicas == nil {
 			ss.Replicas = []statusReplica{}
 		}
@@ -255,13 +248,6 @@ func dedupe(l []string) []string {
 		}
 	}
 	return out
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
 
 func writeStatusJSON(w io.Writer, st statusReport) error {

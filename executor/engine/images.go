@@ -99,7 +99,7 @@ func (d *Node) SaveImage(ctx context.Context, ref string) (io.ReadCloser, error)
 func (d *Node) TagImage(ctx context.Context, id, ref string) error {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
-	return d.wrap(fmt.Sprintf("tag image %s as %s", ShortID(id), ref), d.cli.ImageTag(ctx, id, ref))
+	return d.wrap(fmt.Sprintf("tag image %s as %s", planner.ShortID(id), ref), d.cli.ImageTag(ctx, id, ref))
 }
 
 // RemoveImage removes ref and its untagged parents.
@@ -108,19 +108,6 @@ func (d *Node) RemoveImage(ctx context.Context, ref string) error {
 	defer cancel()
 	_, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
 	return d.wrap("remove image "+ref, err)
-}
-
-// ShortID is how an image or container ID is shown: an image ID keeps its
-// "sha256:" and 12 hex digits, any other ID its first 12 characters.
-func ShortID(id string) string {
-	hex, isImage := strings.CutPrefix(id, "sha256:")
-	if len(hex) > 12 {
-		hex = hex[:12]
-	}
-	if isImage {
-		return "sha256:" + hex
-	}
-	return hex
 }
 
 // buildMessage is one line of the engine's build output stream.

@@ -326,7 +326,7 @@ func (st *Step) build(ctx context.Context, eng LocalEngine, ia *planner.ImageAct
 			return fmt.Errorf("build image %s for service %q: %w", ia.Image, svc.Name, err)
 		}
 	}
-	msg := fmt.Sprintf("built %s (%s) in %s", strings.Join(refs, ", "), engine.ShortID(id), roundDuration(time.Since(start)))
+	msg := fmt.Sprintf("built %s (%s) in %s", strings.Join(refs, ", "), planner.ShortID(id), roundDuration(time.Since(start)))
 	st.printf("  %s", msg)
 	st.event("build", "", msg)
 	return nil
@@ -368,9 +368,9 @@ func (st *Step) send(ctx context.Context, eng LocalEngine, ia *planner.ImageActi
 	}
 	if ia.ID != "" && img.ID != ia.ID {
 		return fmt.Errorf("send image %s: it is %s on the local engine now, the plan has %s: run berth plan again",
-			ia.Image, engine.ShortID(img.ID), engine.ShortID(ia.ID))
+			ia.Image, planner.ShortID(img.ID), planner.ShortID(ia.ID))
 	}
-	what := fmt.Sprintf("%s (%s, %s)", ia.Image, engine.ShortID(img.ID), humanSize(img.Size))
+	what := fmt.Sprintf("%s (%s, %s)", ia.Image, planner.ShortID(img.ID), humanSize(img.Size))
 	var mu sync.Mutex
 	var errs []error
 	fail := func(node string, err error) {
@@ -401,7 +401,7 @@ func (st *Step) send(ctx context.Context, eng LocalEngine, ia *planner.ImageActi
 					fail(name, err)
 					return nil
 				}
-				msg := fmt.Sprintf("node %s already had %s: tagged it %s, sent nothing", name, engine.ShortID(img.ID), ia.Image)
+				msg := fmt.Sprintf("node %s already had %s: tagged it %s, sent nothing", name, planner.ShortID(img.ID), ia.Image)
 				st.printf("  %s", msg)
 				st.event("tag", name, msg)
 				return nil
@@ -444,7 +444,7 @@ func (st *Step) ship(ctx context.Context, eng LocalEngine, ref string, img plann
 	if st.opts.Compress {
 		how = ", gzip"
 	}
-	st.printf("Sending %s (%s, %s%s) to %s", ref, engine.ShortID(img.ID), humanSize(img.Size), how, strings.Join(nodes, ", "))
+	st.printf("Sending %s (%s, %s%s) to %s", ref, planner.ShortID(img.ID), humanSize(img.Size), how, strings.Join(nodes, ", "))
 	board := newProgressBoard(st.opts.Progress, &st.out, st.opts.Terminal, dests)
 	board.start()
 	defer board.stop()
