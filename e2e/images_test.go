@@ -292,6 +292,9 @@ func waitGet(addr string, port int, wait time.Duration) string {
 // node and the image, and leaves no image on that node.
 func TestImagesTransferCutOff(t *testing.T) {
 	c := testcluster.Require(t)
+	// StopSSHD below: hold the cluster from the start, so that killing
+	// sshd does not wait for other test processes while the apply runs on.
+	c.Exclusive(t)
 	project := testcluster.ProjectName(t)
 	host := hostDocker(t)
 	var ids []string
@@ -316,10 +319,6 @@ func TestImagesTransferCutOff(t *testing.T) {
     context = "./app"
   }`, 1)
 	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644)
-
-	// Hold the cluster exclusively from now on (a no-op sshd setting), so
-	// that killing sshd later does not wait for other test processes.
-	c.StartSSHD(t, "node2", "MaxSessions 10")
 
 	// Capped at 25 MB/s per node the transfer takes about 4 s: the cut
 	// lands in its middle, whatever the machine's load.

@@ -251,6 +251,10 @@ func TestE2ENoAnswer(t *testing.T) {
 // with the default options, well under 30 s; the others are still read.
 func TestE2ESilentNodeDefaultBound(t *testing.T) {
 	c := testcluster.Require(t)
+	// Exclusive before the session opens: while this process waits for
+	// the cluster it holds no lock, and another package's fault would cut
+	// the session's connections.
+	c.Exclusive(t)
 	ctx := context.Background()
 	sess := Open(ctx, clusterConfig(c, testcluster.ProjectName(t)), clusterOptions(t))
 	defer sess.Close()
@@ -497,6 +501,7 @@ func TestE2EProxyJump(t *testing.T) {
 
 func TestE2ETrustNewHosts(t *testing.T) {
 	c := testcluster.Require(t)
+	c.Exclusive(t) // SwapHostKey below: hold the cluster before the first session
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	opts := clusterOptions(t)
 	opts.TrustNewHosts = true

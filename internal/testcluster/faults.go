@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,13 @@ import (
 // other packages wait in Require, and a fault waits for the other test
 // processes that use the cluster to finish. Tests of the same package are the
 // package's own business: do not inject faults from parallel tests.
+//
+// Take the lock (Exclusive, or the fault itself) before the test sets up
+// anything: while a process waits for the exclusive lock it holds no lock at
+// all (flock converts a lock by dropping it first), so another process may
+// inject its own fault meanwhile, cutting the sessions the waiting test has
+// open and running out its deadlines. A test that injects a fault later
+// calls Exclusive first.
 
 // StopSSHD kills the node's sshd and every session it serves: new connections
 // are refused. Undone by StartSSHD (automatically at the end of the test).
@@ -70,7 +78,9 @@ func (c *Cluster) RestoreHostKey(t testing.TB, node string) {
 
 // Exclusive holds the cluster exclusively until the test ends, without a
 // fault: for measurements (leaked connections, engine goroutines) that
-// other test processes using the cluster would disturb. It waits for them.
+// other test processes using the cluster would disturb, and first thing in
+// a test that injects a fault later. It waits for them; call it before the
+// test opens a session, starts berth or starts a deadline.
 func (c *Cluster) Exclusive(t testing.TB) {
 	t.Helper()
 	c.exclusive(t)
@@ -112,6 +122,11 @@ func (c *Cluster) exclusive(t testing.TB) {
 		if err := relock(true, 0); err != nil {
 			t.Logf("testcluster: waiting for the other test processes using the cluster to finish")
 			if err := relock(true, 10*time.Minute); err != nil {
+				// The failed wait dropped the shared lock: take it back for
+				// the process's other tests.
+				if err2 := relock(false, 10*time.Minute); err2 != nil {
+					err = errors.Join(err, err2)
+				}
 				t.Fatalf("testcluster: %v", err)
 			}
 		}
