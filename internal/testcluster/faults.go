@@ -149,6 +149,37 @@ func (c *Cluster) exclusive(t testing.TB) {
 // that check berth leaves no connection behind.
 func (c *Cluster) SSHConnections(t testing.TB, node string) int {
 	t.Helper()
+	return EstablishedSSH(c.sshdPID(t, node))
+}
+
+// ReceivedBytes is the byte count the node's cluster interface (eth0 in
+// its network namespace) has received: for a test that must act once data
+// is flowing to the node, rather than after a fixed sleep.
+func (c *Cluster) ReceivedBytes(t testing.TB, node string) int64 {
+	t.Helper()
+	pid := c.sshdPID(t, node)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		name, counters, ok := strings.Cut(l, ":")
+		if f := strings.Fields(counters); ok && strings.TrimSpace(name) == "eth0" && len(f) > 0 {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: /proc/%d/net/dev: eth0: %v", node, pid, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: /proc/%d/net/dev has no eth0", node, pid)
+	return 0
+}
+
+// sshdPID is the pid of the node's sshd, whose /proc entry shows the
+// node's network namespace.
+func (c *Cluster) sshdPID(t testing.TB, node string) int {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.Dir, node, "sshd.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +188,7 @@ func (c *Cluster) SSHConnections(t testing.TB, node string) int {
 	if err != nil {
 		t.Fatalf("%s: sshd.pid: %v", node, err)
 	}
-	return EstablishedSSH(pid)
+	return pid
 }
 
 // EstablishedSSH counts the established TCP connections to port 22 in the
