@@ -16,9 +16,10 @@ import (
 // The fault helpers below run scripts/testcluster (from the checkout that
 // owns the cluster) and undo their fault when the test ends. While a test has
 // a fault in place, its process holds the cluster lock exclusively: tests of
-// other packages wait in Require, and a fault waits for the other test
-// processes that use the cluster to finish. Tests of the same package are the
-// package's own business: do not inject faults from parallel tests.
+// other packages wait in Require, and a fault waits for the tests the other
+// test processes are running to end (they step aside in Require before their
+// next one). Tests of the same package are the package's own business: do
+// not inject faults from parallel tests.
 //
 // Take the lock (Exclusive, or the fault itself) before the test sets up
 // anything: while a process waits for the exclusive lock it holds no lock at
@@ -142,6 +143,25 @@ func (c *Cluster) exclusive(t testing.TB) {
 			}
 		}
 	})
+}
+
+// yieldToFaults lets a process waiting to hold the cluster exclusively have
+// it before this process's next test starts (see lock_unix.go). Only at the
+// start of a top-level test, and only while no test of this process holds
+// it, is nothing of this process in flight.
+func yieldToFaults(t testing.TB) {
+	t.Helper()
+	if strings.Contains(t.Name(), "/") {
+		return
+	}
+	excl.Lock()
+	defer excl.Unlock()
+	if excl.n > 0 {
+		return
+	}
+	if err := yield(10 * time.Minute); err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
 }
 
 // SSHConnections counts the established TCP connections to port 22 in the
