@@ -366,7 +366,17 @@ func TestE2ESessionsLeakNothing(t *testing.T) {
 		}
 		return m
 	}
-	idle := sshConns()
+	// The connections of the test processes that had the cluster until
+	// now close in the background: idle is what is left once they have.
+	var idle map[string]int
+	settle(func() bool {
+		idle = sshConns()
+		n := 0
+		for _, v := range idle {
+			n += v
+		}
+		return n == 0
+	})
 	once(t) // warm up: anything started once per process
 	var base int
 	settle(func() bool {
