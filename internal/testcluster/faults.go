@@ -121,7 +121,7 @@ func (c *Cluster) exclusive(t testing.TB) {
 	defer excl.Unlock()
 	if excl.n == 0 {
 		if err := relock(true, 0); err != nil {
-			t.Logf("testcluster: waiting for the other test processes using the cluster to finish")
+			t.Logf("testcluster: waiting for the tests other processes run on the cluster to end")
 			if err := relock(true, 10*time.Minute); err != nil {
 				// The failed wait dropped the shared lock: take it back for
 				// the process's other tests.
