@@ -292,6 +292,9 @@ func waitGet(addr string, port int, wait time.Duration) string {
 // node and the image, and leaves no image on that node.
 func TestImagesTransferCutOff(t *testing.T) {
 	c := testcluster.Require(t)
+	// StopSSHD below: hold the cluster from the start, so that killing
+	// sshd does not wait for other test processes while the apply runs on.
+	c.Exclusive(t)
 	project := testcluster.ProjectName(t)
 	host := hostDocker(t)
 	var ids []string
@@ -317,12 +320,10 @@ func TestImagesTransferCutOff(t *testing.T) {
   }`, 1)
 	os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644)
 
-	// Hold the cluster exclusively from now on (a no-op sshd setting), so
-	// that killing sshd later does not wait for other test processes.
-	c.StartSSHD(t, "node2", "MaxSessions 10")
-
 	// Capped at 25 MB/s per node the transfer takes about 4 s: the cut
-	// lands in its middle, whatever the machine's load.
+	// comes once node2 has received 10 MB of it, so it lands in its middle
+	// however long the local engine takes to start the save.
+	rx0 := c.ReceivedBytes(t, "node2")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := execCommand(ctx, testcluster.BuildBerth(t), "apply", "-auto-approve", "-json", dir)
@@ -355,7 +356,11 @@ func TestImagesTransferCutOff(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("no transfer started")
 	}
-	time.Sleep(1500 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); c.ReceivedBytes(t, "node2")-rx0 < 10<<20; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node2 received %d bytes in the minute after the transfer began", c.ReceivedBytes(t, "node2")-rx0)
+		}
+	}
 	c.StopSSHD(t, "node2")
 	wg.Wait()
 	cmd.Wait()

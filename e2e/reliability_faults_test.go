@@ -29,10 +29,11 @@ import (
 // the next apply recovers what was left there.
 func TestReliabilityBlackholedNode(t *testing.T) {
 	c := testcluster.Require(t)
-	scenarioRun(t, scBlackhole)
-	// Exclusive now: Blackhole must not wait for other test processes
-	// while the apply runs on.
+	// Exclusive first: Blackhole must not wait for other test processes
+	// while the apply runs on, and the scenario's wall time starts after
+	// the wait.
 	c.Exclusive(t)
+	scenarioRun(t, scBlackhole)
 	const port = 18910
 	project := testcluster.ProjectName(t)
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": rWeb(imageOf("v1"), port, "200ms", 1, "")})
@@ -112,6 +113,7 @@ func TestReliabilityBlackholedNode(t *testing.T) {
 // and apply leave it alone and create no copy elsewhere.
 func TestReliabilitySSHDThrottled(t *testing.T) {
 	c := testcluster.Require(t)
+	c.Exclusive(t) // StartSSHD below: hold the cluster before the first apply
 	scenarioRun(t, scThrottle)
 	const port = 18911
 	project := testcluster.ProjectName(t)
@@ -216,6 +218,7 @@ func assertNoCreate(t *testing.T, r run) {
 // line of the recorded one.
 func TestReliabilitySwappedHostKey(t *testing.T) {
 	c := testcluster.Require(t)
+	c.Exclusive(t) // SwapHostKey below: hold the cluster before the first apply
 	scenarioRun(t, scHostKey)
 	const port = 18912
 	project := testcluster.ProjectName(t)

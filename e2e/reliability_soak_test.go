@@ -136,8 +136,8 @@ func childrenOf(pid int) []int {
 // berth's own peak memory from run to run.
 func TestReliabilitySoak(t *testing.T) {
 	c := testcluster.Require(t)
-	scenarioRun(t, scSoak)
 	c.Exclusive(t)
+	scenarioRun(t, scSoak)
 	const port = 18918
 	project := testcluster.ProjectName(t)
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": rWeb(imageOf("v1"), port, "100ms", 3, "")})

@@ -253,6 +253,10 @@ func TestE2ENoAnswer(t *testing.T) {
 // with the default options, well under 30 s; the others are still read.
 func TestE2ESilentNodeDefaultBound(t *testing.T) {
 	c := testcluster.Require(t)
+	// Exclusive before the session opens: while this process waits for
+	// the cluster it holds no lock, and another package's fault would cut
+	// the session's connections.
+	c.Exclusive(t)
 	ctx := context.Background()
 	sess := Open(ctx, clusterConfig(c, testcluster.ProjectName(t)), clusterOptions(t))
 	defer sess.Close()
@@ -364,7 +368,17 @@ func TestE2ESessionsLeakNothing(t *testing.T) {
 		}
 		return m
 	}
-	idle := sshConns()
+	// The connections of the test processes that had the cluster until
+	// now close in the background: idle is what is left once they have.
+	var idle map[string]int
+	settle(func() bool {
+		idle = sshConns()
+		n := 0
+		for _, v := range idle {
+			n += v
+		}
+		return n == 0
+	})
 	once(t) // warm up: anything started once per process
 	var base int
 	settle(func() bool {
@@ -499,6 +513,7 @@ func TestE2EProxyJump(t *testing.T) {
 
 func TestE2ETrustNewHosts(t *testing.T) {
 	c := testcluster.Require(t)
+	c.Exclusive(t) // SwapHostKey below: hold the cluster before the first session
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	opts := clusterOptions(t)
 	opts.SSH.TrustNewHosts = true

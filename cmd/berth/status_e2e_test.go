@@ -19,6 +19,9 @@ import (
 // still shown.
 func TestE2EStatus(t *testing.T) {
 	c := testcluster.Require(t)
+	// StopSSHD below: hold the cluster before anything is set up, so that
+	// the wait for it comes first and no other test's fault lands mid-test.
+	c.Exclusive(t)
 	dir := c.ConfigDir(t, map[string]string{"app.hcl": `
 service "web" {
   image    = "berth-test/echo:v1"

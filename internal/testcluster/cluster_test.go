@@ -175,8 +175,10 @@ func get(url string, wait time.Duration) (int, string, error) {
 }
 
 // port returns a host port for a test to publish: random, away from the
-// ports that berth's tests and people's experiments tend to use.
-func port() int { return 41000 + mathrand.IntN(8000) }
+// ports that berth's tests and people's experiments tend to use, and from
+// the 41000-49254 that executor/nodetest's freePort picks from on node1
+// while this package's tests may run.
+func port() int { return 50000 + mathrand.IntN(8000) }
 
 // project gives the test a project label whose containers, volumes and
 // networks are removed at its end.
@@ -560,6 +562,9 @@ func dialState(addr string) string {
 
 func TestFaults(t *testing.T) {
 	c := Require(t)
+	// Exclusive before the deadline starts: the wait for the other test
+	// processes must not use up the test's three minutes.
+	c.Exclusive(t)
 	ctx := ctxT(t, 3*time.Minute)
 	sshTrue := func(node string) (string, error) {
 		out, err := c.SSHCommand(ctx, node, "true").CombinedOutput()

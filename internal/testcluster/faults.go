@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,9 +16,17 @@ import (
 // The fault helpers below run scripts/testcluster (from the checkout that
 // owns the cluster) and undo their fault when the test ends. While a test has
 // a fault in place, its process holds the cluster lock exclusively: tests of
-// other packages wait in Require, and a fault waits for the other test
-// processes that use the cluster to finish. Tests of the same package are the
-// package's own business: do not inject faults from parallel tests.
+// other packages wait in Require, and a fault waits for the tests the other
+// test processes are running to end (they step aside in Require before their
+// next one). Tests of the same package are the package's own business: do
+// not inject faults from parallel tests.
+//
+// Take the lock (Exclusive, or the fault itself) before the test sets up
+// anything: while a process waits for the exclusive lock it holds no lock at
+// all (flock converts a lock by dropping it first), so another process may
+// inject its own fault meanwhile, cutting the sessions the waiting test has
+// open and running out its deadlines. A test that injects a fault later
+// calls Exclusive first.
 
 // StopSSHD kills the node's sshd and every session it serves: new connections
 // are refused. Undone by StartSSHD (automatically at the end of the test).
@@ -70,7 +79,9 @@ func (c *Cluster) RestoreHostKey(t testing.TB, node string) {
 
 // Exclusive holds the cluster exclusively until the test ends, without a
 // fault: for measurements (leaked connections, engine goroutines) that
-// other test processes using the cluster would disturb. It waits for them.
+// other test processes using the cluster would disturb, and first thing in
+// a test that injects a fault later. It waits for them; call it before the
+// test opens a session, starts berth or starts a deadline.
 func (c *Cluster) Exclusive(t testing.TB) {
 	t.Helper()
 	c.exclusive(t)
@@ -110,8 +121,13 @@ func (c *Cluster) exclusive(t testing.TB) {
 	defer excl.Unlock()
 	if excl.n == 0 {
 		if err := relock(true, 0); err != nil {
-			t.Logf("testcluster: waiting for the other test processes using the cluster to finish")
+			t.Logf("testcluster: waiting for the tests other processes run on the cluster to end")
 			if err := relock(true, 10*time.Minute); err != nil {
+				// The failed wait dropped the shared lock: take it back for
+				// the process's other tests.
+				if err2 := relock(false, 10*time.Minute); err2 != nil {
+					err = errors.Join(err, err2)
+				}
 				t.Fatalf("testcluster: %v", err)
 			}
 		}
@@ -129,10 +145,60 @@ func (c *Cluster) exclusive(t testing.TB) {
 	})
 }
 
+// yieldToFaults lets a process waiting to hold the cluster exclusively have
+// it before this process's next test starts (see lock_unix.go). Only at the
+// start of a top-level test, and only while no test of this process holds
+// it, is nothing of this process in flight.
+func yieldToFaults(t testing.TB) {
+	t.Helper()
+	if strings.Contains(t.Name(), "/") {
+		return
+	}
+	excl.Lock()
+	defer excl.Unlock()
+	if excl.n > 0 {
+		return
+	}
+	if err := yield(10 * time.Minute); err != nil {
+		t.Fatalf("testcluster: %v", err)
+	}
+}
+
 // SSHConnections counts the established TCP connections to port 22 in the
 // node's network namespace (read through its sshd's /proc entry), for tests
 // that check berth leaves no connection behind.
 func (c *Cluster) SSHConnections(t testing.TB, node string) int {
+	t.Helper()
+	return EstablishedSSH(c.sshdPID(t, node))
+}
+
+// ReceivedBytes is the byte count the node's cluster interface (eth0 in
+// its network namespace) has received: for a test that must act once data
+// is flowing to the node, rather than after a fixed sleep.
+func (c *Cluster) ReceivedBytes(t testing.TB, node string) int64 {
+	t.Helper()
+	pid := c.sshdPID(t, node)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", pid))
+	if err != nil {
+		t.Fatalf("%s: %v", node, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		name, counters, ok := strings.Cut(l, ":")
+		if f := strings.Fields(counters); ok && strings.TrimSpace(name) == "eth0" && len(f) > 0 {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				t.Fatalf("%s: /proc/%d/net/dev: eth0: %v", node, pid, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: /proc/%d/net/dev has no eth0", node, pid)
+	return 0
+}
+
+// sshdPID is the pid of the node's sshd, whose /proc entry shows the
+// node's network namespace.
+func (c *Cluster) sshdPID(t testing.TB, node string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(c.Dir, node, "sshd.pid"))
 	if err != nil {
@@ -142,7 +208,7 @@ func (c *Cluster) SSHConnections(t testing.TB, node string) int {
 	if err != nil {
 		t.Fatalf("%s: sshd.pid: %v", node, err)
 	}
-	return EstablishedSSH(pid)
+	return pid
 }
 
 // EstablishedSSH counts the established TCP connections to port 22 in the

@@ -91,7 +91,9 @@ var (
 //
 // The first call in a test process takes a shared lock on the cluster that
 // lasts until the process exits; the fault helpers turn it exclusive for the
-// duration of the test that uses them.
+// duration of the test that uses them. Call Require first thing in a
+// top-level test: while another process waits to inject a fault, Require
+// lets it go first.
 func Require(t testing.TB) *Cluster {
 	t.Helper()
 	if os.Getenv("BERTH_E2E") != "1" {
@@ -101,6 +103,7 @@ func Require(t testing.TB) *Cluster {
 	if openErr != nil {
 		t.Fatalf("e2e: the test cluster is not usable: %v", openErr)
 	}
+	yieldToFaults(t)
 	return opened
 }
 
