@@ -175,10 +175,12 @@ func get(url string, wait time.Duration) (int, string, error) {
 }
 
 // port returns a host port for a test to publish: random, away from the
-// ports that berth's tests and people's experiments tend to use, and from
-// the 41000-49254 that executor/nodetest's freePort picks from on node1
-// while this package's tests may run.
-func port() int { return 50000 + mathrand.IntN(8000) }
+// ports that berth's tests and people's experiments tend to use
+// (18000-18999 in e2e), from the 20000-28999 that executor/nodetest's
+// freePort picks from while this package's tests may run, and below the
+// kernel's ephemeral range (32768-60999), where an outgoing connection can
+// hold a port at any moment.
+func port() int { return 10100 + mathrand.IntN(7800) }
 
 // project gives the test a project label whose containers, volumes and
 // networks are removed at its end.
