@@ -50,6 +50,31 @@ func (l *loader) dependsRange(s *Service, dep string) hcl.Range {
 
 // checkDependencyCycles reports every depends_on cycle once, with its path.
 func (l *loader) checkDependencyCycles(byName map[string]*Service) {
+	names := make([]string, len(l.cfg.Services))
+	for i, s := range l.cfg.Services {
+		names[i] = s.Name
+	}
+	deps := func(name string) []string {
+		var out []string
+		for _, d := range byName[name].DependsOn {
+			if _, ok := byName[d]; ok {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	walkDeps(names, deps, func(cycle []string) {
+		first := byName[cycle[0]]
+		l.errorf(l.dependsRange(first, cycle[1]), "Dependency cycle",
+			"The services depend on each other in a cycle: %s. berth starts a service after the ones it depends on, so a cycle can never start.", strings.Join(cycle, " -> "))
+	}, nil)
+}
+
+// walkDeps visits names depth first, in order, each after its dependencies
+// (deps lists them): post, when set, gets each name once its dependencies
+// were visited. Every cycle is passed to cycle once, as its path with the
+// first name repeated at the end; a repeated dependency counts once.
+func walkDeps(names []string, deps func(string) []string, cycle func([]string), post func(string)) {
 	const (
 		unvisited = iota
 		visiting
@@ -57,37 +82,33 @@ func (l *loader) checkDependencyCycles(byName map[string]*Service) {
 	)
 	state := map[string]int{}
 	var stack []string
-	var visit func(s *Service)
-	visit = func(s *Service) {
-		state[s.Name] = visiting
-		stack = append(stack, s.Name)
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = visiting
+		stack = append(stack, name)
 		seen := map[string]bool{}
-		for _, dep := range s.DependsOn {
-			d, ok := byName[dep]
-			if !ok || seen[dep] {
+		for _, dep := range deps(name) {
+			if seen[dep] {
 				continue
 			}
 			seen[dep] = true
 			switch state[dep] {
 			case unvisited:
-				visit(d)
+				visit(dep)
 			case visiting:
-				i := len(stack) - 1
-				for i >= 0 && stack[i] != dep {
-					i--
-				}
-				cycle := append(slices.Clone(stack[i:]), dep)
-				first := byName[cycle[0]]
-				l.errorf(l.dependsRange(first, cycle[1]), "Dependency cycle",
-					"The services depend on each other in a cycle: %s. berth starts a service after the ones it depends on, so a cycle can never start.", strings.Join(cycle, " -> "))
+				i := slices.Index(stack, dep)
+				cycle(append(slices.Clone(stack[i:]), dep))
 			}
 		}
 		stack = stack[:len(stack)-1]
-		state[s.Name] = done
+		state[name] = done
+		if post != nil {
+			post(name)
+		}
 	}
-	for _, s := range l.cfg.Services {
-		if state[s.Name] == unvisited {
-			visit(s)
+	for _, name := range names {
+		if state[name] == unvisited {
+			visit(name)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -43,43 +42,24 @@ func localDeps(expr hcl.Expression) []string {
 func (l *loader) evalLocals() {
 	vars := l.varObject()
 	values := map[string]cty.Value{}
-	const (
-		unvisited = iota
-		visiting
-		done
-	)
-	state := map[string]int{}
-	var stack []string
-	var visit func(name string)
-	visit = func(name string) {
-		switch state[name] {
-		case done:
-			return
-		case visiting:
-			// A cycle: the stack from name's first appearance.
-			i := len(stack) - 1
-			for i >= 0 && stack[i] != name {
-				i--
-			}
-			cycle := append(slices.Clone(stack[i:]), name)
-			for _, n := range cycle {
-				values[n] = cty.DynamicVal
-			}
-			a := l.locals[cycle[0]]
-			l.errorf(a.NameRange, "Cycle in local values",
-				"The local values refer to each other in a cycle: local.%s.", strings.Join(cycle, " -> local."))
-			return
-		}
-		state[name] = visiting
-		stack = append(stack, name)
-		a := l.locals[name]
-		for _, dep := range localDeps(a.Expr) {
+	deps := func(name string) []string {
+		var out []string
+		for _, dep := range localDeps(l.locals[name].Expr) {
 			if _, ok := l.locals[dep]; ok {
-				visit(dep)
+				out = append(out, dep)
 			}
 		}
-		stack = stack[:len(stack)-1]
-		state[name] = done
+		return out
+	}
+	onCycle := func(cycle []string) {
+		for _, n := range cycle {
+			values[n] = cty.DynamicVal
+		}
+		a := l.locals[cycle[0]]
+		l.errorf(a.NameRange, "Cycle in local values",
+			"The local values refer to each other in a cycle: local.%s.", strings.Join(cycle, " -> local."))
+	}
+	eval := func(name string) {
 		if _, set := values[name]; set {
 			return // on a cycle
 		}
@@ -88,6 +68,7 @@ func (l *loader) evalLocals() {
 			Functions: Functions(),
 		}
 		values[name] = cty.DynamicVal
+		a := l.locals[name]
 		if !l.checkRefs(a.Expr, scopeConfig, "") {
 			return
 		}
@@ -97,9 +78,7 @@ func (l *loader) evalLocals() {
 			values[name] = v
 		}
 	}
-	for _, name := range sortedKeys(l.locals) {
-		visit(name)
-	}
+	walkDeps(sortedKeys(l.locals), deps, onCycle, eval)
 	l.ctx = &hcl.EvalContext{
 		Variables: map[string]cty.Value{"var": vars, "local": localObject(values)},
 		Functions: Functions(),

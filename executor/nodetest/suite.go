@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,6 +116,11 @@ func freePort(t *testing.T, n executor.Node) int {
 	}
 }
 
+// hasContainer reports whether l holds the container with this ID.
+func hasContainer(l []planner.Container, id string) bool {
+	return slices.ContainsFunc(l, func(c planner.Container) bool { return c.ID == id })
+}
+
 // removeAfter removes the container when the test ends.
 func removeAfter(t *testing.T, n executor.Node, id string) {
 	t.Cleanup(func() {
@@ -206,11 +212,7 @@ func testLifecycle(t *testing.T, n executor.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, f := range foreign {
-		found = found || f.ID == id
-	}
-	if !found {
+	if !hasContainer(foreign, id) {
 		t.Errorf("a container publishing a port is not foreign to another project")
 	}
 
@@ -325,11 +327,7 @@ func testHealthCheck(t *testing.T, n executor.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, f := range foreign {
-		found = found || f.ID == id
-	}
-	if !found {
+	if !hasContainer(foreign, id) {
 		t.Errorf("a container named like the project's is not reported as foreign")
 	}
 	if err := n.StartContainer(c, id); err != nil {

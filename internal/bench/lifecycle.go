@@ -245,6 +245,16 @@ func (t *composeLife) name() string                    { return t.id }
 func (t *composeLife) enter(ctx context.Context) error { return nil }
 func (t *composeLife) exit(ctx context.Context) error  { return nil }
 
+// echoHealthcheck is the Compose healthcheck of the echo image, as berth's
+// own health block checks it in the same bench.
+const echoHealthcheck = `    healthcheck:
+      test: ["CMD", "/echo", "check"]
+      interval: 1s
+      timeout: 10s
+      retries: 3
+      start_period: 60s
+`
+
 func composeYAML(image string) string {
 	return fmt.Sprintf(`version: "2.4"
 services:
@@ -252,13 +262,7 @@ services:
     image: %s
     scale: %d
     network_mode: bridge
-    healthcheck:
-      test: ["CMD", "/echo", "check"]
-      interval: 1s
-      timeout: 10s
-      retries: 3
-      start_period: 60s
-`, image, lifeReplicas)
+%s`, image, lifeReplicas, echoHealthcheck)
 }
 
 func (t *composeLife) setup(ctx context.Context) error {
@@ -404,13 +408,7 @@ func (t *stackLife) stackYAML(image string) string {
 services:
   echo:
     image: %s
-    healthcheck:
-      test: ["CMD", "/echo", "check"]
-      interval: 1s
-      timeout: 10s
-      retries: 3
-      start_period: 60s
-    networks: [net]
+%s    networks: [net]
     deploy:
       replicas: %d
       update_config:
@@ -421,7 +419,7 @@ networks:
   net:
     external: true
     name: %s
-`, image, lifeReplicas, t.b.opts.parallelism, t.b.opts.monitor, t.netName())
+`, image, echoHealthcheck, lifeReplicas, t.b.opts.parallelism, t.b.opts.monitor, t.netName())
 }
 
 func (t *stackLife) env() []string {
