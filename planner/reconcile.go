@@ -124,9 +124,10 @@ func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
 		a.Reason += "; " + w[strings.Index(w, "the data"):]
 		rc.p.plan.Warnings = append(rc.p.plan.Warnings, w)
 	}
-	if ps := rc.p.spec(oc.c.Labels); ps.ok {
+	if ps := rc.p.spec(oc.c.Labels); ps.ok && ps.hash == oc.c.Labels[LabelHash] {
 		a.Changes = diffFields(ps.fields, rc.d.fields)
 	}
+	a.Changes = append(a.Changes, inPlaceChanges(oc.c, spec)...)
 	rc.changes = append(rc.changes, a)
 }
 
@@ -218,10 +219,14 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	c := oc.c
 	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: name,
 		Old: ref(c, n.name())}
+	inPlace := inPlaceChanges(c, spec)
 	replace := func(reason string, drift bool) (Action, bool) {
 		a.Kind = Replace
 		a.Reason = reason
 		a.Drift = drift
+		// A replace applies every field of the new spec: the in-place
+		// ones that differ are listed too, after those that force it.
+		a.Changes = append(a.Changes, inPlace...)
 		a.Order = orderOf(d.svc)
 		if !c.Running() {
 			a.Order, a.OrderReason = StopFirst, "the old container is not running"
@@ -241,6 +246,11 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	if c.Name != name {
 		return replace(fmt.Sprintf("drift: the container was renamed to %q outside berth", c.Name), true)
 	}
+	if c.Labels[LabelHash] != d.hash {
+		// Whatever else is wrong with the container, the replace also
+		// changes these fields.
+		a.Changes = diffFields(old, d.fields)
+	}
 	switch c.State {
 	case "running":
 	case "exited":
@@ -253,7 +263,6 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		return replace(fmt.Sprintf("drift: the container is %s", c.State), true)
 	}
 	if c.Labels[LabelHash] != d.hash {
-		a.Changes = diffFields(old, d.fields)
 		reason := "configuration changed"
 		if len(a.Changes) > 0 {
 			reason = a.Changes[0].Field + " changed"
@@ -268,15 +277,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		return replace(fmt.Sprintf("image %s on %s now has a different ID", d.image, n.name()), false)
 	}
 	// In place: what Docker can change on a running container.
-	if c.NanoCPUs != spec.NanoCPUs {
-		a.Changes = append(a.Changes, FieldChange{Field: "resources.cpus", Old: cpuOrNone(c.NanoCPUs), New: cpuOrNone(spec.NanoCPUs)})
-	}
-	if c.MemoryBytes != spec.MemoryBytes {
-		a.Changes = append(a.Changes, FieldChange{Field: "resources.memory", Old: memOrNone(c.MemoryBytes), New: memOrNone(spec.MemoryBytes)})
-	}
-	if c.Restart != spec.Restart {
-		a.Changes = append(a.Changes, FieldChange{Field: "restart", Old: strconv.Quote(c.Restart), New: strconv.Quote(spec.Restart)})
-	}
+	a.Changes = inPlace
 	if len(a.Changes) > 0 {
 		a.Kind = Update
 		a.Reason = "updated in place: " + a.Changes[0].Field
@@ -286,6 +287,22 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		return a, true
 	}
 	return a, false
+}
+
+// inPlaceChanges lists the fields Docker can change on a running container
+// whose values on c (as the engine reports them) differ from spec's.
+func inPlaceChanges(c *Container, spec *ContainerSpec) []FieldChange {
+	var out []FieldChange
+	if c.NanoCPUs != spec.NanoCPUs {
+		out = append(out, FieldChange{Field: "resources.cpus", Old: cpuOrNone(c.NanoCPUs), New: cpuOrNone(spec.NanoCPUs)})
+	}
+	if c.MemoryBytes != spec.MemoryBytes {
+		out = append(out, FieldChange{Field: "resources.memory", Old: memOrNone(c.MemoryBytes), New: memOrNone(spec.MemoryBytes)})
+	}
+	if c.Restart != spec.Restart {
+		out = append(out, FieldChange{Field: "restart", Old: strconv.Quote(c.Restart), New: strconv.Quote(spec.Restart)})
+	}
+	return out
 }
 
 // samePort returns the first host port the new spec publishes that the old
