@@ -383,7 +383,7 @@ func TestLockHeldAndStaleTakeover(t *testing.T) {
 	for _, f := range fc.nodes {
 		f.CreateVolume(ctx, LockVolumeName("demo"), LockInfo{ApplyID: "gone", Host: "elsewhere", PID: 5}.labels("demo"))
 	}
-	nodes, err := fc.sess.ForceUnlock(ctx, "gone")
+	nodes, _, err := fc.sess.ForceUnlock(ctx, "gone")
 	if err != nil || len(nodes) != 3 {
 		t.Fatalf("force-unlock: %v %v", nodes, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -152,6 +153,9 @@ func (s *Session) tryLock(ctx context.Context, info LockInfo) (*Lock, error) {
 				break
 			}
 			holder := LockInfoFromLabels(v.Labels)
+			if li, ok, err := lockOn(ctx, n, s.project); err == nil && ok && li.ApplyID == holder.ApplyID {
+				holder = li // with the plan it recorded
+			}
 			if attempt == 0 && holder.Stale() {
 				if err := s.takeOver(ctx, n, holder); err == nil {
 					if !slices.Contains(l.Stale, holder.ApplyID) {
@@ -181,59 +185,82 @@ func (s *Session) takeOver(ctx context.Context, n Node, stale LockInfo) error {
 		return errors.New("another run is taking the lock over")
 	}
 	defer n.RemoveVolume(context.WithoutCancel(ctx), name)
-	return n.RemoveVolume(ctx, LockVolumeName(s.project))
+	return releaseOn(ctx, n, s.project, stale.ApplyID)
 }
 
-// RelockWait bounds how long SetPlan waits for the lock on a node that
-// another run took in the instant it was being replaced.
-var RelockWait = 3 * time.Second
-
-// SetPlan records planID in the lock on every node where it is held: apply
-// DIR takes the lock before it gathers and plans, and the holder shown to a
-// second run names the plan it applies. Docker cannot change a volume's
-// labels, so the lock volume is replaced node by node, in name order
-// (removed, then created again with the same apply ID). While one node is
-// being replaced this run still holds the others, so no other run can take
-// the whole lock (it needs every node); one that grabbed the replaced node
-// in that instant fails at the next and lets it go, and SetPlan takes it
-// back. Only when the other run keeps it (a one-node project) does SetPlan
-// fail, with a *LockedError: the caller must then stop, nothing changed.
+// SetPlan records planID for the lock on every node where it is held:
+// apply DIR takes the lock before it gathers and plans, and the holder
+// shown to a second run names the plan it applies. Docker cannot change a
+// volume's labels, so the lock volume stays as it is (held throughout:
+// there is no moment in which another run could take it) and the plan ID
+// goes into a second volume, named after the lock's apply ID, that only
+// this run creates or removes. Readers of the lock (LockOn, the planner's
+// observed state) take the plan from it.
 func (l *Lock) SetPlan(ctx context.Context, planID string) error {
 	if l.Info.PlanID == planID {
 		return nil
 	}
-	info := l.Info
-	info.PlanID = planID
-	name := LockVolumeName(l.project)
 	for _, nn := range l.nodes {
 		n, err := l.s.Node(nn)
+		if err == nil {
+			err = setPlanOn(ctx, n, l.project, l.Info.ApplyID, planID)
+		}
 		if err != nil {
 			return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
 		}
-		if err := releaseOn(ctx, n, l.project, info.ApplyID); err != nil {
-			return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
+	}
+	l.Info.PlanID = planID
+	return nil
+}
+
+// LockPlanVolumeName is the volume that names the plan of the lock with
+// apply ID applyID.
+func LockPlanVolumeName(project, applyID string) string {
+	return LockVolumeName(project) + "-plan-" + applyID
+}
+
+func setPlanOn(ctx context.Context, n Node, project, applyID, planID string) error {
+	name := LockPlanVolumeName(project, applyID)
+	labels := map[string]string{planner.LabelKind: planner.KindLockPlan, planner.LabelProject: project,
+		planner.LabelApply: applyID, planner.LabelPlan: planID}
+	for range 2 {
+		v, err := n.CreateVolume(ctx, name, labels)
+		if err != nil || v.Labels[planner.LabelPlan] == planID {
+			return err
 		}
-		deadline := time.Now().Add(RelockWait)
-		for {
-			v, err := n.CreateVolume(ctx, name, info.labels(l.project))
-			if err != nil {
-				return fmt.Errorf("record the plan in the lock on node %s: %w", nn, err)
-			}
-			if v.Labels[planner.LabelApply] == info.ApplyID {
-				break
-			}
-			if time.Now().After(deadline) {
-				return &LockedError{Node: nn, Holder: LockInfoFromLabels(v.Labels)}
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
+		// An earlier plan of this same run: replace it.
+		if err := removeIfThere(ctx, n, name); err != nil {
+			return err
 		}
 	}
-	l.Info = info
+	return fmt.Errorf("volume %s keeps another plan", name)
+}
+
+// removeIfThere removes the named volume; one that is gone already is no
+// error.
+func removeIfThere(ctx context.Context, n Node, name string) error {
+	if err := n.RemoveVolume(ctx, name); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return err
+	}
 	return nil
+}
+
+// LockOn reads the project's lock from a node's volumes (with the plan
+// recorded for it); ok is false when the node holds none.
+func LockOn(project string, vs []planner.Volume) (LockInfo, bool) {
+	live := &planner.Live{Nodes: map[string]*planner.NodeState{"n": {Name: "n", Reachable: true, Volumes: vs}}}
+	l, ok := planner.Observe(project, live).Locks()["n"]
+	return lockInfo(l), ok
+}
+
+// lockOn reads the project's lock on node n.
+func lockOn(ctx context.Context, n Node, project string) (LockInfo, bool, error) {
+	vs, err := n.Volumes(ctx, map[string]string{planner.LabelProject: project})
+	if err != nil {
+		return LockInfo{}, false, err
+	}
+	li, ok := LockOn(project, vs)
+	return li, ok, nil
 }
 
 // Nodes returns where the lock is held.
@@ -257,47 +284,61 @@ func (l *Lock) Release(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// releaseOn removes the lock with apply ID applyID from n, and the plan
+// recorded for it.
 func releaseOn(ctx context.Context, n Node, project, applyID string) error {
-	vs, err := n.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock, planner.LabelProject: project})
+	vs, err := n.Volumes(ctx, map[string]string{planner.LabelProject: project})
 	if err != nil {
 		return err
 	}
 	for _, v := range vs {
-		if v.Name == LockVolumeName(project) && v.Labels[planner.LabelApply] == applyID {
-			return n.RemoveVolume(ctx, v.Name)
+		switch v.Labels[planner.LabelKind] {
+		case planner.KindLock:
+			if v.Name != LockVolumeName(project) || v.Labels[planner.LabelApply] != applyID {
+				continue
+			}
+		case planner.KindLockPlan:
+			if v.Name != LockPlanVolumeName(project, applyID) {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := removeIfThere(ctx, n, v.Name); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // ForceUnlock removes the lock with the given ID from every reachable node
-// and returns the nodes it was removed from.
-func (s *Session) ForceUnlock(ctx context.Context, lockID string) ([]string, error) {
-	var removed []string
+// and returns the nodes it was removed from, and the locks of other IDs
+// found held, by node.
+func (s *Session) ForceUnlock(ctx context.Context, lockID string) (removed []string, held map[string]LockInfo, err error) {
 	var errs []error
+	held = map[string]LockInfo{}
 	for _, nn := range s.names {
 		n, err := s.Node(nn)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		vs, err := n.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock, planner.LabelProject: s.project})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", nn, err))
-			continue
-		}
-		for _, v := range vs {
-			if v.Labels[planner.LabelApply] == lockID {
-				if err := n.RemoveVolume(ctx, v.Name); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", nn, err))
-				} else {
-					removed = append(removed, nn)
-				}
+		li, ok, err := lockOn(ctx, n, s.project)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("read the lock on node %s: %w", nn, err))
+		case ok && li.ApplyID != lockID:
+			held[nn] = li
+		case ok:
+			if err := releaseOn(ctx, n, s.project, lockID); err != nil {
+				errs = append(errs, fmt.Errorf("remove the lock on node %s: %w", nn, err))
+			} else {
+				removed = append(removed, nn)
 			}
 		}
 	}
 	sort.Strings(removed)
-	return removed, errors.Join(errs...)
+	return removed, held, errors.Join(errs...)
 }
 
 // Locks returns the lock holders found in a live state, by node.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,13 +12,16 @@ import (
 	"github.com/berth-dev/berth/planner"
 )
 
-func lockLabels(t *testing.T, f *fake.Node) map[string]string {
+// heldLock is the lock f holds, with its plan.
+func heldLock(t *testing.T, f *fake.Node) LockInfo {
 	t.Helper()
 	vs, err := f.Volumes(context.Background(), map[string]string{planner.LabelKind: planner.KindLock})
 	if err != nil || len(vs) != 1 {
 		t.Fatalf("%s: lock volumes %v, %v", f.Name(), vs, err)
 	}
-	return vs[0].Labels
+	all, _ := f.Volumes(context.Background(), map[string]string{planner.LabelProject: "demo"})
+	li, _ := LockOn("demo", all)
+	return li
 }
 
 // apply DIR takes the lock before it plans; SetPlan then records the plan's
@@ -44,7 +46,7 @@ func TestLockSetPlan(t *testing.T) {
 		t.Fatalf("lock info after SetPlan: %+v", l.Info)
 	}
 	for _, n := range []string{"node1", "node2", "node3"} {
-		got := LockInfoFromLabels(lockLabels(t, fc.nodes[n]))
+		got := heldLock(t, fc.nodes[n])
 		if got.PlanID != "p9f8e7" || got.ApplyID != "a1b2c3d4" || got.Holder != "alice@laptop" || got.PID != 4242 || !got.Since.Equal(since) {
 			t.Fatalf("%s: lock %+v", n, got)
 		}
@@ -59,89 +61,90 @@ func TestLockSetPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n, f := range fc.nodes {
-		if vs, _ := f.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock}); len(vs) != 0 {
+		if vs, _ := f.Volumes(ctx, map[string]string{planner.LabelProject: "demo"}); len(vs) != 0 {
 			t.Fatalf("%s: lock left after release: %v", n, vs)
 		}
 	}
 }
 
-// grabbingNode plays another run that takes the lock volume on this node in
-// the instant SetPlan has removed it, and keeps it for keep more attempts
-// of SetPlan's (-1: for good).
-type grabbingNode struct {
+// interleavedNode runs between after each volume its run creates or
+// removes on the node: another run's attempt, between SetPlan's steps.
+type interleavedNode struct {
 	*fake.Node
-	mu      sync.Mutex
-	grabbed bool
-	keep    int
-	other   LockInfo
+	between func(step string)
 }
 
-func (g *grabbingNode) RemoveVolume(ctx context.Context, name string) error {
-	err := g.Node.RemoveVolume(ctx, name)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err == nil && name == LockVolumeName("demo") && !g.grabbed {
-		g.grabbed = true
-		g.Node.CreateVolume(ctx, name, g.other.labels("demo"))
-	}
-	return err
-}
-
-func (g *grabbingNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
+func (g *interleavedNode) CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error) {
 	v, err := g.Node.CreateVolume(ctx, name, labels)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err == nil && g.grabbed && v.Labels[planner.LabelApply] == g.other.ApplyID && g.keep >= 0 {
-		if g.keep == 0 {
-			// The other run failed at the next node and let this one go.
-			g.Node.RemoveVolume(ctx, name)
-		}
-		g.keep--
-	}
+	g.between(g.Name() + ": create " + name)
 	return v, err
 }
 
-func TestLockSetPlanAnotherRunInTheGap(t *testing.T) {
-	prev := RelockWait
-	RelockWait = 200 * time.Millisecond
-	t.Cleanup(func() { RelockWait = prev })
-	for _, keep := range []int{2, -1} {
-		fc := newFakeCluster(t)
-		other := LockInfo{ApplyID: "0ther", Holder: "bob@x", Host: "x", PID: 7}
-		g := &grabbingNode{Node: fc.nodes["node2"], keep: keep, other: other}
-		sess := NewSession("demo", map[string]Node{"node1": fc.nodes["node1"], "node2": g, "node3": fc.nodes["node3"]})
+func (g *interleavedNode) RemoveVolume(ctx context.Context, name string) error {
+	err := g.Node.RemoveVolume(ctx, name)
+	g.between(g.Name() + ": remove " + name)
+	return err
+}
+
+// SetPlan leaves no moment in which another run can take the lock: after
+// every step it takes, another run's Lock fails, naming this run's lock, on
+// a one-node project (where taking that node is taking the whole lock) and
+// on every node of a three-node one.
+func TestLockSetPlanLeavesNoWindow(t *testing.T) {
+	for _, names := range [][]string{{"node1"}, {"node1", "node2", "node3"}} {
 		ctx := context.Background()
+		fc := newFakeClusterOf(t, names...)
+		other := LockInfo{ApplyID: "0ther", Holder: "bob@x", Host: "x", PID: 7}
+		wrapped := map[string]Node{}
+		steps, during := 0, false
+		for _, nn := range names {
+			wrapped[nn] = &interleavedNode{Node: fc.nodes[nn], between: func(step string) {
+				if !during {
+					return
+				}
+				steps++
+				for _, on := range names {
+					// Another run that tries this node alone.
+					sess := NewSession("demo", map[string]Node{on: fc.nodes[on]})
+					l, err := sess.Lock(ctx, other, 0)
+					var le *LockedError
+					if !errors.As(err, &le) || le.Holder.ApplyID != "mine" {
+						t.Errorf("%d nodes, after %s: another run's lock on %s: %v", len(names), step, on, err)
+					}
+					if l != nil {
+						l.Release(ctx)
+					}
+				}
+			}}
+		}
+		sess := NewSession("demo", wrapped)
 		l, err := sess.Lock(ctx, LockInfo{ApplyID: "mine", Holder: "alice@laptop", Host: "laptop", PID: os.Getpid()}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
+		during = true
 		err = l.SetPlan(ctx, "plan1")
-		if keep >= 0 {
-			// The other run let go: SetPlan took node2 back.
-			if err != nil {
-				t.Fatalf("keep %d: %v", keep, err)
-			}
-			for _, n := range []string{"node1", "node2", "node3"} {
-				if got := LockInfoFromLabels(lockLabels(t, fc.nodes[n])); got.ApplyID != "mine" || got.PlanID != "plan1" {
-					t.Fatalf("keep %d: %s: lock %+v", keep, n, got)
-				}
-			}
-		} else {
-			var le *LockedError
-			if !errors.As(err, &le) || le.Node != "node2" || le.Holder.ApplyID != "0ther" {
-				t.Fatalf("the other run kept node2: SetPlan returned %v", err)
+		during = false
+		if err != nil {
+			t.Fatalf("%d nodes: SetPlan: %v", len(names), err)
+		}
+		if steps == 0 {
+			t.Fatal("SetPlan took no step the test could interleave with")
+		}
+		for _, nn := range names {
+			if got := heldLock(t, fc.nodes[nn]); got.ApplyID != "mine" || got.PlanID != "plan1" {
+				t.Fatalf("%s: lock %+v", nn, got)
 			}
 		}
-		// Release removes only this run's locks: the other run's stays.
+		// A second SetPlan (a new plan of the same run) replaces the first.
+		if err := l.SetPlan(ctx, "plan2"); err != nil || heldLock(t, fc.nodes[names[0]]).PlanID != "plan2" {
+			t.Fatalf("second SetPlan: %v, %+v", err, heldLock(t, fc.nodes[names[0]]))
+		}
 		l.Release(ctx)
-		for _, n := range []string{"node1", "node3"} {
-			if vs, _ := fc.nodes[n].Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock}); len(vs) != 0 {
-				t.Fatalf("keep %d: %s: lock left after release: %v", keep, n, vs)
+		for _, nn := range names {
+			if vs, _ := fc.nodes[nn].Volumes(ctx, map[string]string{planner.LabelProject: "demo"}); len(vs) != 0 {
+				t.Fatalf("%s: left after release: %v", nn, vs)
 			}
-		}
-		vs, _ := fc.nodes["node2"].Volumes(ctx, map[string]string{planner.LabelKind: planner.KindLock})
-		if keep >= 0 && len(vs) != 0 || keep < 0 && (len(vs) != 1 || vs[0].Labels[planner.LabelApply] != "0ther") {
-			t.Fatalf("keep %d: node2's locks after release: %v", keep, vs)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
 	"slices"
@@ -178,13 +179,29 @@ func (e *CancelledError) Error() string {
 }
 
 // NoLockError is returned by OpForceUnlock when no reachable node holds
-// the lock.
+// the lock. Held are the project's locks (of other IDs) found instead, by
+// node.
 type NoLockError struct {
 	LockID string
+	Held   map[string]LockInfo
 }
 
 func (e *NoLockError) Error() string {
-	return fmt.Sprintf("no lock with ID %s found on any reachable node", e.LockID)
+	s := fmt.Sprintf("no lock with ID %s found on any reachable node", e.LockID)
+	if len(e.Held) == 0 {
+		return s + ": the project is not locked"
+	}
+	s += "; the project's lock is held:"
+	var ids []string
+	for _, nn := range slices.Sorted(maps.Keys(e.Held)) {
+		s += fmt.Sprintf("\n  - on node %s by %s", nn, e.Held[nn])
+		ids = append(ids, e.Held[nn].ApplyID)
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		s += "\nif that run is gone for good: berth force-unlock " + id
+	}
+	return s
 }
 
 // operation is one Run.
@@ -262,10 +279,10 @@ func refuseHostKeyMismatch(sess *Session) error {
 }
 
 func (op *operation) forceUnlock(ctx context.Context) error {
-	nodes, err := op.sess.ForceUnlock(ctx, op.req.LockID)
+	nodes, held, err := op.sess.ForceUnlock(ctx, op.req.LockID)
 	op.out.Unlocked = nodes
 	if len(nodes) == 0 && err == nil {
-		return &NoLockError{LockID: op.req.LockID}
+		return &NoLockError{LockID: op.req.LockID, Held: held}
 	}
 	return err
 }

@@ -186,8 +186,27 @@ func TestRunDestroyAndForceUnlock(t *testing.T) {
 	if !errors.As(err, &le) || le.Holder.ApplyID != "dead1234" {
 		t.Fatalf("apply with the lock held: %v", err)
 	}
-	if _, err := fc.run(cfg, Request{Op: OpForceUnlock, LockID: "beef0000"}, nil); !errors.As(err, new(*NoLockError)) {
-		t.Fatalf("force-unlock of a wrong ID: %v", err)
+	// A wrong ID: the error names the lock that is held, per node.
+	li.Since = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if err := fc.nodes["node2"].RemoveVolume(context.Background(), LockVolumeName("demo")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"node2", "node3"} {
+		if _, err := fc.nodes[n].CreateVolume(context.Background(), LockVolumeName("demo"), li.labels("demo")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = fc.run(cfg, Request{Op: OpForceUnlock, LockID: "beef0000"}, nil)
+	want := "no lock with ID beef0000 found on any reachable node; the project's lock is held:\n" +
+		"  - on node node2 by carol@elsewhere (pid 1, since 2025-03-01T12:00:00Z, lock ID dead1234), still planning\n" +
+		"  - on node node3 by carol@elsewhere (pid 1, since 2025-03-01T12:00:00Z, lock ID dead1234), still planning\n" +
+		"if that run is gone for good: berth force-unlock dead1234"
+	var nle *NoLockError
+	if !errors.As(err, &nle) || err.Error() != want {
+		t.Fatalf("force-unlock of a wrong ID:\n%v\nwant:\n%s", err, want)
+	}
+	if err := fc.nodes["node3"].RemoveVolume(context.Background(), LockVolumeName("demo")); err != nil {
+		t.Fatal(err)
 	}
 	o, err = fc.run(cfg, Request{Op: OpForceUnlock, LockID: "dead1234"}, nil)
 	if err != nil || len(o.Unlocked) != 1 || o.Unlocked[0] != "node2" {

@@ -235,6 +235,7 @@ func replicaHolder(service string, replica int) string {
 }
 
 func (o *Observed) indexVolumes(node string, st *NodeState) {
+	plans := map[string]string{} // apply ID -> plan ID
 	for _, v := range st.Volumes {
 		l := v.Labels
 		switch l[LabelKind] {
@@ -244,7 +245,16 @@ func (o *Observed) indexVolumes(node string, st *NodeState) {
 			if l[LabelProject] == o.project && !strings.Contains(v.Name, "-takeover-") {
 				o.locks[node] = ParseLockLabels(v.Name, l)
 			}
+		case KindLockPlan:
+			if l[LabelProject] == o.project {
+				plans[l[LabelApply]] = l[LabelPlan]
+			}
 		}
+	}
+	// The plan recorded once the lock was held names the lock's plan.
+	if l, ok := o.locks[node]; ok && plans[l.ApplyID] != "" {
+		l.PlanID = plans[l.ApplyID]
+		o.locks[node] = l
 	}
 	o.audit = append(o.audit, ParseAudit(o.project, node, st.Volumes)...)
 }

@@ -17,6 +17,10 @@ const (
 	KindLock   = "lock"
 	KindAudit  = "audit"
 	KindCommit = "commit"
+	// KindLockPlan names the plan a held lock applies: a volume of its
+	// own (Docker cannot relabel the lock volume), labelled with the
+	// lock's apply ID and the plan ID.
+	KindLockPlan = "lock-plan"
 )
 
 // Recovery modes.

@@ -307,11 +307,11 @@ func TestApplyDirLockCarriesPlanID(t *testing.T) {
 	var second cliResult
 	in := &promptReader{answer: "yes\n", at: func() {
 		for _, n := range []string{"node1", "node2", "node3"} {
-			vs := tc.volumes(n, planner.KindLock)
-			if len(vs) != 1 {
+			if vs := tc.volumes(n, planner.KindLock); len(vs) != 1 {
 				t.Fatalf("%s: lock volumes during the prompt: %v", n, vs)
 			}
-			locks[n] = executor.LockInfoFromLabels(vs[0].Labels)
+			vs := append(tc.volumes(n, planner.KindLock), tc.volumes(n, planner.KindLockPlan)...)
+			locks[n], _ = executor.LockOn("demo", vs)
 		}
 		second = tc.run(Streams{}, "apply", "-auto-approve", tc.dir)
 	}}
