@@ -341,7 +341,8 @@ func assertNoLock(t *testing.T, c *testcluster.Cluster, project string) {
 			t.Fatal(err)
 		}
 		for _, v := range vs.Volumes {
-			if v.Name == "berth-lock-"+project {
+			// The lock, or the plan recorded for it.
+			if v.Name == "berth-lock-"+project || strings.HasPrefix(v.Name, "berth-lock-"+project+"-plan-") {
 				t.Fatalf("lock left on %s: %v", n.Name, v.Labels)
 			}
 		}
