@@ -72,7 +72,13 @@ type ReplicaError struct {
 
 func (e *ReplicaError) Error() string {
 	a := e.Action
-	s := fmt.Sprintf("service %q replica %d on node %s (container %s): %s: %v", a.Service, a.Replica, a.Node, a.Container, a.Kind, e.Err)
+	cause := e.Err.Error()
+	// The kind of action, unless the failed step says it already ("create
+	// container ...", "update container ...").
+	if first, _, _ := strings.Cut(cause, " "); first != string(a.Kind) {
+		cause = string(a.Kind) + ": " + cause
+	}
+	s := fmt.Sprintf("service %q replica %d on node %s (container %s): %s", a.Service, a.Replica, a.Node, a.Container, cause)
 	if strings.TrimSpace(e.Logs) != "" {
 		s += "\n  last log lines of " + a.Container + ":\n"
 		for _, l := range strings.Split(strings.TrimRight(e.Logs, "\n"), "\n") {
@@ -400,15 +406,15 @@ func (ap *applier) recover(ctx context.Context) error {
 		case planner.Discard:
 			ap.stepEvent(a, "remove "+a.Old.Name)
 			if err := n.RemoveContainer(ctx, a.Old.ID); err != nil && !isNotFound(err) {
-				return fmt.Errorf("recovery: remove %s on node %s: %w", a.Old.Name, a.Node, err)
+				return fmt.Errorf("recovery: container %s on node %s: %w", a.Old.Name, a.Node, err)
 			}
 		case planner.Restore:
 			ap.stepEvent(a, "restore "+a.Old.Name+" as "+a.Container)
 			if err := n.RenameContainer(ctx, a.Old.ID, a.Container); err != nil {
-				return fmt.Errorf("recovery: rename %s back to %s on node %s: %w", a.Old.Name, a.Container, a.Node, err)
+				return fmt.Errorf("recovery: container %s on node %s: %w", a.Old.Name, a.Node, err)
 			}
 			if err := n.StartContainer(ctx, a.Old.ID); err != nil {
-				return fmt.Errorf("recovery: start %s on node %s: %w", a.Container, a.Node, err)
+				return fmt.Errorf("recovery: container %s on node %s: %w", a.Container, a.Node, err)
 			}
 		}
 	}
@@ -525,7 +531,10 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 		if e == nil {
 			return nil
 		}
-		re := &ReplicaError{Action: a, Err: fmt.Errorf("%s: %w", what, e)}
+		if what != "" {
+			e = fmt.Errorf("%s: %w", what, e)
+		}
+		re := &ReplicaError{Action: a, Err: e}
 		if st.newID != "" {
 			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			logs, _ := st.node.Logs(lctx, st.newID, 20)
@@ -542,22 +551,22 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 	case planner.Update:
 		prev, err := n.Inspect(ctx, a.Old.ID)
 		if err != nil {
-			return wrap("inspect", err)
+			return wrap("", err)
 		}
 		st.prev = prev
 		ap.stepEvent(a, "update in place")
 		if err := n.UpdateContainer(ctx, a.Old.ID, a.Spec); err != nil {
-			return wrap("update", err)
+			return wrap("", err)
 		}
 		st.updated = true
 		return nil
 	case planner.Delete:
-		return wrap("delete", ap.setAside(ctx, st, true))
+		return wrap("", ap.setAside(ctx, st, true))
 	case planner.Create, planner.Replace:
 		if a.Kind == planner.Replace {
 			stopFirst := a.Order == planner.StopFirst
 			if err := ap.setAside(ctx, st, stopFirst); err != nil {
-				return wrap("set the old container aside", err)
+				return wrap(oldContainer(a, "set the old container %s aside"), err)
 			}
 		}
 		spec := *a.Spec
@@ -572,20 +581,20 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 				// Create named volumes with the project's label (the
 				// engine would create them bare); an existing one is kept.
 				if _, err := n.CreateVolume(ctx, v.Source, map[string]string{planner.LabelProject: ap.s.project, planner.LabelKind: "data"}); err != nil {
-					return wrap("create volume "+v.Source, err)
+					return wrap("", err)
 				}
 			}
 		}
 		ap.stepEvent(a, "create")
 		id, err := n.CreateContainer(ctx, a.Container, &spec)
 		if err != nil {
-			return wrap("create", err)
+			return wrap("", err)
 		}
 		st.newID = id
 		ap.hook("created")
 		ap.stepEvent(a, "start")
 		if err := n.StartContainer(ctx, id); err != nil {
-			return wrap("start", err)
+			return wrap("", err)
 		}
 		ap.hook("started")
 		ap.stepEvent(a, "wait until healthy")
@@ -596,7 +605,7 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 		if a.Kind == planner.Replace && st.oldRunning && !st.stopped {
 			ap.stepEvent(a, "stop the old container")
 			if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
-				return wrap("stop the old container", err)
+				return wrap(oldContainer(a, "old container %s"), err)
 			}
 			st.stopped = true
 			ap.hook("stopped")
@@ -604,6 +613,16 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 		return nil
 	}
 	return wrap("unknown action", fmt.Errorf("%q", a.Kind))
+}
+
+// oldContainer is format with the name of a's old container, and its node
+// when that is not the action's.
+func oldContainer(a *planner.Action, format string) string {
+	s := fmt.Sprintf(format, a.Old.Name)
+	if a.Old.Node != a.Node {
+		s += " on node " + a.Old.Node
+	}
+	return s
 }
 
 func graceOf(a *planner.Action) time.Duration {
@@ -619,13 +638,13 @@ func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
 	a := st.a
 	old, err := st.oldNode.Inspect(ctx, a.Old.ID)
 	if err != nil {
-		return fmt.Errorf("inspect %s on node %s: %w", a.Old.Name, a.Old.Node, err)
+		return err
 	}
 	st.oldRunning = old.Running()
 	if stop && st.oldRunning {
 		ap.stepEvent(a, "stop "+a.Old.Name)
 		if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
-			return fmt.Errorf("stop %s: %w", a.Old.Name, err)
+			return err
 		}
 		st.stopped = true
 		ap.hook("stopped")
@@ -633,7 +652,7 @@ func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
 	aside := planner.AsideName(a.Old.Name, ap.id)
 	ap.stepEvent(a, "rename "+a.Old.Name+" to "+aside)
 	if err := st.oldNode.RenameContainer(ctx, a.Old.ID, aside); err != nil {
-		return fmt.Errorf("rename %s: %w", a.Old.Name, err)
+		return err
 	}
 	st.renamed = true
 	ap.hook("renamed")
@@ -696,7 +715,7 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	var errs []error
 	if st.newID != "" {
 		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("remove new container %s on node %s: %w", a.Container, a.Node, err))
+			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
 		}
 	}
 	if st.updated {
@@ -707,12 +726,12 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	}
 	if st.renamed && len(errs) == 0 {
 		if err := st.oldNode.RenameContainer(ctx, a.Old.ID, a.Old.Name); err != nil {
-			errs = append(errs, fmt.Errorf("rename %s back on node %s: %w", a.Old.Name, a.Old.Node, err))
+			errs = append(errs, fmt.Errorf("old container %s on node %s: %w", a.Old.Name, a.Old.Node, err))
 		}
 	}
 	if st.oldRunning && (st.stopped || st.renamed) && len(errs) == 0 {
 		if err := st.oldNode.StartContainer(ctx, a.Old.ID); err != nil {
-			errs = append(errs, fmt.Errorf("restart %s on node %s: %w", a.Old.Name, a.Old.Node, err))
+			errs = append(errs, fmt.Errorf("old container %s on node %s: %w", a.Old.Name, a.Old.Node, err))
 		} else if a.Spec != nil {
 			// Wait (briefly) until the restored container serves again,
 			// without the monitor period.
@@ -763,7 +782,7 @@ func (ap *applier) commit(ctx context.Context) error {
 			}
 		}
 		if err := st.oldNode.RemoveContainer(ctx, st.a.Old.ID); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("commit: remove old container %s on node %s: %w", st.a.Old.Name, st.a.Old.Node, err))
+			errs = append(errs, fmt.Errorf("commit: old container %s on node %s: %w", st.a.Old.Name, st.a.Old.Node, err))
 		}
 	}
 	for nn, vols := range volumes {
@@ -773,7 +792,7 @@ func (ap *applier) commit(ctx context.Context) error {
 		}
 		for v := range vols {
 			if err := n.RemoveVolume(ctx, v); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("remove volume %s on node %s: %w", v, nn, err))
+				errs = append(errs, fmt.Errorf("commit: node %s: %w", nn, err))
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 	for {
 		c, err := n.Inspect(ctx, id)
 		if err != nil {
-			return fmt.Errorf("inspect: %w", err)
+			return err
 		}
 		if restarts < 0 {
 			restarts = c.RestartCount

@@ -403,7 +403,7 @@ func (op *operation) planLocked(ctx context.Context, lock *Lock) error {
 		// The lock was taken before planning: from now on it names the
 		// plan, for whoever finds it held (during the prompt too).
 		if err := lock.SetPlan(ctx, p.ID); err != nil {
-			return fmt.Errorf("record the plan in the lock: %w (nothing was changed)", err)
+			return fmt.Errorf("%w (nothing was changed)", err)
 		}
 	}
 	return op.view.Planned(op.out.Plan)

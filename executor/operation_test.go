@@ -57,8 +57,10 @@ func (fc *fakeCluster) run(cfg *config.Config, req Request, v View) (*Outcome, e
 	}
 	req.Session.SSH.Environ = []string{"USER=tester"}
 	// No local engine: the fake nodes hold every image.
-	req.ImageFacts = func(context.Context, *config.Config, bool) (images.Facts, error) {
-		return images.Facts{BuildImages: map[string]string{}}, nil
+	if req.ImageFacts == nil {
+		req.ImageFacts = func(context.Context, *config.Config, bool) (images.Facts, error) {
+			return images.Facts{BuildImages: map[string]string{}}, nil
+		}
 	}
 	return Run(context.Background(), cfg, req, v)
 }

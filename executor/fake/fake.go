@@ -14,6 +14,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -386,7 +387,10 @@ func (f *Node) begin(ctx context.Context, method string, args ...string) error {
 		return err
 	}
 	if f.closed {
-		return fmt.Errorf("%s: connection closed", strings.ToLower(method))
+		// As the engine node says it: the operation and its object, then
+		// why (here: the node was closed, as when its connection is lost).
+		op := strings.TrimSpace(strings.ToLower(camelWords.ReplaceAllString(method, "$1 $2")) + " " + strings.Join(args, " "))
+		return fmt.Errorf("%s: connection to node %s lost: closed", op, f.name)
 	}
 	if q := f.nextErrs[method]; len(q) > 0 {
 		f.nextErrs[method] = q[1:]
@@ -871,6 +875,9 @@ func (f *Node) Close() error {
 }
 
 // --- helpers ---
+
+// camelWords finds the word breaks of a method name ("StartContainer").
+var camelWords = regexp.MustCompile(`([a-z])([A-Z])`)
 
 // find returns a container by ID, ID prefix (12+ characters) or name.
 func (f *Node) find(idOrName string) *fakeContainer {
