@@ -5,52 +5,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"testing"
-	"unicode"
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/internal/errtext"
 )
-
-// RepeatedAtJoin returns the first join ("a: b") of s where the context
-// before it and the text after it begin with the same word, or the word
-// before it is the word after it ("create: create container x", "create
-// volume x: create volume x: ..."), or "".
-func RepeatedAtJoin(s string) string {
-	words := func(s string) []string {
-		return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' })
-	}
-	for _, line := range strings.Split(s, "\n") {
-		line = strings.TrimPrefix(strings.TrimSpace(line), "- ")
-		segs := strings.Split(line, ": ")
-		for i := 1; i < len(segs); i++ {
-			a, b := words(segs[i-1]), words(segs[i])
-			if len(a) == 0 || len(b) == 0 {
-				continue
-			}
-			if a[len(a)-1] == b[0] || a[0] == b[0] {
-				return segs[i-1] + ": " + segs[i]
-			}
-		}
-	}
-	return ""
-}
-
-func TestRepeatedAtJoin(t *testing.T) {
-	for s, want := range map[string]bool{
-		"create: create container brk-web-1: Conflict":                                      true,
-		"create volume data: create volume data: no space":                                  true,
-		`service "web" replica 1 on node node1 (container demo-web-1): create: start: boom`: false,
-		"take the lock on node node1: create volume berth-lock-demo: boom":                  false,
-		"record the plan in the lock: record the plan in the lock on node node1: x":         true,
-		"first line\n  - inspect container c: inspect container c: x":                       true,
-	} {
-		if got := RepeatedAtJoin(s) != ""; got != want {
-			t.Errorf("RepeatedAtJoin(%q) = %v, want %v", s, got, want)
-		}
-	}
-}
 
 // engineErrs is what an engine node returns when each Node method fails:
 // "<op> <object>: <Docker's message>" (see engine.Node's wrap).
@@ -104,7 +64,7 @@ func TestErrorTextsAddContextOnce(t *testing.T) {
 		if testing.Verbose() {
 			t.Logf("%s:\n%s", where, text)
 		}
-		if r := RepeatedAtJoin(text); r != "" {
+		if r := errtext.RepeatedAtJoin(text); r != "" {
 			t.Errorf("%s: repeated context at %q in:\n%s", where, r, text)
 		}
 	}
