@@ -72,13 +72,7 @@ type ReplicaError struct {
 
 func (e *ReplicaError) Error() string {
 	a := e.Action
-	cause := e.Err.Error()
-	// The kind of action, unless the failed step says it already ("create
-	// container ...", "update container ...").
-	if first, _, _ := strings.Cut(cause, " "); first != string(a.Kind) {
-		cause = string(a.Kind) + ": " + cause
-	}
-	s := fmt.Sprintf("service %q replica %d on node %s (container %s): %s", a.Service, a.Replica, a.Node, a.Container, cause)
+	s := fmt.Sprintf("service %q replica %d on node %s (container %s): %s", a.Service, a.Replica, a.Node, a.Container, e.Cause())
 	if strings.TrimSpace(e.Logs) != "" {
 		s += "\n  last log lines of " + a.Container + ":\n"
 		for _, l := range strings.Split(strings.TrimRight(e.Logs, "\n"), "\n") {
@@ -90,6 +84,17 @@ func (e *ReplicaError) Error() string {
 }
 
 func (e *ReplicaError) Unwrap() error { return e.Err }
+
+// Cause is what failed, without the replica: the kind of action, unless
+// the failed step says it already ("create container ..."), and the step's
+// error. Progress lines, which name the replica, show this.
+func (e *ReplicaError) Cause() string {
+	cause := e.Err.Error()
+	if first, _, _ := strings.Cut(cause, " "); first != string(e.Action.Kind) {
+		cause = string(e.Action.Kind) + ": " + cause
+	}
+	return cause
+}
 
 // RollbackError says that an apply failed and what its rollback did.
 type RollbackError struct {
@@ -515,8 +520,13 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 	}
 	defer func() {
 		if err != nil {
+			// The event names the replica: its message is the cause.
+			m := err.Error()
+			if re := (*ReplicaError)(nil); errors.As(err, &re) {
+				m = re.Cause()
+			}
 			ap.emit(Event{Type: EvActionFailed, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
-				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: msg.OneLine(err.Error())})
+				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: msg.OneLine(m)})
 			return
 		}
 		st.done = true

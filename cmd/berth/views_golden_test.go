@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor"
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/executor/transport"
+	"github.com/berth-dev/berth/internal/errtext"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -282,6 +285,40 @@ func hostKeyError(t *testing.T) error {
 
 var containerID = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
 
+// elapsed is the time a progress line or a finished action shows.
+var elapsed = regexp.MustCompile(`\[ *[0-9.]+s\]|\([0-9.]+m?s\)`)
+
+// losingNode is a node whose connection is lost as a container starts.
+type losingNode struct {
+	executor.Node
+	f *fake.Node
+}
+
+func (n losingNode) StartContainer(ctx context.Context, id string) error {
+	n.f.Close()
+	return n.Node.StartContainer(ctx, id)
+}
+
+// jsonFailure is what apply -json says of a failure: the action_failed
+// events' messages and the result line's result and error.
+func jsonFailure(t *testing.T, out string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(l), &doc); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		switch doc["type"] {
+		case "action_failed":
+			fmt.Fprintf(&b, "action_failed %v: %v\n", doc["node"], doc["message"])
+		case "result":
+			fmt.Fprintf(&b, "result %v\nerror %v\n", doc["result"], doc["error"])
+		}
+	}
+	return b.String()
+}
+
 // The errors users see most, as apply, plan and their -json views show
 // them (run over fake nodes, except the host key, which the fake cannot
 // change).
@@ -337,6 +374,70 @@ service "cache" {
 			golden(t, "errors/impossible-placement"+suffix, clean(tc, outputs(r.code, r.out, r.err)))
 		})
 	}
+	// Apply failures: Docker refusing a create, a name another container
+	// holds (as Docker words it), the node lost mid-apply; and force-unlock
+	// with a wrong ID.
+	applyFailures := []struct {
+		name  string
+		setup func(tc *cliCluster)
+	}{
+		{"create fails", func(tc *cliCluster) {
+			tc.nodes["node1"].FailNext("CreateContainer", errors.New(`create container demo-web-1: Error response from daemon: `+
+				`mkdir /var/lib/docker/overlay2/0f3c: no space left on device`))
+		}},
+		{"name conflict", func(tc *cliCluster) {
+			tc.nodes["node1"].FailNext("CreateContainer", errors.New(`create container demo-web-1: Error response from daemon: Conflict. `+
+				`The container name "/demo-web-1" is already in use by container "3f2a9c0d1e2b". You have to remove (or rename) that container to be able to reuse that name.`))
+		}},
+		{"node lost", func(tc *cliCluster) {
+			tc.wrap = func(name string, n executor.Node) executor.Node {
+				if name != "node1" {
+					return n
+				}
+				return losingNode{n, tc.nodes[name]}
+			}
+		}},
+	}
+	for _, af := range applyFailures {
+		for _, jsonOut := range []bool{false, true} {
+			suffix, args := ".txt", []string{"apply", "-auto-approve", "-parallelism", "1"}
+			if jsonOut {
+				suffix, args = ".json.txt", append(args, "-json")
+			}
+			t.Run(af.name+suffix, func(t *testing.T) {
+				tc := newCLICluster(t, cliWeb("echo:v1"))
+				af.setup(tc)
+				r := tc.run(Streams{}, append(args, tc.dir)...)
+				if r.code != 1 {
+					t.Fatalf("apply did not fail:\n%s", r)
+				}
+				if errtext.RepeatedAtJoin(r.err) != "" {
+					t.Errorf("repeated context at %q", errtext.RepeatedAtJoin(r.err))
+				}
+				out := r.out
+				if jsonOut {
+					out = jsonFailure(t, r.out)
+				}
+				out = elapsed.ReplaceAllString(out, "[ T ]")
+				golden(t, "errors/"+strings.ReplaceAll(af.name, " ", "-")+suffix, clean(tc, outputs(r.code, out, r.err)))
+			})
+		}
+	}
+	t.Run("force-unlock wrong ID", func(t *testing.T) {
+		tc := newCLICluster(t, cliWeb("echo:v1"))
+		held := map[string]string{
+			planner.LabelKind: planner.KindLock, planner.LabelProject: "demo", planner.LabelApply: "dead1234",
+			planner.LabelPlan: "", planner.LabelHolder: "carol@other-laptop", executor.LabelHost: "other-laptop",
+			planner.LabelPID: "4321", planner.LabelSince: "2025-03-01T12:00:00Z",
+		}
+		for _, n := range []string{"node1", "node3"} {
+			if _, err := tc.nodes[n].CreateVolume(t.Context(), executor.LockVolumeName("demo"), held); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r := tc.run(Streams{}, "force-unlock", "beef0000", tc.dir)
+		golden(t, "errors/force-unlock-wrong-id.txt", clean(tc, outputs(r.code, r.out, r.err)))
+	})
 	var errb bytes.Buffer
 	code := report(&errb, opError(nil, &executor.HostKeyMismatchError{Errs: []error{hostKeyError(t)}}, (error).Error))
 	golden(t, "errors/host-key-changed.txt", outputs(code, "", errb.String()))
