@@ -51,6 +51,16 @@ func TestLockSetPlan(t *testing.T) {
 			t.Fatalf("%s: lock %+v", n, got)
 		}
 	}
+	// status and plan read it from the gathered state.
+	gathered := Locks("demo", fc.sess.Gather(ctx))
+	if len(gathered) != 3 {
+		t.Fatalf("gathered locks: %+v", gathered)
+	}
+	for n, li := range gathered {
+		if li.PlanID != "p9f8e7" || li.ApplyID != "a1b2c3d4" {
+			t.Fatalf("%s: gathered lock %+v", n, li)
+		}
+	}
 	_, err = fc.sess.Lock(ctx, other, 0)
 	var le *LockedError
 	want := "locked on node node1 by alice@laptop (pid 4242, since 2025-03-01T12:00:00Z, lock ID a1b2c3d4) for plan p9f8e7;"
