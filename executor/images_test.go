@@ -33,6 +33,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/internal/errtext"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -677,8 +678,11 @@ func TestPullWithCredentials(t *testing.T) {
 	cfg = loadHCL(t, webService("registry.example.com/team/api:8", 3, ""))
 	st = ic.step(cfg, images.Options{Environ: []string{"HOME=" + home}})
 	_, err := ic.applyWith(cfg, st)
-	if err == nil || !strings.Contains(err.Error(), "pull image registry.example.com/team/api:8 on node node1") || strings.Contains(err.Error(), "s3cret") {
+	if err == nil || !strings.Contains(err.Error(), "node node1: pull image registry.example.com/team/api:8: unauthorized") || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("failed pull: %v", err)
+	}
+	if r := errtext.RepeatedAtJoin(err.Error()); r != "" {
+		t.Errorf("repeated context at %q in %v", r, err)
 	}
 }
 

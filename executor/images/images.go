@@ -481,7 +481,9 @@ func (st *Step) pull(ctx context.Context, ia *planner.ImageAction) error {
 	for _, name := range ia.Nodes {
 		g.Go(func() error {
 			n, err := st.nodes(name)
-			if err == nil {
+			if err != nil {
+				err = fmt.Errorf("pull image %s: %w", ia.Image, err) // the error names the node
+			} else {
 				start := time.Now()
 				if err = n.PullImage(ctx, ia.Image, auth); err == nil {
 					msg := fmt.Sprintf("pulled %s on node %s in %s", ia.Image, name, roundDuration(time.Since(start)))
@@ -489,9 +491,10 @@ func (st *Step) pull(ctx context.Context, ia *planner.ImageAction) error {
 					st.event("pull", name, msg)
 					return nil
 				}
+				err = fmt.Errorf("node %s: %w", name, err) // the error names the pull
 			}
 			mu.Lock()
-			errs = append(errs, fmt.Errorf("pull image %s on node %s: %w", ia.Image, name, err))
+			errs = append(errs, err)
 			mu.Unlock()
 			return nil
 		})
