@@ -370,6 +370,9 @@ func TestLockHeldAndStaleTakeover(t *testing.T) {
 	dead := LockInfo{ApplyID: "dead", Holder: "carol@" + host, Host: host, PID: 1 << 22}
 	for _, f := range fc.nodes {
 		f.CreateVolume(ctx, LockVolumeName("demo"), dead.labels("demo"))
+		if err := setPlanOn(ctx, f, "demo", "dead", "deadplan"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c, err := fc.sess.Lock(ctx, LockInfo{ApplyID: "cccc", Holder: "dave@" + host, Host: host, PID: os.Getpid()}, 0)
 	if err != nil {
@@ -379,13 +382,23 @@ func TestLockHeldAndStaleTakeover(t *testing.T) {
 		t.Fatalf("stale applies: %v", c.Stale)
 	}
 	c.Release(ctx)
-	// force-unlock removes a lock by ID.
+	// The taken-over lock's plan went with it.
+	if n := fc.volumesOf(planner.KindLockPlan); n != 0 {
+		t.Fatalf("%d plan volumes left after the takeover", n)
+	}
+	// force-unlock removes a lock by ID, and its plan.
 	for _, f := range fc.nodes {
 		f.CreateVolume(ctx, LockVolumeName("demo"), LockInfo{ApplyID: "gone", Host: "elsewhere", PID: 5}.labels("demo"))
+		if err := setPlanOn(ctx, f, "demo", "gone", "goneplan"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	nodes, _, err := fc.sess.ForceUnlock(ctx, "gone")
 	if err != nil || len(nodes) != 3 {
 		t.Fatalf("force-unlock: %v %v", nodes, err)
+	}
+	if n := fc.volumesOf(planner.KindLockPlan) + fc.volumesOf(planner.KindLock); n != 0 {
+		t.Fatalf("%d lock or plan volumes left after force-unlock", n)
 	}
 }
 
