@@ -480,6 +480,9 @@ func (ap *applier) runBatch(ctx context.Context, batch []*planner.Action) error 
 		g.Go(func() error {
 			var wg sync.WaitGroup
 			for _, a := range byNode[nn] {
+				if bctx.Err() != nil {
+					break // an action failed: start no more
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
