@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/volume"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/berth-dev/berth/internal/testcluster"
@@ -668,4 +669,36 @@ service "store" {
 	if volumeExists(t, c, "node1", vol) {
 		t.Fatal("destroy -volumes kept the named volume")
 	}
+}
+
+// force-unlock with an ID that matches no lock removes nothing and names
+// the lock that is held, node by node: holder, pid, since, lock ID; that ID
+// then removes it.
+func TestForceUnlockWrongIDNamesTheHeldLock(t *testing.T) {
+	c := testcluster.Require(t)
+	project := testcluster.ProjectName(t)
+	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": webHCL("web", testcluster.ImageV1, 18191, "")})
+	held := []string{"node1", "node2"}
+	for _, n := range held {
+		if _, err := c.Docker(t, n).VolumeCreate(context.Background(), volume.CreateOptions{Name: "berth-lock-" + project, Labels: map[string]string{
+			"berth.kind": "lock", "berth.project": project, "berth.apply": "dead1234", "berth.plan": "",
+			"berth.holder": "carol@elsewhere", "berth.host": "elsewhere", "berth.pid": "4321", "berth.since": "2025-03-01T12:00:00Z",
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := berth(t, nil, "force-unlock", "beef0000", dir)
+	if r.code != 1 || !strings.Contains(r.err, "no lock with ID beef0000") {
+		t.Fatalf("force-unlock of a wrong ID:\n%s", r)
+	}
+	for _, n := range held {
+		if want := "on node " + n + " by carol@elsewhere (pid 4321, since 2025-03-01T12:00:00Z, lock ID dead1234)"; !strings.Contains(r.err, want) {
+			t.Errorf("the error does not name the lock on %s (%q):\n%s", n, want, r.err)
+		}
+	}
+	r = mustBerth(t, nil, "force-unlock", "dead1234", dir)
+	if !strings.Contains(r.out, "Lock dead1234 removed from node1, node2.") {
+		t.Errorf("force-unlock:\n%s", r)
+	}
+	assertNoLock(t, c, project)
 }
