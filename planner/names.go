@@ -89,7 +89,7 @@ func (p *planState) nameHolder(a *Action, n *nodeView, batch int, freed map[stri
 			if fb, ok := freed[n.name()+"\x00"+c.ID]; ok && fb < batch {
 				continue
 			}
-			holder = fmt.Sprintf("a container of this project labelled as service %q replica %s (ID %s, %s): its labels were changed outside berth",
+			holder = fmt.Sprintf("a container of this project labelled as service %q replica %s (ID %s, %s): its name and labels disagree (changed outside berth)",
 				c.Labels[LabelService], c.Labels[LabelReplica], ShortID(c.ID), c.State)
 			what = "Remove or rename that container (docker rm or docker rename on " + n.name() + "), then plan again."
 			break

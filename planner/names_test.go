@@ -50,7 +50,7 @@ func TestOwnContainerHoldsName(t *testing.T) {
 		c.Labels[LabelReplica] = map[string]string{"1": "2", "2": "1"}[c.Labels[LabelReplica]]
 	}
 	_, diags := Make(cfg, live, Options{})
-	wantNameError(t, diags, "Container name demo-web-", "node node1", "a container of this project labelled as service \"web\" replica ", "changed outside berth")
+	wantNameError(t, diags, "Container name demo-web-", "node node1", "a container of this project labelled as service \"web\" replica ", "name and labels disagree")
 }
 
 // A container of the project under a replica's name that the plan removes
