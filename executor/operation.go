@@ -63,6 +63,10 @@ type Request struct {
 	Saved *planner.Plan
 	// AutoApprove applies without asking the View.
 	AutoApprove bool
+	// AllowUnreachable lets OpApply, OpApplySaved and OpDestroy carry out
+	// a plan made while some nodes could not be read (it covers the other
+	// nodes only); without it they refuse such a plan, nothing changed.
+	AllowUnreachable bool
 	// LockTimeout is how long to wait for another run's lock (0: fail at
 	// once).
 	LockTimeout time.Duration
@@ -165,6 +169,53 @@ type DiagnosticsError struct {
 
 func (e *DiagnosticsError) Error() string { return "plan: " + e.Diags.Error() }
 
+// UnreachableError is returned by OpApply, OpApplySaved and OpDestroy
+// without Request.AllowUnreachable when the plan was made while nodes
+// could not be read: the plan covers the other nodes only, and nothing was
+// changed.
+type UnreachableError struct {
+	Op    Op
+	Nodes []planner.NodeSnapshot // the unreachable ones
+}
+
+func (e *UnreachableError) Error() string {
+	what := "apply"
+	if e.Op == OpDestroy {
+		what = "destroy"
+	}
+	parts := make([]string, len(e.Nodes))
+	for i, n := range e.Nodes {
+		parts[i] = n.Name
+		if n.Error != "" {
+			parts[i] += " (" + n.Error + ")"
+		}
+	}
+	verb := "is"
+	if len(e.Nodes) > 1 {
+		verb = "are"
+	}
+	return fmt.Sprintf("%s refused: node %s %s unreachable, so the plan covers the other nodes only; nothing was changed",
+		what, strings.Join(parts, ", "), verb)
+}
+
+// refuseUnreachable fails when p was made without some nodes and the
+// request does not allow that.
+func (op *operation) refuseUnreachable(p *planner.Plan) error {
+	if op.req.AllowUnreachable {
+		return nil
+	}
+	var down []planner.NodeSnapshot
+	for _, n := range p.Nodes {
+		if !n.Reachable {
+			down = append(down, n)
+		}
+	}
+	if len(down) == 0 {
+		return nil
+	}
+	return &UnreachableError{Op: op.req.Op, Nodes: down}
+}
+
 // CancelledError is returned when the confirmation was not given.
 type CancelledError struct {
 	Op Op
@@ -223,6 +274,9 @@ func Run(ctx context.Context, cfg *config.Config, req Request, view View) (*Outc
 	op := &operation{cfg: cfg, req: req, view: view, out: &Outcome{Op: req.Op}}
 	if req.Op == OpApplySaved {
 		if err := op.checkSaved(); err != nil {
+			return op.out, err
+		}
+		if err := op.refuseUnreachable(req.Saved); err != nil {
 			return op.out, err
 		}
 	}
@@ -372,6 +426,9 @@ func (op *operation) lockAndApply(ctx context.Context) error {
 		return err
 	}
 	p := op.out.Plan
+	if err := op.refuseUnreachable(p); err != nil {
+		return err
+	}
 	if p.Empty() {
 		op.sess.ClearStaleMarkers(ctx, op.out.Live, lock)
 		return nil

@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -243,5 +244,55 @@ service "web" {
 	var pe *PausedError
 	if !errors.As(err, &pe) || o.Result != ResultPaused || pe.ApplyID != o.ApplyID || pe.Service != "web" || pe.Node == "" || pe.Container == "" {
 		t.Fatalf("paused: %v, %+v", err, o)
+	}
+}
+
+// A plan made while a node could not be read covers the other nodes only:
+// apply and destroy refuse it unless AllowUnreachable, with nothing
+// changed and no lock left; allowed, the replicas node2 cannot hold (one
+// per node: the service publishes a port) are created on node1 and node3.
+func TestRunRefusesUnreachableUnlessAllowed(t *testing.T) {
+	fc := newFakeCluster(t)
+	fc.nodes["node2"].SetError("Info", errors.New("connection refused"))
+	cfg := loadHCL(t, webService("echo:v1", 3, ""))
+	for _, op := range []Op{OpApply, OpDestroy} {
+		v := &recordView{answer: true}
+		o, err := fc.run(cfg, Request{Op: op, AutoApprove: true}, v)
+		var ue *UnreachableError
+		if !errors.As(err, &ue) || len(ue.Nodes) != 1 || ue.Nodes[0].Name != "node2" || !strings.Contains(err.Error(), "node node2 ") ||
+			!strings.Contains(err.Error(), "nothing was changed") {
+			t.Fatalf("%s: want an UnreachableError naming node2, got %v", op, err)
+		}
+		if o.Result != "" || len(v.planned) != 1 || v.applying != 0 {
+			t.Fatalf("%s: outcome %+v, view planned %d, applying %d", op, o, len(v.planned), v.applying)
+		}
+	}
+	for name, f := range fc.nodes {
+		if cs, _, _ := f.Containers(context.Background(), "demo"); len(cs) != 0 {
+			t.Fatalf("%s has containers after a refused apply: %v", name, cs)
+		}
+	}
+	if fc.volumesOf(planner.KindLock) != 0 || fc.volumesOf(planner.KindAudit) != 0 {
+		t.Fatalf("locks %d, audit records %d after a refused apply", fc.volumesOf(planner.KindLock), fc.volumesOf(planner.KindAudit))
+	}
+	// A saved plan is refused before any lock.
+	o, err := fc.run(cfg, Request{Op: OpPlan}, &recordView{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fc.run(cfg, Request{Op: OpApplySaved, Saved: o.Plan}, &recordView{}); !errors.As(err, new(*UnreachableError)) {
+		t.Fatalf("saved plan: want an UnreachableError, got %v", err)
+	}
+
+	o, err = fc.run(cfg, Request{Op: OpApply, AutoApprove: true, AllowUnreachable: true}, &recordView{})
+	if err != nil || o.Result != ResultApplied {
+		t.Fatalf("allowed: %v, %+v", err, o)
+	}
+	var on []string
+	for _, a := range o.Done {
+		on = append(on, a.Node)
+	}
+	if slices.Sort(on); !slices.Equal(on, []string{"node1", "node3"}) {
+		t.Fatalf("created on %v, want node1 and node3", on)
 	}
 }

@@ -44,6 +44,9 @@ type placement struct {
 	// dataLeft holds, per replica whose data node could not take it, that
 	// node and why.
 	dataLeft map[int]dataMiss
+	// elsewhere says, per replica created elsewhere because the
+	// unreachable nodes cannot hold it, why.
+	elsewhere map[int]string
 }
 
 // newPlacement rules out the nodes that cannot take any replica of svc and
@@ -116,24 +119,67 @@ func (pl *placement) keepInPlace(i int) {
 // containers are unknown: it is left alone there rather than created
 // elsewhere (a transport error is never read as "no container"; a copy
 // elsewhere would run twice once the node is back, with its data split).
+// But an unreachable node holds no more replicas of the service than the
+// service can place on one node (a published port: one; max_per_node):
+// the replicas beyond what the unreachable nodes can hold are certainly
+// missing, and are placed elsewhere. The lowest replica indexes are the
+// ones left alone.
 func (pl *placement) unplaced() []int {
 	hidden := pl.p.unreachableHosts(pl.svc)
-	var missing, unknown []int
+	bound, why := pl.nodeBound()
+	room := -1 // any number
+	if bound >= 0 {
+		room = bound * len(hidden)
+	}
+	var missing, unknown, elsewhere []int
 	for i := 1; i <= pl.svc.Replicas; i++ {
 		switch {
 		case pl.placed[i] != nil:
-		case len(hidden) > 0 && len(pl.byIndex[i]) == 0:
+		case len(hidden) > 0 && len(pl.byIndex[i]) == 0 && (room < 0 || len(unknown) < room):
 			unknown = append(unknown, i)
+		case len(hidden) > 0 && len(pl.byIndex[i]) == 0:
+			elsewhere = append(elsewhere, i)
+			missing = append(missing, i)
 		default:
 			missing = append(missing, i)
 		}
 	}
+	are := map[bool]string{true: "is", false: "are"}[len(hidden) == 1]
 	if len(unknown) > 0 {
 		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
 			"service %q %s on no reachable node and may run on %s, which %s unreachable: left alone, not created elsewhere",
-			pl.svc.Name, replicaList(unknown), strings.Join(hidden, ", "), map[bool]string{true: "is", false: "are"}[len(hidden) == 1]))
+			pl.svc.Name, replicaList(unknown), strings.Join(hidden, ", "), are))
+	}
+	if len(elsewhere) > 0 {
+		hold := strconv.Itoa(room)
+		if len(hidden) > 1 {
+			hold += fmt.Sprintf(" (%d each)", bound)
+		}
+		hosts := strings.Join(hidden, ", ")
+		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+			"service %q %s on no reachable node and created elsewhere: %s, which %s unreachable, can hold at most %s of its replicas (%s)",
+			pl.svc.Name, replicaList(elsewhere), hosts, are, hold, why))
+		pl.elsewhere = map[int]string{}
+		for _, i := range elsewhere {
+			pl.elsewhere[i] = fmt.Sprintf("the unreachable %s can hold at most %s of the service's replicas (%s)", hosts, hold, why)
+		}
 	}
 	return missing
+}
+
+// nodeBound is how many replicas of the service any one node can hold at
+// most, from the configuration alone, and why; -1 when the configuration
+// sets no bound. An unreachable node's free CPU and memory are unknown
+// (its engine was not read), so resources set no bound here.
+func (pl *placement) nodeBound() (int, string) {
+	bound, why := -1, ""
+	if len(pl.d.ports) > 0 {
+		bound, why = 1, fmt.Sprintf("it publishes host port %s: one replica per node", pl.d.ports[0].Host())
+	}
+	if m := pl.svc.Placement.MaxPerNode; m > 0 && (bound < 0 || m < bound) {
+		bound, why = m, fmt.Sprintf("max_per_node = %d", m)
+	}
+	return bound, why
 }
 
 func replicaList(l []int) string {

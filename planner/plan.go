@@ -189,6 +189,35 @@ func (p *Plan) Empty() bool {
 	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0
 }
 
+// Unreachable lists the nodes the plan could not read, in name order.
+func (p *Plan) Unreachable() []string {
+	var out []string
+	for _, n := range p.Nodes {
+		if !n.Reachable {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+// MayBeMissing reports whether the plan leaves replicas of a service to
+// unreachable nodes (they are unknown, so they may be missing), or, for a
+// destroy, whether an unreachable node may still hold containers.
+func (p *Plan) MayBeMissing() bool {
+	if len(p.Unreachable()) == 0 {
+		return false
+	}
+	if p.Destroy {
+		return true
+	}
+	for _, s := range p.Services {
+		if len(s.Placement) < s.Replicas {
+			return true
+		}
+	}
+	return false
+}
+
 // servicePlan is the service as the plan shows it.
 func servicePlan(svc *config.Service, d *serviceDesired, placed []*nodeView) ServicePlan {
 	sp := ServicePlan{Name: svc.Name, Image: d.image, Replicas: svc.Replicas, Placement: map[string]string{},

@@ -65,6 +65,9 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	live, p.obs = p.recover(live)
 	p.buildNodes(live)
 	p.collectOwn()
+	if diags := p.sharedEngines(); diags.HasErrors() {
+		return nil, diags
+	}
 
 	order, diags := serviceOrder(cfg)
 	if diags.HasErrors() {
@@ -82,6 +85,10 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 			p.deleteAll(order[i].Name, "destroy")
 		}
 	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, p.checkNames()...)
 	if diags.HasErrors() {
 		return nil, diags
 	}

@@ -262,9 +262,22 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, before, live *L
 	for _, s := range cfg.Services {
 		// Replicas that may run on an unreachable node are left alone,
 		// never created elsewhere: fewer may be seen, never more.
-		if mayHide(cfg, live, s) {
+		// But an unreachable node holds no more of them than one node can
+		// (a published port: one; max_per_node): the rest are created.
+		if hidden := hiddenNodes(cfg, live, s); hidden > 0 {
 			if count[s.Name] > s.Replicas {
 				t.Fatalf("seed %d: service %s has %d replicas on the reachable nodes, want at most %d", seed, s.Name, count[s.Name], s.Replicas)
+			}
+			bound := -1
+			if len(s.Ports) > 0 {
+				bound = 1
+			}
+			if m := s.Placement.MaxPerNode; m > 0 && (bound < 0 || m < bound) {
+				bound = m
+			}
+			if least := s.Replicas - bound*hidden; bound >= 0 && count[s.Name] < least {
+				t.Fatalf("seed %d: service %s has %d replicas on the reachable nodes; %d unreachable nodes hold at most %d each, so want at least %d",
+					seed, s.Name, count[s.Name], hidden, bound, least)
 			}
 			continue
 		}
@@ -274,23 +287,26 @@ func checkInvariants(t *testing.T, seed int, cfg *config.Config, before, live *L
 	}
 }
 
-// mayHide reports whether an unreachable node may run replicas of s: its
-// constraint is not false on what is known of the node without its engine.
-func mayHide(cfg *config.Config, live *Live, s *config.Service) bool {
+// hiddenNodes counts the unreachable nodes that may run replicas of s:
+// their constraint is not false on what is known of the node without its
+// engine.
+func hiddenNodes(cfg *config.Config, live *Live, s *config.Service) int {
+	k := 0
 	for _, n := range cfg.Nodes {
 		if st := live.Nodes[n.Name]; st != nil && st.Reachable {
 			continue
 		}
 		if s.Placement.Constraint == nil {
-			return true
+			k++
+			continue
 		}
 		attrs := config.NodeValue(config.NodeInfo{Name: n.Name, Address: n.Address, Labels: n.Labels}).AsValueMap()
 		attrs["cpus"], attrs["memory"] = cty.UnknownVal(cty.Number), cty.UnknownVal(cty.Number)
 		attrs["arch"], attrs["os"] = cty.UnknownVal(cty.String), cty.UnknownVal(cty.String)
 		v, diags := s.Placement.Constraint.Value(config.PlacementContext(cty.ObjectVal(attrs)))
 		if diags.HasErrors() || !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.Bool) || v.True() {
-			return true
+			k++
 		}
 	}
-	return false
+	return k
 }

@@ -151,6 +151,9 @@ func (rc *reconcile) create(i int, n *nodeView) {
 	if note := rc.pl.dataNote[i]; note != "" {
 		a.Reason += "; " + note
 	}
+	if note := rc.pl.elsewhere[i]; note != "" {
+		a.Reason += "; " + note
+	}
 	rc.creates = append(rc.creates, a)
 }
 

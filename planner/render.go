@@ -48,6 +48,26 @@ func (p *Plan) Summary() (add, change, replace, destroy int) {
 	return
 }
 
+// SummaryLine is the plan's last line: "No changes. ..." only when the plan
+// changes nothing and every node was read; otherwise the counts, and the
+// nodes that were not read.
+func (p *Plan) SummaryLine() string {
+	down := p.Unreachable()
+	if p.Empty() && len(down) == 0 {
+		return "No changes. The cluster matches the configuration."
+	}
+	add, change, repl, destroy := p.Summary()
+	s := fmt.Sprintf("Plan: %d to add, %d to change, %d to replace, %d to destroy.", add, change, repl, destroy)
+	switch len(down) {
+	case 0:
+	case 1:
+		s += " Node " + down[0] + " is unreachable: this plan covers the other nodes only."
+	default:
+		s += " Nodes " + strings.Join(down, ", ") + " are unreachable: this plan covers the other nodes only."
+	}
+	return s
+}
+
 // TextPart is the kind of a piece of the plan's text that a view may style
 // (colour, bold). It exists so that views style the plan from its data, not
 // by parsing the rendered lines; it says nothing about how to style.
@@ -83,8 +103,8 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 	}
 	r := textRenderer{style: style}
 	b := &r.b
-	if p.Empty() {
-		b.WriteString(style(PartSummary, "", "No changes. The cluster matches the configuration.") + "\n")
+	if p.Empty() && len(p.Unreachable()) == 0 {
+		b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
 		r.writeWarnings(p)
 		_, err := io.WriteString(w, b.String())
 		return err
@@ -127,8 +147,7 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 		b.WriteString("\n")
 	}
 	r.writeWarnings(p)
-	add, change, repl, destroy := p.Summary()
-	b.WriteString(style(PartSummary, "", fmt.Sprintf("Plan: %d to add, %d to change, %d to replace, %d to destroy.", add, change, repl, destroy)) + "\n")
+	b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
 	if len(p.Recovery) > 0 {
 		var restore, discard int
 		for _, a := range p.Recovery {

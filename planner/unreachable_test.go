@@ -12,7 +12,9 @@ import (
 // data split, once the node is back), unless the node's placement
 // constraint, judged on what is known without a connection, rules it out.
 // New replicas of a scale-up are no exception: berth cannot tell them from
-// replicas the node runs.
+// replicas the node runs. (Here nothing bounds what node3 may hold: no
+// published port, no max_per_node; the golden cases node-unreachable-*
+// show the bound.)
 func TestUnreachableNodeReplicasNotDuplicated(t *testing.T) {
 	nodes := threeNodes()
 	nodes[2].Labels["role"] = "db"

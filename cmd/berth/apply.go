@@ -74,6 +74,10 @@ anything fails (a replica unhealthy, a node lost, Ctrl-C) every completed
 action on every node is undone, unless the failing service has
 failure_action = "pause".
 
+A node that cannot be read makes the plan partial (it covers the other
+nodes only): apply refuses it, with nothing changed, unless
+-allow-unreachable is given.
+
 Exit status: 0 applied (or nothing to do), 1 failed (rolled back unless it
 says otherwise), 130 interrupted by Ctrl-C or SIGTERM (rolled back, lock
 released). An interrupt that comes once the commit has begun (every action
@@ -87,7 +91,9 @@ finishes and exits 0.`,
 		c.help = `
 Removes every container of the project from every reachable node, through
 the same plan, confirmation, lock and rollback path as apply. Named volumes
-(data) are kept unless -volumes is given.
+(data) are kept unless -volumes is given. With a node that cannot be read,
+destroy refuses unless -allow-unreachable is given (its containers would
+stay).
 
 Exit status: as for apply.`
 	}
@@ -97,6 +103,7 @@ Exit status: as for apply.`
 		jsonOut := fs.Bool("json", false, "Print the plan and a stream of events as JSON lines (needs -auto-approve).")
 		lockTimeout := fs.Duration("lock-timeout", 0, "Wait up to this long for another run's lock (default: fail at once).")
 		recover := fs.String("recover", planner.RecoverRollback, "How to finish an interrupted apply found on the nodes: rollback or forward.")
+		allowUnreachable := fs.Bool("allow-unreachable", false, "Carry out a plan made without the nodes that could not be read (else refuse it).")
 		var volumes *bool
 		if destroy {
 			volumes = fs.Bool("volumes", false, "Also remove the named volumes of the removed containers (their data is lost).")
@@ -116,7 +123,7 @@ Exit status: as for apply.`
 				target = args[0]
 			}
 			r := &applyRun{s: s, cf: cf, destroy: destroy, auto: *autoApprove, json: *jsonOut,
-				lockTimeout: *lockTimeout, recover: *recover}
+				lockTimeout: *lockTimeout, recover: *recover, allowUnreachable: *allowUnreachable}
 			if volumes != nil {
 				r.volumes = *volumes
 			}
@@ -140,6 +147,8 @@ type applyRun struct {
 	volumes     bool
 	lockTimeout time.Duration
 	recover     string
+	// allowUnreachable carries out a plan made without some nodes.
+	allowUnreachable bool
 }
 
 // fromDir: lock, gather, plan, confirm, apply.
@@ -173,6 +182,7 @@ func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, 
 	s := redactStreams(r.s, cfg)
 	req := r.cf.request(s, cfg, op)
 	req.Saved, req.Recover, req.AutoApprove, req.LockTimeout, req.RemoveVolumes = saved, r.recover, r.auto, r.lockTimeout, r.volumes
+	req.AllowUnreachable = r.allowUnreachable
 	req.Hook = testHook(s)
 	view := newApplyView(s, r.json, *r.cf.noColor,
 		applyContext{cfg: cfg, destroy: r.destroy, saved: saved != nil, vars: len(r.cf.vars.args) > 0})

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/planner"
@@ -27,13 +28,20 @@ With -out FILE the plan is saved (mode 0600) for 'berth apply FILE', which
 refuses it if any node changed since. Sensitive values are not saved:
 apply needs the same -var, -var-file or BERTH_VAR_ inputs again.
 
+A node that cannot be read is left alone: the plan covers the other nodes
+only and its summary line names the unreachable ones.
+
 Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
-2 changes present (with -detailed-exitcode).`,
+2 changes present (with -detailed-exitcode). With -detailed-exitcode and an
+unreachable node: 1, unless -allow-unreachable is given; then 2 when there
+are changes or replicas that may be missing (left to the unreachable
+nodes), 0 only when there is nothing at all.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 			cf := addConnFlags(fs)
 			out := fs.String("out", "", "Save the plan to FILE for a later 'berth apply FILE'.")
 			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version "+planner.FormatVersion+").")
 			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
+			allowUnreachable := fs.Bool("allow-unreachable", false, "With -detailed-exitcode: accept a plan made without the nodes that could not be read (else exit 1).")
 			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
 			recover := fs.String("recover", planner.RecoverRollback, "How to treat an interrupted apply: rollback or forward.")
 			return func(ctx context.Context, s Streams, args []string) error {
@@ -64,8 +72,8 @@ Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 					}
 					view.Saved(*out)
 				}
-				if *detailed && !p.Empty() {
-					return exitCode(2, nil)
+				if *detailed {
+					return detailedExit(p, *allowUnreachable)
 				}
 				return nil
 			}
@@ -93,4 +101,19 @@ same JSON document 'berth plan -json' prints. Touches no node.`,
 			}
 		},
 	})
+}
+
+// detailedExit is plan -detailed-exitcode's status: 2 with changes, 0
+// without. A plan made without some nodes cannot tell that nothing is
+// missing: it exits 1 unless allowUnreachable, and then 2 also when
+// replicas may be missing on the unreachable nodes.
+func detailedExit(p *planner.Plan, allowUnreachable bool) error {
+	if down := p.Unreachable(); len(down) > 0 && !allowUnreachable {
+		return exitCode(1, fmt.Errorf("node %s could not be read, so -detailed-exitcode cannot tell whether the cluster matches the configuration; "+
+			"add -allow-unreachable to accept a plan of the reachable nodes (exit 2 when anything is or may be missing)", strings.Join(down, ", ")))
+	}
+	if !p.Empty() || p.MayBeMissing() {
+		return exitCode(2, nil)
+	}
+	return nil
 }

@@ -99,7 +99,7 @@ func (v *applyHuman) Result(o *executor.Outcome, err error) {
 			writeEndpoints(v.s, v.cfg, o.Plan)
 		}
 	case v.saved:
-		fmt.Fprintln(v.s.Out, "No changes. The cluster matches the configuration.")
+		fmt.Fprintln(v.s.Out, o.Plan.SummaryLine())
 	case !v.destroy:
 		writeEndpoints(v.s, v.cfg, o.Plan)
 	}
@@ -166,7 +166,7 @@ func (v *applyJSON) Result(o *executor.Outcome, err error) {
 		if err == nil && v.saved {
 			// Not JSON: a saved plan with nothing to do has always said
 			// so in words, -json or not.
-			fmt.Fprintln(v.s.Out, "No changes. The cluster matches the configuration.")
+			fmt.Fprintln(v.s.Out, o.Plan.SummaryLine())
 		}
 		return
 	}

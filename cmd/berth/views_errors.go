@@ -20,6 +20,10 @@ func errorText(err error, dir string, vars bool) string {
 	if errors.As(err, &pe) {
 		return pausedText(pe, dir, vars)
 	}
+	var ue *executor.UnreachableError
+	if errors.As(err, &ue) {
+		return err.Error() + ".\nTo carry it out on the reachable nodes anyway, run again with -allow-unreachable; or wait until every node answers."
+	}
 	return err.Error()
 }
 
