@@ -47,6 +47,7 @@ type Node struct {
 	images     map[string]*planner.Image // by ID
 	registry   map[string]bool
 	volumes    map[string]planner.Volume
+	networks   map[string]*fakeNetwork // by name
 	hostPorts  []planner.HostPort
 	errs       map[string]error
 	nextErrs   map[string][]error
@@ -119,6 +120,7 @@ func NewNode(name string) *Node {
 		images:     map[string]*planner.Image{},
 		registry:   map[string]bool{},
 		volumes:    map[string]planner.Volume{},
+		networks:   map[string]*fakeNetwork{"bridge": {id: fakeID(name+" network", 0), name: "bridge"}},
 		errs:       map[string]error{},
 		nextErrs:   map[string][]error{},
 		behaviours: map[string]Behaviour{},
@@ -531,6 +533,13 @@ func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 	c.c = planner.Container{
 		ID: id, Name: name, Labels: maps.Clone(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
+		Networks: []planner.NetworkAttachment{{Name: "bridge"}},
+	}
+	if spec.Network != "" {
+		if f.network(spec.Network) == nil {
+			return "", fmt.Errorf("create container %s: %w: network %s not found", name, engine.ErrNotFound, spec.Network)
+		}
+		c.c.Networks = []planner.NetworkAttachment{{Name: spec.Network, Aliases: slices.Clone(spec.Aliases)}}
 	}
 	for _, p := range spec.Ports {
 		if p.Protocol == "" {
@@ -572,6 +581,9 @@ func (f *Node) StartContainer(ctx context.Context, id string) error {
 	}
 	if err := f.portsFree(c); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if n := f.missingNetwork(c); n != "" {
+		return fmt.Errorf("start container %s: %w: network %s not found", id, engine.ErrNotFound, n)
 	}
 	f.seq++
 	c.c.State, c.c.ExitCode = "running", 0
@@ -931,6 +943,13 @@ func cloneContainer(c planner.Container) planner.Container {
 	c.Labels = maps.Clone(c.Labels)
 	c.Ports = append([]planner.PortBinding(nil), c.Ports...)
 	c.Mounts = append([]planner.Mount(nil), c.Mounts...)
+	if c.Networks != nil {
+		nets := make([]planner.NetworkAttachment, len(c.Networks))
+		for i, a := range c.Networks {
+			nets[i] = planner.NetworkAttachment{Name: a.Name, Aliases: slices.Clone(a.Aliases)}
+		}
+		c.Networks = nets
+	}
 	return c
 }
 
@@ -942,6 +961,7 @@ func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 	c.Env = append([]planner.EnvVar(nil), s.Env...)
 	c.Ports = append([]planner.PortSpec(nil), s.Ports...)
 	c.Volumes = append([]planner.VolumeSpec(nil), s.Volumes...)
+	c.Aliases = slices.Clone(s.Aliases)
 	if s.Health != nil {
 		h := *s.Health
 		c.Health = &h
