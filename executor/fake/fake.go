@@ -539,7 +539,7 @@ func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 		if f.network(spec.Network) == nil {
 			return "", fmt.Errorf("create container %s: %w: network %s not found", name, engine.ErrNotFound, spec.Network)
 		}
-		c.c.Networks = []planner.NetworkAttachment{{Name: spec.Network, Aliases: slices.Clone(spec.Aliases)}}
+		c.c.Networks = []planner.NetworkAttachment{{Name: spec.Network, Aliases: sortedAliases(spec.Aliases)}}
 	}
 	for _, p := range spec.Ports {
 		if p.Protocol == "" {

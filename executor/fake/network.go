@@ -120,7 +120,7 @@ func (f *Node) ConnectNetwork(ctx context.Context, network, containerID string, 
 	if slices.ContainsFunc(c.c.Networks, func(a planner.NetworkAttachment) bool { return a.Name == n.name }) {
 		return fmt.Errorf("connect container %s to network %s: endpoint with name %s already exists in network %s", containerID, network, c.c.Name, n.name)
 	}
-	c.c.Networks = append(c.c.Networks, planner.NetworkAttachment{Name: n.name, Aliases: slices.Clone(aliases)})
+	c.c.Networks = append(c.c.Networks, planner.NetworkAttachment{Name: n.name, Aliases: sortedAliases(aliases)})
 	sortAttachments(c.c.Networks)
 	return nil
 }
@@ -156,6 +156,14 @@ func (f *Node) missingNetwork(c *fakeContainer) string {
 		}
 	}
 	return ""
+}
+
+// sortedAliases are aliases as the engine's inspect reports them: sorted.
+func sortedAliases(aliases []string) []string {
+	if len(aliases) == 0 {
+		return nil
+	}
+	return slices.Sorted(slices.Values(aliases))
 }
 
 func sortAttachments(as []planner.NetworkAttachment) {
