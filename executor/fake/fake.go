@@ -35,6 +35,11 @@ import (
 // volume, missing objects give engine.ErrNotFound) and has knobs to inject
 // failures. It passes the shared suite in executor/nodetest.
 //
+// Networks: a "bridge" network exists from the start (containers whose
+// spec names no network are on it); a spec's network must exist for create
+// and start; a network with a running container attached cannot be
+// removed (AddNetwork adds one made outside berth).
+//
 // Containers get addresses 172.30.0.N; DialContainer to a running
 // container's address answers HTTP (GET /healthz: 200 "ok", or 500 when the
 // container is unhealthy; GET /: "echo IMAGE on NODE") on any port.
