@@ -60,8 +60,10 @@ type refTarget struct {
 	newNodes map[int]string // replica -> node after it
 	oldPorts map[int]int    // replica -> host port of the first port before
 	newPort  int
-	// partial is set when some replicas are left to unreachable nodes.
-	partial bool
+	// partial is set when some replicas are left to unreachable nodes;
+	// unplaced lists them.
+	partial  bool
+	unplaced []int
 }
 
 // recordTarget records a placed service's values for the services that
@@ -76,6 +78,7 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 	for i := 1; i < len(placed); i++ {
 		if placed[i] == nil {
 			t.partial = true
+			t.unplaced = append(t.unplaced, i)
 			continue
 		}
 		t.newNodes[i] = placed[i].name()
@@ -155,7 +158,21 @@ func value(si config.ServiceInfo, attr string) string {
 // cause says why the target's value of attr changes, or "" when it does
 // not (or there was none before).
 func (t *refTarget) cause(attr string) string {
-	if !t.oldOK || !t.ok || value(t.old, attr) == value(t.info, attr) {
+	if !t.ok {
+		return ""
+	}
+	// The old values come from the reachable nodes only: a replica left to
+	// an unreachable node is the cause when it would decide the value.
+	var away []string
+	for _, i := range t.unplaced {
+		if attr == "endpoints" || len(t.newNodes) == 0 || i < slices.Min(slices.Collect(maps.Keys(t.newNodes))) {
+			away = append(away, fmt.Sprintf("%s.%d", t.name, i))
+		}
+	}
+	if len(away) > 0 {
+		return strings.Join(away, ", ") + " may run on an unreachable node and is left out"
+	}
+	if !t.oldOK || value(t.old, attr) == value(t.info, attr) {
 		return ""
 	}
 	var idx []int
