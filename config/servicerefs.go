@@ -171,7 +171,7 @@ func (l *loader) deferServiceRefs(s *Service, attrs hcl.Attributes) hcl.Attribut
 	for _, a := range inSourceOrder(later) {
 		s.Refs = append(s.Refs, l.collectRefs(a)...)
 	}
-	l.checkDeferred(s, later)
+	l.checkDeferred(later)
 	s.deferred = &deferred{attrs: later, ctx: l.ctx, vars: l.vars, locals: l.locals, services: l.serviceNames}
 	now := hcl.Attributes{}
 	for k, a := range attrs {
@@ -214,7 +214,7 @@ func (l *loader) collectRefs(a *hcl.Attribute) []ServiceRef {
 // checkDeferred evaluates the attributes that refer to services with every
 // service's values unknown, to report bad references and values of the
 // wrong type (a list in env) before any plan.
-func (l *loader) checkDeferred(s *Service, attrs hcl.Attributes) {
+func (l *loader) checkDeferred(attrs hcl.Attributes) {
 	prev := l.ctx
 	l.ctx = l.ctx.NewChild()
 	l.ctx.Variables = map[string]cty.Value{"service": l.unknownServices()}
