@@ -21,6 +21,9 @@ type serviceDesired struct {
 	fields   *SpecFields
 	hash     string
 	specJSON string
+	// causes say which resolved references changed since the live
+	// containers were made, and why.
+	causes []refCause
 }
 
 // SecretHash identifies a sensitive env value without revealing it: SHA-256
@@ -80,9 +83,10 @@ func resolveService(project string, svc *config.Service, image string, ports []P
 		FailureAction:  svc.Update.FailureAction,
 		DeadlineMillis: config.DefaultHealthDeadline.Milliseconds(),
 	}
+	// The label records the start order: depends_on and the references.
 	var deps []string
-	if len(svc.DependsOn) > 0 {
-		deps = slices.Sorted(slices.Values(svc.DependsOn))
+	if d := svc.Dependencies(); len(d) > 0 {
+		deps = d
 	}
 	d.fields = specFields(t, svc.Labels, deps)
 	d.hash = d.fields.replaceHash()

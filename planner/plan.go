@@ -91,6 +91,9 @@ type ServicePlan struct {
 	Image     string   `json:"image"`
 	Replicas  int      `json:"replicas"`
 	DependsOn []string `json:"depends_on,omitempty"`
+	// References are the other services' values the service uses
+	// ("service.db.address"); each implies depends_on on that service.
+	References []string `json:"references,omitempty"`
 	// Placement maps replica index (as a string, for JSON) to node name.
 	Placement map[string]string `json:"placement"`
 	Ports     []PortSpec        `json:"ports,omitempty"`
@@ -155,6 +158,9 @@ type FieldChange struct {
 	Field string `json:"field"`
 	Old   string `json:"old"`
 	New   string `json:"new"`
+	// Cause names the reference whose value changed and the move that
+	// changed it: "service.db.address: db.1 moves node1 -> node3".
+	Cause string `json:"cause,omitempty"`
 }
 
 // ImageAction is image work done before container changes.
@@ -233,6 +239,7 @@ func servicePlan(svc *config.Service, d *serviceDesired, placed []*nodeView) Ser
 	if len(svc.DependsOn) > 0 {
 		sp.DependsOn = slices.Sorted(slices.Values(svc.DependsOn))
 	}
+	sp.References = references(svc)
 	for i := 1; i <= svc.Replicas; i++ {
 		if placed[i] != nil {
 			sp.Placement[strconv.Itoa(i)] = placed[i].name()

@@ -127,6 +127,9 @@ type planState struct {
 	resolvedPorts map[string][]PortSpec
 	// batches of actions in execution order.
 	batches [][]Action
+	// targets are the placed services with a port, by name, for the
+	// services that refer to them (refs.go).
+	targets map[string]*refTarget
 }
 
 type ownContainer struct {
@@ -270,7 +273,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 			return
 		}
 		state[s.Name] = 1
-		for _, d := range slices.Sorted(slices.Values(s.DependsOn)) {
+		for _, d := range s.Dependencies() {
 			if ds := byName[d]; ds != nil {
 				visit(ds)
 			}

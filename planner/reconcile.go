@@ -22,7 +22,12 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			image = b
 		}
 	}
-	d := resolveService(p.project, svc, image, p.resolvedPorts[svc.Name])
+	rs, causes, diags := p.resolveRefs(svc)
+	if diags.HasErrors() {
+		return diags
+	}
+	d := resolveService(p.project, rs, image, p.resolvedPorts[svc.Name])
+	d.causes = causes
 	p.desired[svc.Name] = d
 	p.release(svc.Name)
 
@@ -36,6 +41,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	}
 	rc.extras()
 	rc.addBatches()
+	p.recordTarget(svc, d, pl.placed)
 	p.plan.Services = append(p.plan.Services, servicePlan(svc, d, pl.placed))
 	return nil
 }
@@ -126,6 +132,7 @@ func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
 	}
 	if ps := rc.p.spec(oc.c.Labels); ps.ok && ps.hash == oc.c.Labels[LabelHash] {
 		a.Changes = diffFields(ps.fields, rc.d.fields)
+		explain(a.Changes, rc.d.causes)
 	}
 	a.Changes = append(a.Changes, inPlaceChanges(oc.c, spec)...)
 	rc.changes = append(rc.changes, a)
@@ -269,7 +276,9 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	}
 	if c.Labels[LabelHash] != d.hash {
 		reason := "configuration changed"
-		if len(a.Changes) > 0 {
+		if i := explain(a.Changes, d.causes); i >= 0 {
+			reason = refReason(a.Changes, i)
+		} else if len(a.Changes) > 0 {
 			reason = a.Changes[0].Field + " changed"
 			if len(a.Changes) > 1 {
 				reason = fmt.Sprintf("%s and %d more changed", a.Changes[0].Field, len(a.Changes)-1)

@@ -292,7 +292,11 @@ func (r *textRenderer) writeAction(a *Action) {
 		fmt.Fprintf(b, "        %s: %s\n", a.Order, a.OrderReason)
 	}
 	for _, c := range a.Changes {
-		fmt.Fprintf(b, "        ~ %s: %s -> %s\n", c.Field, c.Old, c.New)
+		cause := ""
+		if c.Cause != "" && !strings.HasPrefix(a.Reason, c.Field+": ") {
+			cause = " (" + c.Cause + ")"
+		}
+		fmt.Fprintf(b, "        ~ %s: %s -> %s%s\n", c.Field, c.Old, c.New, cause)
 	}
 }
 
