@@ -76,6 +76,7 @@ func resolveService(project string, svc *config.Service, image string, ports []P
 	t.WorkingDir = svc.WorkingDir
 	t.Hostname = svc.Hostname
 	t.ExtraHosts = svc.ExtraHosts
+	t.Network = NetworkName(project)
 	t.Update = UpdatePolicy{
 		MonitorMillis:  svc.Update.Monitor.Milliseconds(),
 		DelayMillis:    svc.Update.Delay.Milliseconds(),
@@ -107,5 +108,6 @@ func (d *serviceDesired) replicaSpec(project, node string, replica int) *Contain
 	s.Labels[LabelNode] = node
 	s.Labels[LabelHash] = d.hash
 	s.Labels[LabelSpec] = d.specJSON
+	s.Aliases = Aliases(d.svc.Name, replica)
 	return &s
 }

@@ -10,7 +10,7 @@ import (
 // FormatVersion is the version of the JSON plan document (plan -json, show
 // -json and saved plan files). Bump the minor version for additions, the major
 // for changes a reader must know about.
-const FormatVersion = "1.1"
+const FormatVersion = "1.2"
 
 // ActionKind is the closed set of things a plan can do to a replica.
 type ActionKind string
@@ -55,6 +55,11 @@ type Plan struct {
 	// Images lists image work (build, send, pull) that runs before any
 	// container changes.
 	Images []ImageAction `json:"images,omitempty"`
+
+	// Networks lists the project network's creation (before any container
+	// changes) and removal (once its containers are gone) per node, in node
+	// order.
+	Networks []NetworkAction `json:"networks,omitempty"`
 
 	// Actions in execution order. Batch numbers increase; actions with the
 	// same batch run together (nodes in parallel).
@@ -127,6 +132,9 @@ type Action struct {
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`
 	Changes []FieldChange `json:"changes,omitempty"`
+	// Network is set for an update that repairs the container's networks
+	// (connect, disconnect).
+	Network *NetworkRepair `json:"network,omitempty"`
 
 	// Batch groups actions that run together; Step is the action's position
 	// in the whole plan.
@@ -192,7 +200,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.

@@ -96,6 +96,10 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	diags = append(diags, p.planNetworks()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	p.finish()
 	p.plan.Nodes = p.snapshots(original)
 	p.plan.ID = planID(p.plan)
@@ -415,6 +419,9 @@ func planID(pl *Plan) string {
 				strconv.FormatInt(a.Spec.MemoryBytes, 10) + "/" + a.Spec.Restart + "/" + a.Spec.Labels[LabelReplicas]
 		}
 		w(string(a.Kind), a.Order, a.Service, strconv.Itoa(a.Replica), a.Node, a.Container, old, spec, strconv.Itoa(a.Batch))
+		if r := a.Network; r != nil {
+			w(append(append([]string{"network", r.Connect}, r.Aliases...), r.Disconnect...)...)
+		}
 	}
 	for i := range pl.Recovery {
 		act(&pl.Recovery[i])
@@ -424,6 +431,9 @@ func planID(pl *Plan) string {
 	}
 	for _, ia := range pl.Images {
 		w(append([]string{ia.Kind, ia.Image, ia.ID}, ia.Nodes...)...)
+	}
+	for _, na := range pl.Networks {
+		w("network", string(na.Kind), na.Name, na.Node, na.ID)
 	}
 	for _, n := range pl.Nodes {
 		w(n.Name, n.Fingerprint)

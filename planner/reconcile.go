@@ -230,6 +230,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: name,
 		Old: ref(c, n.name())}
 	inPlace := inPlaceChanges(c, spec)
+	netChanges, repair, netReason := networkDrift(c, spec.Network, Aliases(d.svc.Name, oc.replica))
 	replace := func(reason string, drift bool) (Action, bool) {
 		a.Kind = Replace
 		a.Reason = reason
@@ -237,6 +238,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		// A replace applies every field of the new spec: the in-place
 		// ones that differ are listed too, after those that force it.
 		a.Changes = append(a.Changes, inPlace...)
+		a.Changes = append(a.Changes, netChanges...)
 		a.Order = orderOf(d.svc)
 		if !c.Running() {
 			a.Order, a.OrderReason = StopFirst, "the old container is not running"
@@ -296,9 +298,19 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		if len(a.Changes) > 1 {
 			a.Reason = fmt.Sprintf("updated in place: %s and %d more", a.Changes[0].Field, len(a.Changes)-1)
 		}
-		return a, true
 	}
-	return a, false
+	// The networks are repaired in place too: leave and join.
+	if repair != nil {
+		if a.Kind == Update {
+			a.Reason = netReason + "; " + a.Reason
+		} else {
+			a.Kind, a.Reason = Update, netReason
+		}
+		a.Drift = true
+		a.Network = repair
+		a.Changes = append(a.Changes, netChanges...)
+	}
+	return a, a.Kind == Update
 }
 
 // inPlaceChanges lists the fields Docker can change on a running container

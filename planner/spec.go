@@ -50,6 +50,11 @@ type ContainerSpec struct {
 	Hostname         string       `json:"hostname,omitempty"`
 	ExtraHosts       []string     `json:"extra_hosts,omitempty"`
 	Update           UpdatePolicy `json:"update"`
+	// Network is the only network the container is created on (the project
+	// network), with Aliases as its DNS names there. Not compared through
+	// the spec label: the live networks are (see networkDrift).
+	Network string   `json:"network,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // EnvVar is one environment variable of a container. For a sensitive one,
