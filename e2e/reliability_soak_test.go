@@ -204,15 +204,15 @@ func TestReliabilitySoak(t *testing.T) {
 		if len(pv) > 20 {
 			t.Errorf("%s: %d audit records kept (cap 20)", n.Name, len(pv))
 		}
-		// What appeared on the engine: only the project's replica and its
-		// audit records. (Objects of other berth projects are someone
+		// What appeared on the engine: only the project's replica, its
+		// project network and its audit records. (Objects of other berth projects are someone
 		// else's: a run that does not take the cluster lock.)
 		var added []string
 		for k, proj := range b.objects {
 			if _, had := a.objects[k]; had || (proj != "" && proj != project) {
 				continue
 			}
-			if proj == project && (strings.HasPrefix(k, "container "+project+"-web-") || strings.HasPrefix(k, "volume berth-audit-")) {
+			if proj == project && (strings.HasPrefix(k, "container "+project+"-web-") || strings.HasPrefix(k, "volume berth-audit-") || k == "network berth-"+project) {
 				continue
 			}
 			added = append(added, k)
