@@ -122,7 +122,7 @@ func TestPipelinesCheckJob(t *testing.T) {
 		script := "set -eu\n" + strings.Join(steps, "\n") + "\n"
 		cmd := exec.Command("bash", "-c", script)
 		cmd.Dir = filepath.Join("..", "..")
-		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BERTH_DIR=examples/ci/config", "HOME="+t.TempDir())
+		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "BERTH_DIR=examples/ci", "HOME="+t.TempDir())
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s check job: %v\n%s\n--- script\n%s", name, err, out, script)
 		}
