@@ -24,6 +24,12 @@ replicas and prints what apply would change, in Terraform's notation:
   +/-  replace, start first   -  delete
 Nothing is changed on any node.
 
+With -markdown the plan is printed as GitHub-flavoured Markdown for a
+pull-request comment: the summary, warnings, image transfers, a table of
+changes per service and the field diffs in collapsed sections. Past
+65,536 characters it is cut at a service boundary with a note naming
+'berth show FILE' for the full plan.
+
 With -out FILE the plan is saved (mode 0600) for 'berth apply FILE', which
 refuses it if any node changed since. Sensitive values are not saved:
 apply needs the same -var, -var-file or BERTH_VAR_ inputs again.
@@ -40,6 +46,7 @@ nodes), 0 only when there is nothing at all.`,
 			cf := addConnFlags(fs)
 			out := fs.String("out", "", "Save the plan to FILE for a later 'berth apply FILE'.")
 			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document (format_version "+planner.FormatVersion+").")
+			markdown := fs.Bool("markdown", false, "Print the plan as Markdown for a pull-request comment (cut to 65,536 characters at a service boundary).")
 			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
 			allowUnreachable := fs.Bool("allow-unreachable", false, "With -detailed-exitcode: accept a plan made without the nodes that could not be read (else exit 1).")
 			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
@@ -59,7 +66,13 @@ nodes), 0 only when there is nothing at all.`,
 				s = redactStreams(s, cfg)
 				req := cf.request(s, cfg, executor.OpPlan)
 				req.Recover, req.Destroy = *recover, *destroy
+				if *jsonOut && *markdown {
+					return usageErr("-json and -markdown exclude each other")
+				}
 				view := newPlanView(s, *jsonOut, *cf.noColor)
+				if *markdown {
+					view = planMarkdown{viewBase: newViewBase(s, *cf.noColor), planFile: *out}
+				}
 				o, err := executor.Run(ctx, cfg, req, view)
 				if err != nil {
 					return opError(o, err, error.Error)
@@ -84,10 +97,12 @@ nodes), 0 only when there is nothing at all.`,
 		synopsis: "Show a saved plan",
 		usage:    "show [options] FILE",
 		help: `
-Prints a plan saved with 'berth plan -out FILE', as text or (-json) as the
-same JSON document 'berth plan -json' prints. Touches no node.`,
+Prints a plan saved with 'berth plan -out FILE', as text, (-json) as the
+same JSON document 'berth plan -json' prints, or (-markdown) as Markdown
+for a pull-request comment. Touches no node.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 			jsonOut := fs.Bool("json", false, "Print the plan as a JSON document.")
+			markdown := fs.Bool("markdown", false, "Print the plan as Markdown for a pull-request comment.")
 			noColorFlag := fs.Bool("no-color", false, "Do not colour the output (also: NO_COLOR).")
 			return func(ctx context.Context, s Streams, args []string) error {
 				if len(args) != 1 {
@@ -96,6 +111,12 @@ same JSON document 'berth plan -json' prints. Touches no node.`,
 				sp, err := readPlanFile(args[0])
 				if err != nil {
 					return err
+				}
+				if *jsonOut && *markdown {
+					return usageErr("-json and -markdown exclude each other")
+				}
+				if *markdown {
+					return planMarkdown{viewBase: newViewBase(s, *noColorFlag), planFile: args[0]}.Planned(sp.Plan)
 				}
 				return newPlanView(s, *jsonOut, *noColorFlag).Planned(sp.Plan)
 			}
