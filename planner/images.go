@@ -220,9 +220,20 @@ func Transfer(node string, img Image, held []Image) ImageTransfer {
 	}
 	t.Path, t.Layers, t.Bytes = PathLayers, len(img.Layers)-k, 0
 	if len(img.LayerSizes) == len(img.Layers) {
+		// The archive's own entries (manifest, config, a directory per
+		// layer, tar headers) come on top of the layers' content.
+		t.Bytes = archiveOverhead + int64(len(img.Layers))*layerEntryOverhead + int64(t.Layers)*layerTarOverhead
 		for _, n := range img.LayerSizes[k:] {
 			t.Bytes += n
 		}
 	}
 	return t
 }
+
+// Sizes of a docker save archive's entries besides the layers' content, as
+// engine 20.10 writes them (about: the config and json files vary).
+const (
+	archiveOverhead    = 6 << 10 // manifest.json, repositories, the config, the end of the archive
+	layerEntryOverhead = 7 << 9  // a layer's directory, VERSION and json entries
+	layerTarOverhead   = 5 << 9  // a layer.tar's header, its own headers and end, padding
+)

@@ -128,9 +128,9 @@ func TestTransferSharedPrefixOnly(t *testing.T) {
 		want ImageTransfer
 	}{
 		{"nothing held", nil, ImageTransfer{Node: "n", Path: PathWhole, Layers: 3, Of: 3, Bytes: 1000}},
-		{"the base held", []Image{{Layers: []string{"a", "x"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 2, Of: 3, Bytes: 100}},
-		{"the longest prefix wins", []Image{{Layers: []string{"a"}}, {Layers: []string{"a", "b", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 1, Of: 3, Bytes: 100}},
-		{"every layer held", []Image{{Layers: []string{"a", "b", "c", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 0, Of: 3, Bytes: 0}},
+		{"the base held", []Image{{Layers: []string{"a", "x"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 2, Of: 3, Bytes: 100 + archiveOverhead + 3*layerEntryOverhead + 2*layerTarOverhead}},
+		{"the longest prefix wins", []Image{{Layers: []string{"a"}}, {Layers: []string{"a", "b", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 1, Of: 3, Bytes: 100 + archiveOverhead + 3*layerEntryOverhead + layerTarOverhead}},
+		{"every layer held", []Image{{Layers: []string{"a", "b", "c", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 0, Of: 3, Bytes: archiveOverhead + 3*layerEntryOverhead}},
 		{"the same diff on another base is another layer", []Image{{Layers: []string{"x", "b", "c"}}}, ImageTransfer{Node: "n", Path: PathWhole, Layers: 3, Of: 3, Bytes: 1000}},
 	}
 	for _, c := range cases {

@@ -334,7 +334,7 @@ func describeTransfers(ts []ImageTransfer) string {
 		case k.Layers == 0:
 			parts = append(parts, fmt.Sprintf("only its config to %s (it holds all %d layers)", to, k.Of))
 		case k.Bytes > 0:
-			parts = append(parts, fmt.Sprintf("%s to %s (%d of %d layers)", HumanBytes(k.Bytes), to, k.Layers, k.Of))
+			parts = append(parts, fmt.Sprintf("about %s to %s (%d of %d layers)", HumanBytes(k.Bytes), to, k.Layers, k.Of))
 		default:
 			parts = append(parts, fmt.Sprintf("%d of %d layers to %s", k.Layers, k.Of, to))
 		}
