@@ -388,6 +388,9 @@ func (op *operation) gather(ctx context.Context) (planner.Options, error) {
 		return opts, r.err
 	}
 	opts.BuildImages, opts.LocalImages, opts.LocalEngineID = r.f.BuildImages, r.f.LocalImages, r.f.LocalEngineID
+	// The layers of the nodes an image may be sent to, so that the plan
+	// says what travels (only nodes that lack an image cost a call).
+	images.NodeLayers(ctx, op.cfg, r.f, op.out.Live, func(name string) (images.Node, error) { return op.sess.Node(name) }, op.sess.opts.Parallelism)
 	return opts, nil
 }
 

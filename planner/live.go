@@ -128,6 +128,14 @@ type Image struct {
 	Tags    []string `json:"tags,omitempty"`
 	Digests []string `json:"digests,omitempty"`
 	Size    int64    `json:"size,omitempty"`
+	// Layers are the image's layers, base first: the diff IDs of its
+	// RootFS. Gathered only where they matter (see executor/images): for
+	// the local engine's images a service uses, and for the images of a
+	// node that lacks one of those.
+	Layers []string `json:"layers,omitempty"`
+	// LayerSizes are the sizes of Layers (content bytes, from the image's
+	// history); local images only, nil when not known.
+	LayerSizes []int64 `json:"layer_sizes,omitempty"`
 }
 
 // HostPort is a listening socket on the node: config.HostPort, the one

@@ -175,6 +175,34 @@ type ImageAction struct {
 	Nodes []string `json:"nodes,omitempty"`
 	// Services that need the image.
 	Services []string `json:"services,omitempty"`
+	// Transfers says, for a send, what travels to each of Nodes (in the
+	// same order). Nil for other kinds, and for a send of an image still
+	// to be built (what a node lacks is known once it is built).
+	Transfers []ImageTransfer `json:"transfers,omitempty"`
+}
+
+// Image transfer paths (ImageTransfer.Path).
+const (
+	// PathLayers sends a docker save archive without the layers the node
+	// already holds (it keeps the manifest and the image's config).
+	PathLayers = "layers"
+	// PathWhole sends the whole image: the node holds none of its layers,
+	// or what it holds is not known.
+	PathWhole = "whole"
+)
+
+// ImageTransfer is what a send carries to one node.
+type ImageTransfer struct {
+	Node string `json:"node"`
+	// Path is PathLayers or PathWhole.
+	Path string `json:"path"`
+	// Layers of the image's Of layers are sent; the node holds the others.
+	Layers int `json:"layers"`
+	Of     int `json:"of"`
+	// Bytes is about what travels: the sizes of the layers sent (the
+	// image's size for a whole image whose layers are not known); 0 when
+	// not known.
+	Bytes int64 `json:"bytes"`
 }
 
 // Interrupted describes an apply that was killed before it finished.

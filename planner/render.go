@@ -317,13 +317,49 @@ func (ia *ImageAction) describe() string {
 		}
 		return fmt.Sprintf("image %s will be built on %s for %s", ia.Image, where, strings.Join(ia.Services, ", "))
 	case "send":
-		return fmt.Sprintf("image %s%s will be sent to %s", name, size, strings.Join(ia.Nodes, ", "))
+		if len(ia.Transfers) == 0 {
+			return fmt.Sprintf("image %s%s will be sent to %s (the layers each node lacks: known once built)", name, size, strings.Join(ia.Nodes, ", "))
+		}
+		return fmt.Sprintf("image %s%s will be sent: %s", name, size, describeTransfers(ia.Transfers))
 	case "pull":
 		return fmt.Sprintf("image %s will be pulled on %s", ia.Image, strings.Join(ia.Nodes, ", "))
 	case "tag":
 		return fmt.Sprintf("image %s is on %s under another name: it will be tagged, nothing sent", name, strings.Join(ia.Nodes, ", "))
 	}
 	return ia.Kind + " " + ia.Image
+}
+
+// describeTransfers groups the nodes that receive the same thing, in the
+// order of their first node: "1 MB to node1, node2 (1 of 2 layers), the
+// whole image (105 MB) to node3".
+func describeTransfers(ts []ImageTransfer) string {
+	var keys []ImageTransfer
+	nodes := map[ImageTransfer][]string{}
+	for _, t := range ts {
+		k := t
+		k.Node = ""
+		if nodes[k] == nil {
+			keys = append(keys, k)
+		}
+		nodes[k] = append(nodes[k], t.Node)
+	}
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		to := strings.Join(nodes[k], ", ")
+		switch {
+		case k.Path == PathWhole && k.Bytes > 0:
+			parts = append(parts, fmt.Sprintf("the whole image (%s) to %s", HumanBytes(k.Bytes), to))
+		case k.Path == PathWhole:
+			parts = append(parts, "the whole image to "+to)
+		case k.Layers == 0:
+			parts = append(parts, fmt.Sprintf("only its config to %s (it holds all %d layers)", to, k.Of))
+		case k.Bytes > 0:
+			parts = append(parts, fmt.Sprintf("about %s to %s (%d of %d layers)", HumanBytes(k.Bytes), to, k.Layers, k.Of))
+		default:
+			parts = append(parts, fmt.Sprintf("%d of %d layers to %s", k.Layers, k.Of, to))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // HumanBytes is a byte count in decimal units ("41 MB"), as plans and
