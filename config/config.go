@@ -102,6 +102,10 @@ type Project struct {
 	DeclRange hcl.Range
 }
 
+// IngressServiceName is the service name of berth's ingress proxy
+// containers; no configured service may take it.
+const IngressServiceName = "berth-ingress"
+
 // Ingress configures the proxy that serves the services' ingress ports on
 // every ingress node (the routing mesh).
 type Ingress struct {

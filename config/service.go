@@ -101,6 +101,8 @@ func (l *loader) decodeServices(blocks hcl.Blocks) {
 		name := b.Labels[0]
 		if !ValidName(name) {
 			l.errorf(b.LabelRanges[0], "Invalid service name", "%q is not a valid service name. %s", name, nameRule)
+		} else if name == IngressServiceName {
+			l.errorf(b.LabelRanges[0], "Reserved service name", "%q is the name of berth's ingress proxies; choose another name.", name)
 		}
 		if prev, dup := byName[name]; dup {
 			l.duplicatef(b.DefRange, prev.DeclRange, "Duplicate service", "A service named %q was already declared.", name)

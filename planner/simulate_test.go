@@ -63,7 +63,37 @@ func Simulate(live *Live, plan *Plan) *Live {
 			}
 		}
 	}
+	simulateIngress(out, plan)
 	return out
+}
+
+// simulateIngress leaves every ingress node's proxy serving the plan's
+// final table (commit pushes it), and nodes without a proxy with none.
+func simulateIngress(out *Live, plan *Plan) {
+	ingress := map[string]bool{}
+	if plan.Ingress != nil {
+		for _, n := range plan.Ingress.Nodes {
+			ingress[n.Node] = true
+		}
+	}
+	for name, st := range out.Nodes {
+		if st == nil || !st.Reachable {
+			continue
+		}
+		if !ingress[name] {
+			st.Ingress = nil
+			continue
+		}
+		routes := make([]Route, len(plan.Ingress.Routes))
+		for i, r := range plan.Ingress.Routes {
+			r.Upstreams = append([]string{}, r.Upstreams...)
+			routes[i] = r
+		}
+		st.Ingress = &IngressState{Loaded: true, TLS: plan.Ingress.TLS, Routes: routes}
+		for _, r := range routes {
+			st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: r.Port})
+		}
+	}
 }
 
 // dropContainer removes a container and the host ports its bindings held.
