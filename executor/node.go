@@ -74,6 +74,10 @@ type Node interface {
 	// port) as seen from the node: a direct-tcpip channel over SSH, or a
 	// plain dial for the local engine.
 	DialContainer(ctx context.Context, addr string) (net.Conn, error)
+	// DialUnix opens a connection to the unix socket at path on the node
+	// (an ingress proxy's admin API): a direct-streamlocal channel over
+	// SSH, as for the Docker socket, or a plain dial for the local engine.
+	DialUnix(ctx context.Context, path string) (net.Conn, error)
 
 	// LoadImage loads an image tarball (docker save format) into the engine.
 	LoadImage(ctx context.Context, r io.Reader) error

@@ -49,6 +49,7 @@ type Node struct {
 
 	hostPorts func(ctx context.Context) ([]planner.HostPort, error)
 	dial      func(ctx context.Context, addr string) (net.Conn, error)
+	unixDial  func(ctx context.Context, path string) (net.Conn, error)
 	// broken, if set, explains why the transport failed (keep-alive lost):
 	// errors are reported with that reason rather than a bare EOF.
 	broken func() error
@@ -452,6 +453,19 @@ func (d *Node) DialContainer(ctx context.Context, addr string) (net.Conn, error)
 	c, err := d.dial(ctx, addr)
 	if err != nil {
 		return nil, d.wrap("dial "+addr, err)
+	}
+	return c, nil
+}
+
+func (d *Node) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	if d.closed.Load() {
+		return nil, d.wrap("dial unix "+path, errNodeClosed)
+	}
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	c, err := d.unixDial(ctx, path)
+	if err != nil {
+		return nil, d.wrap("dial unix "+path, err)
 	}
 	return c, nil
 }

@@ -31,7 +31,7 @@ func LocalSocket(n *config.Node, environ []string) (string, error) {
 
 // NewLocal returns the Node for the engine at the unix socket path on this
 // machine: no SSH, host ports read from this machine's kernel, and
-// containers dialled directly. It pings the engine before returning.
+// containers and unix sockets dialled directly. It pings the engine before returning.
 func NewLocal(ctx context.Context, name, socket string, requestTimeout time.Duration) (*Node, error) {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout
@@ -48,6 +48,9 @@ func NewLocal(ctx context.Context, name, socket string, requestTimeout time.Dura
 		},
 		dial: func(ctx context.Context, addr string) (net.Conn, error) {
 			return d.DialContext(ctx, "tcp", addr)
+		},
+		unixDial: func(ctx context.Context, path string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", path)
 		},
 	}
 	cli, tr, err := newDockerClient(n.engineDial(dial), "unix://"+socket)

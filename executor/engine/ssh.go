@@ -14,8 +14,8 @@ import (
 // NewSSH returns the Node for the engine at socket on the host c is connected
 // to: the Docker API over direct-streamlocal channels, kept alive and
 // reused; host ports read with one exec session; containers dialled over
-// direct-tcpip channels. It pings the engine before returning. Closing the
-// node releases c.
+// direct-tcpip channels, other unix sockets over direct-streamlocal ones.
+// It pings the engine before returning. Closing the node releases c.
 func NewSSH(ctx context.Context, name string, c *transport.Conn, socket string, requestTimeout time.Duration) (*Node, error) {
 	if requestTimeout <= 0 {
 		requestTimeout = DefaultRequestTimeout
@@ -27,6 +27,7 @@ func NewSSH(ctx context.Context, name string, c *transport.Conn, socket string, 
 		broken:    c.Failure,
 		hostPorts: func(ctx context.Context) ([]planner.HostPort, error) { return sshHostPorts(ctx, c) },
 		dial:      c.DialTCP,
+		unixDial:  c.DialSocket,
 		close: func() error {
 			closeOnce.Do(c.Release)
 			return nil

@@ -54,6 +54,7 @@ type Node struct {
 	calls      []string
 	seq        int
 	closed     bool
+	unixDial   func(ctx context.Context, path string) (net.Conn, error)
 }
 
 type fakeContainer struct {
@@ -126,6 +127,15 @@ func NewNode(name string) *Node {
 }
 
 // --- knobs ---
+
+// SetUnixDialer makes DialUnix call dial (for example to reach an
+// in-process admin API); nil, the default, makes DialUnix fail as a dial to
+// a socket nothing listens on does.
+func (f *Node) SetUnixDialer(dial func(ctx context.Context, path string) (net.Conn, error)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unixDial = dial
+}
 
 // SetError makes every call of method (a Node method name, e.g.
 // "StartContainer") fail with err; nil clears it.
@@ -773,6 +783,22 @@ func (f *Node) DialContainer(ctx context.Context, addr string) (net.Conn, error)
 	body := fmt.Sprintf("echo %s on %s\n", target.spec.Image, f.name)
 	go serveFakeHTTP(server, unhealthy, body)
 	return client, nil
+}
+
+func (f *Node) DialUnix(ctx context.Context, path string) (net.Conn, error) {
+	f.mu.Lock()
+	err := f.begin(ctx, "DialUnix", path)
+	dial := f.unixDial
+	f.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if dial == nil {
+		return nil, fmt.Errorf("dial unix %s: %w", path, syscall.ENOENT)
+	}
+	// Called without the lock: the dialer may block or call back into
+	// the node.
+	return dial(ctx, path)
 }
 
 // serveFakeHTTP answers HTTP/1.1 requests on c until it closes.

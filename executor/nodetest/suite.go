@@ -52,6 +52,7 @@ func Run(t *testing.T, newNode func(t *testing.T) executor.Node) {
 		{"HostPortsAndImages", testHostPortsAndImages},
 		{"LoadImage", testLoadImage},
 		{"DialClosed", testDialClosed},
+		{"DialUnixMissing", testDialUnixMissing},
 		{"ContextDeadline", testContextDeadline},
 		{"Close", testClose},
 	}
@@ -588,6 +589,40 @@ func testDialClosed(t *testing.T, n executor.Node) {
 	if err == nil {
 		conn.Close()
 		t.Error("dial to a closed port succeeded")
+	}
+}
+
+func testDialUnixMissing(t *testing.T, n executor.Node) {
+	conn, err := n.DialUnix(ctx(t), "/nonexistent-berth-nodetest/admin.sock")
+	if err == nil {
+		conn.Close()
+		t.Error("dial to a missing unix socket succeeded")
+	}
+}
+
+// DialUnixPing checks DialUnix against a Docker engine's socket at path on
+// the node: GET /_ping over the connection answers "OK". Run it for nodes
+// whose engine socket path is known (the suite cannot know it).
+func DialUnixPing(t *testing.T, n executor.Node, path string) {
+	t.Helper()
+	conn, err := n.DialUnix(ctx(t), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest("GET", "http://docker/_ping", nil)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK || body.String() != "OK" {
+		t.Fatalf("GET /_ping over DialUnix(%s): %d %q", path, resp.StatusCode, body.String())
 	}
 }
 
