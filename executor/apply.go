@@ -153,7 +153,7 @@ type Result struct {
 // Boundaries are the names passed to ApplyOptions.Hook, for kill tests
 // ("recovered" only when the plan recovers an interrupted apply). The lock
 // is released by the caller, after the last of them.
-var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "action", "batch", "commit-marked", "committed"}
+var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "routed", "unrouted", "action", "batch", "commit-marked", "committed"}
 
 type applier struct {
 	s      *Session
@@ -165,6 +165,7 @@ type applier struct {
 	mu     sync.Mutex
 	steps  []*txStep // every started action, in start order
 	result *Result
+	routes *router // nil when the plan has no ingress node
 }
 
 // txStep is an action's progress, so that rollback undoes exactly what was
@@ -178,6 +179,8 @@ type txStep struct {
 	stopped    bool // the old container was stopped
 	renamed    bool // the old container was renamed aside
 	newID      string
+	routed     bool              // the new container was added to the proxies
+	unrouted   bool              // the old container was removed from the proxies
 	prev       planner.Container // before an in-place update
 	updated    bool
 	done       bool
@@ -217,11 +220,21 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 		ap.hook("recovered")
 	}
 	ap.s.ClearStaleMarkers(ctx, ap.live, ap.lock)
+	ap.routes = newRouter(ap)
+	defer ap.routes.close()
 	var failed error
 	var failedAction *planner.Action
 	batches := groupBatches(plan.Actions)
 	for bi, batch := range batches {
 		ap.phase(fmt.Sprintf("batch %d of %d", bi+1, len(batches)))
+		// The proxies come first (their own batch); then every proxy gets
+		// the table of the replicas running now.
+		if !isProxyOnly(batch) {
+			if err := ap.routes.start(ctx); err != nil {
+				failed = fmt.Errorf("ingress: %w", err)
+				break
+			}
+		}
 		if err := ap.runBatch(ctx, batch); err != nil {
 			failed = err
 			var re *ReplicaError
@@ -253,6 +266,12 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 				Replica: failedAction.Replica, Node: failedAction.Node, Container: failedAction.Container}
 		}
 		return ap.result, ap.rollback(failed)
+	}
+	if ap.routes != nil {
+		ap.phase("ingress: final routes")
+		if err := ap.routes.reset(ctx, ap.plan.Ingress.Routes); err != nil {
+			return ap.result, ap.rollback(fmt.Errorf("ingress: %w", err))
+		}
 	}
 	if err := ap.commit(context.WithoutCancel(ctx)); err != nil {
 		return ap.result, err
@@ -615,7 +634,18 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 			return wrap("health", err)
 		}
 		ap.hook("healthy")
+		if len(a.Upstreams) > 0 && ap.routes != nil {
+			ap.stepEvent(a, "add to the ingress proxies")
+			st.routed = true
+			if err := ap.routes.add(ctx, a.Upstreams); err != nil {
+				return wrap("ingress", err)
+			}
+			ap.hook("routed")
+		}
 		if a.Kind == planner.Replace && st.oldRunning && !st.stopped {
+			if err := ap.unroute(ctx, st); err != nil {
+				return wrap("ingress", err)
+			}
 			ap.stepEvent(a, "stop the old container")
 			if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
 				return wrap(oldContainer(a, "old container %s"), err)
@@ -645,6 +675,22 @@ func graceOf(a *planner.Action) time.Duration {
 	return 10 * time.Second
 }
 
+// unroute removes the old container of st from every proxy and waits for
+// its requests in flight to finish (at most its stop grace).
+func (ap *applier) unroute(ctx context.Context, st *txStep) error {
+	a := st.a
+	if ap.routes == nil || len(a.OldUpstreams) == 0 {
+		return nil
+	}
+	ap.stepEvent(a, "remove "+a.Old.Name+" from the ingress proxies and drain it")
+	st.unrouted = true
+	if err := ap.routes.remove(ctx, a.OldUpstreams, graceOf(a)); err != nil {
+		return err
+	}
+	ap.hook("unrouted")
+	return nil
+}
+
 // setAside optionally stops the old container and renames it aside, where
 // it stays until the commit (or is restored by a rollback).
 func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
@@ -655,6 +701,9 @@ func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
 	}
 	st.oldRunning = old.Running()
 	if stop && st.oldRunning {
+		if err := ap.unroute(ctx, st); err != nil {
+			return fmt.Errorf("ingress: %w", err)
+		}
 		ap.stepEvent(a, "stop "+a.Old.Name)
 		if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
 			return err
@@ -709,6 +758,12 @@ func (ap *applier) rollback(cause error) error {
 		wg.Wait()
 		i = j
 	}
+	if ap.routes != nil {
+		// Every proxy back to the table of the replicas that ran before.
+		if err := ap.routes.reset(ctx, ap.plan.Ingress.Start); err != nil {
+			re.Failed = append(re.Failed, fmt.Errorf("ingress: %w", err))
+		}
+	}
 	ap.result.RolledBack = true
 	if len(re.Failed) == 0 {
 		ap.removeMarkersEverywhere(ctx)
@@ -720,12 +775,18 @@ func (ap *applier) rollback(cause error) error {
 // had changed nothing yet.
 func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	a := st.a
-	if st.newID == "" && !st.renamed && !st.stopped && !st.updated {
+	if st.newID == "" && !st.renamed && !st.stopped && !st.updated && !st.unrouted {
 		return false, nil
 	}
 	ap.emit(Event{Type: EvUndo, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service, Replica: a.Replica,
 		Node: a.Node, Container: a.Container, Message: "undo " + string(a.Kind)})
 	var errs []error
+	if st.routed {
+		// Out of every proxy (and drained) before it goes.
+		if err := ap.routes.remove(ctx, a.Upstreams, graceOf(a)); err != nil {
+			errs = append(errs, fmt.Errorf("new container %s on node %s: ingress: %w", a.Container, a.Node, err))
+		}
+	}
 	if st.newID != "" {
 		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
@@ -754,6 +815,11 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 				old.Update.DeadlineMillis = 30000
 			}
 			_ = waitHealthy(ctx, st.oldNode, a.Old.ID, &old, ap.opts.Poll, false)
+		}
+	}
+	if st.unrouted && len(errs) == 0 {
+		if err := ap.routes.add(ctx, a.OldUpstreams); err != nil {
+			errs = append(errs, fmt.Errorf("old container %s on node %s: ingress: %w", a.Old.Name, a.Old.Node, err))
 		}
 	}
 	return true, errors.Join(errs...)
