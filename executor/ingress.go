@@ -59,6 +59,11 @@ func gatherIngress(ctx context.Context, n Node, project string, containers []pla
 		st.Routes = append(st.Routes, planner.Route(r))
 	}
 	planner.SortRoutes(st.Routes)
+	if ups, err := cl.Upstreams(ctx); err == nil {
+		for _, u := range ups {
+			st.Upstreams = append(st.Upstreams, planner.UpstreamLoad{Address: u.Address, Requests: u.Requests, Fails: u.Fails})
+		}
+	}
 	return st
 }
 

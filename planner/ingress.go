@@ -78,9 +78,20 @@ type IngressState struct {
 	Loaded bool    `json:"loaded"`
 	TLS    string  `json:"tls,omitempty"`
 	Routes []Route `json:"routes,omitempty"`
+	// Upstreams are the proxy's view of each upstream (status shows it;
+	// plans ignore it).
+	Upstreams []UpstreamLoad `json:"upstreams,omitempty"`
 	// Error says why the proxy could not be read (it then counts as
 	// holding no routes, so apply pushes its table).
 	Error string `json:"error,omitempty"`
+}
+
+// UpstreamLoad is one upstream as a proxy reports it: requests in flight
+// and failures its passive health check counts.
+type UpstreamLoad struct {
+	Address  string `json:"address"`
+	Requests int    `json:"requests"`
+	Fails    int    `json:"fails"`
 }
 
 // IngressPlan is the ingress part of a plan.
