@@ -387,7 +387,7 @@ func TestIngressKilledAtBoundaries(t *testing.T) {
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": ingressHCL(project, testcluster.ImageV1, 3, port, "")})
 	mustBerth(t, nil, "apply", "-auto-approve", dir)
 	version := testcluster.ImageV1
-	for _, point := range []string{"healthy", "routed", "unrouted", "stopped", "action", "batch#2", "commit-marked"} {
+	for _, point := range []string{"locked", "preflight", "renamed", "created", "started", "healthy", "routed", "unrouted", "stopped", "action", "batch", "routed#2", "commit-marked", "committed"} {
 		t.Run(strings.ReplaceAll(point, "#", "-"), func(t *testing.T) {
 			if version == testcluster.ImageV1 {
 				version = testcluster.ImageV2
