@@ -97,75 +97,15 @@ func unwrapURL(err error) error {
 
 // Load replaces the proxy's whole configuration with the one for t and o
 // (POST /load). Requests in flight finish on the configuration they started
-// on. Upstreams that t drops stay known to Caddy, in a route no request
-// matches, until a later Load finds them idle: so Drain sees their in-flight
-// requests (Caddy forgets an upstream's count once no configuration names
-// it).
+// on (Caddy's grace period is left eternal), and Upstreams goes on counting
+// them, also for upstreams t no longer has: Drain them.
 func (c *Client) Load(ctx context.Context, t Table, o Options) error {
-	if _, err := configMap(t, o, nil); err != nil {
-		return err
-	}
-	held, err := c.held(ctx, t)
-	if err != nil {
-		return err
-	}
-	b, err := config(t, o, held)
+	b, err := Config(t, o)
 	if err != nil {
 		return err
 	}
 	_, err = c.do(ctx, http.MethodPost, "/load", b)
 	return err
-}
-
-// held is the upstreams the next configuration keeps without routing to
-// them: those the loaded one routes to and t does not (they may have
-// requests in flight), and those it already holds that still have some.
-func (c *Client) held(ctx context.Context, t Table) ([]string, error) {
-	raw, err := c.do(ctx, http.MethodGet, "/config/", nil)
-	if err != nil {
-		return nil, err
-	}
-	p, ok := parseConfig(raw)
-	if !ok {
-		return nil, nil
-	}
-	keep := map[string]bool{}
-	for _, r := range t {
-		for _, u := range r.Upstreams {
-			keep[u] = true
-		}
-	}
-	set := map[string]bool{}
-	for _, r := range p.table {
-		for _, u := range r.Upstreams {
-			if !keep[u] {
-				set[u] = true
-			}
-		}
-	}
-	if len(p.held) > 0 {
-		ups, err := c.Upstreams(ctx)
-		if err != nil {
-			return nil, err
-		}
-		busy := map[string]bool{}
-		for _, u := range ups {
-			if u.Requests > 0 {
-				busy[u.Address] = true
-			}
-		}
-		for _, u := range p.held {
-			if !keep[u] && busy[u] {
-				set[u] = true
-			}
-		}
-	}
-	var out []string
-	for u := range set {
-		out = append(out, u)
-	}
-	slices.Sort(out)
-	return out, nil
 }
 
 // Table reads the loaded configuration back (GET /config/). ok is false
@@ -184,7 +124,10 @@ func (c *Client) Table(ctx context.Context) (t Table, o Options, ok bool, err er
 }
 
 // Upstreams reports every upstream the proxy knows (GET
-// /reverse_proxy/upstreams), sorted by address.
+// /reverse_proxy/upstreams), sorted by address: those of the loaded
+// configuration, and those a reload removed while they still have requests
+// in flight (Caddy 2.11 counts in-flight requests by address across
+// reloads).
 func (c *Client) Upstreams(ctx context.Context) ([]Upstream, error) {
 	raw, err := c.do(ctx, http.MethodGet, "/reverse_proxy/upstreams", nil)
 	if err != nil {
@@ -215,15 +158,22 @@ func (c *Client) Drain(ctx context.Context, addrs []string, poll time.Duration) 
 	for _, a := range addrs {
 		want[a] = true
 	}
+	var busy []string
+	stopped := func() error {
+		return fmt.Errorf("drain: %s still in flight: %w", strings.Join(busy, ", "), context.Cause(ctx))
+	}
 	for {
 		ups, err := c.Upstreams(ctx)
 		if err != nil {
+			if busy != nil && ctx.Err() != nil {
+				return stopped()
+			}
 			return err
 		}
-		var busy []string
+		busy = busy[:0]
 		for _, u := range ups {
 			if want[u.Address] && u.Requests > 0 {
-				busy = append(busy, fmt.Sprintf("%s (%d in flight)", u.Address, u.Requests))
+				busy = append(busy, fmt.Sprintf("%s (%d)", u.Address, u.Requests))
 			}
 		}
 		if len(busy) == 0 {
@@ -231,7 +181,7 @@ func (c *Client) Drain(ctx context.Context, addrs []string, poll time.Duration) 
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("drain: %s: %w", strings.Join(busy, ", "), context.Cause(ctx))
+			return stopped()
 		case <-time.After(poll):
 		}
 	}

@@ -38,14 +38,7 @@ const serviceVar = "berth_service"
 // with o. The admin listener is not part of it: the proxy container sets it
 // (CADDY_ADMIN), and a loaded configuration keeps it.
 func Config(t Table, o Options) ([]byte, error) {
-	return config(t, o, nil)
-}
-
-// config is Config with held upstreams: removed ones kept in a route that
-// matches no request, so that Caddy keeps counting their in-flight requests
-// (see Client.Load).
-func config(t Table, o Options, held []string) ([]byte, error) {
-	m, err := configMap(t, o, held)
+	m, err := configMap(t, o)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +54,7 @@ func config(t Table, o Options, held []string) ([]byte, error) {
 
 type obj = map[string]any
 
-func configMap(t Table, o Options, held []string) (obj, error) {
+func configMap(t Table, o Options) (obj, error) {
 	switch o.TLS {
 	case "", TLSOff, TLSInternal, TLSAuto:
 	default:
@@ -82,7 +75,7 @@ func configMap(t Table, o Options, held []string) (obj, error) {
 		byPort[r.Port] = append(byPort[r.Port], r)
 	}
 	servers := obj{}
-	for i, port := range ports {
+	for _, port := range ports {
 		routes := slices.Clone(byPort[port])
 		// Caddy tries routes in order and takes the first that matches:
 		// a route with a host before one without, a longer path first.
@@ -101,9 +94,6 @@ func configMap(t Table, o Options, held []string) (obj, error) {
 		var list []any
 		for _, r := range routes {
 			list = append(list, routeMap(r))
-		}
-		if i == 0 && len(held) > 0 {
-			list = append(list, heldRoute(held))
 		}
 		srv := obj{
 			"listen": []any{":" + strconv.Itoa(port)},
@@ -184,28 +174,14 @@ func upstreamsHandler(ups []string) obj {
 	}
 }
 
-// heldRoute keeps upstreams known to Caddy without sending them requests:
-// its matcher matches nothing (not of the empty set, which matches all).
-func heldRoute(held []string) obj {
-	h := upstreamsHandler(held)
-	h["@id"] = heldID
-	return obj{
-		"match":  []any{obj{"not": []any{obj{}}}},
-		"handle": []any{h},
-	}
-}
-
-const heldID = "berth-ingress-draining"
-
 // parsed is what a configuration read back says, before checking that
 // berth wrote it.
 type parsed struct {
 	table Table
 	opts  Options
-	held  []string
 }
 
-// parseConfig rebuilds the table, options and held upstreams from a
+// parseConfig rebuilds the table and options from a
 // configuration read back from Caddy. ok is false when the configuration is
 // not exactly one config would write (none loaded, written by someone
 // else, or changed by hand).
@@ -245,10 +221,6 @@ func parseConfig(raw []byte) (p parsed, ok bool) {
 			return p, false
 		}
 		for _, rt := range s.Routes {
-			if len(rt.Handle) == 1 && rt.Handle[0]["@id"] == heldID {
-				p.held = append(p.held, dials(rt.Handle[0])...)
-				continue
-			}
 			if len(rt.Handle) != 2 {
 				return p, false
 			}
@@ -269,9 +241,8 @@ func parseConfig(raw []byte) (p parsed, ok bool) {
 		}
 	}
 	p.table = p.table.Sorted()
-	slices.Sort(p.held)
 	// Exact: what berth would write for what was read is what was read.
-	again, err := configMap(p.table, p.opts, p.held)
+	again, err := configMap(p.table, p.opts)
 	if err != nil {
 		return p, false
 	}
