@@ -33,6 +33,7 @@ func (l *loader) checkServices() {
 		}
 		l.checkFit(s)
 		l.checkPlacementOnNodes(s)
+		l.checkServiceRefs(s, byName)
 	}
 	l.checkDependencyCycles(byName)
 	l.checkIngressRoutes()
@@ -117,12 +118,22 @@ func (l *loader) checkDependencyCycles(byName map[string]*Service) {
 				out = append(out, d)
 			}
 		}
+		// A reference implies depends_on.
+		for _, r := range byName[name].Refs {
+			out = append(out, r.Service)
+		}
 		return out
 	}
 	walkDeps(names, deps, func(cycle []string) {
 		first := byName[cycle[0]]
-		l.errorf(l.dependsRange(first, cycle[1]), "Dependency cycle",
-			"The services depend on each other in a cycle: %s. berth starts a service after the ones it depends on, so a cycle can never start.", strings.Join(cycle, " -> "))
+		rng, ref := l.depRange(first, cycle[1])
+		if len(cycle) == 2 && ref != "" {
+			l.errorf(rng, "Reference to the service itself",
+				"The service %q refers to itself (%s). A reference counts as depends_on, and a service cannot start after itself.", first.Name, ref)
+			return
+		}
+		l.errorf(rng, "Dependency cycle",
+			"The services depend on each other in a cycle: %s. berth starts a service after the ones it depends on, so a cycle can never start.%s", strings.Join(cycle, " -> "), l.cycleText(cycle, byName))
 	}, nil)
 }
 

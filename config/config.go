@@ -184,6 +184,10 @@ type Node struct {
 	Jump         string // optional bastion: a node name, or [user@]host[:port]
 	DockerSocket string // default DefaultDockerSocket
 	Labels       map[string]string
+	// PrivateAddress is where the node's replicas are reached by other
+	// services (service.NAME.address): private_address, else Address, else
+	// 127.0.0.1 for the local engine.
+	PrivateAddress string
 
 	DeclRange hcl.Range
 }
@@ -205,7 +209,14 @@ type Service struct {
 	Labels          map[string]string
 	Restart         string // "no" | "always" | "on-failure" | "unless-stopped"
 	StopGracePeriod time.Duration
-	DependsOn       []string
+	// DependsOn is the depends_on list as written; Dependencies adds the
+	// services that Refs name.
+	DependsOn []string
+	// Refs are the references to other services (service.NAME.ATTR) in
+	// env, sensitive_env, command, entrypoint and labels, in source order.
+	// Those attributes are left unset here and evaluated by Resolve once
+	// the referenced services are placed.
+	Refs []ServiceRef
 
 	User       string
 	WorkingDir string
@@ -224,6 +235,10 @@ type Service struct {
 	// service, keyed by its path ("image", "replicas", "placement.constraint",
 	// "port[0].published", ...), so that later errors can point at a line.
 	AttrRanges map[string]hcl.Range
+
+	// deferred holds what Resolve needs to evaluate the attributes that
+	// refer to other services; nil when there are none.
+	deferred *deferred
 }
 
 // Range returns the source range for an attribute path of the service,

@@ -128,10 +128,10 @@ func TestDecodeEverything(t *testing.T) {
 	}
 	ignoreRanges := cmpopts.IgnoreTypes(hcl.Range{})
 	wantNodes := []*Node{
-		{Name: "bastion", Address: "bastion.example.com", Port: 2222, User: "ops", IdentityFile: "~/.ssh/id_ed25519", KnownHosts: "~/.ssh/berth_known_hosts", DockerSocket: DefaultDockerSocket, Labels: map[string]string{}},
-		{Name: "laptop", Address: "local", DockerSocket: DefaultDockerSocket, Labels: map[string]string{}},
+		{Name: "bastion", Address: "bastion.example.com", Port: 2222, User: "ops", IdentityFile: "~/.ssh/id_ed25519", KnownHosts: "~/.ssh/berth_known_hosts", DockerSocket: DefaultDockerSocket, Labels: map[string]string{}, PrivateAddress: "bastion.example.com"},
+		{Name: "laptop", Address: "local", DockerSocket: DefaultDockerSocket, Labels: map[string]string{}, PrivateAddress: "127.0.0.1"},
 		{Name: "web-1", Address: "10.0.0.1", Port: 22, User: "deploy", IdentityFile: "~/.ssh/id_ed25519", KnownHosts: "~/.ssh/berth_known_hosts",
-			HostKey: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", Jump: "bastion", DockerSocket: "/run/user/1000/docker.sock", Labels: map[string]string{"zone": "a"}},
+			HostKey: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", Jump: "bastion", DockerSocket: "/run/user/1000/docker.sock", Labels: map[string]string{"zone": "a"}, PrivateAddress: "10.0.0.1"},
 	}
 	if diff := cmp.Diff(wantNodes, cfg.Nodes, ignoreRanges); diff != "" {
 		t.Errorf("nodes (-want +got):\n%s", diff)
@@ -164,7 +164,7 @@ func TestDecodeEverything(t *testing.T) {
 		Update:    Update{Parallelism: 2, Order: "stop-first", FailureAction: "pause", Monitor: 20 * time.Second, Delay: time.Second},
 		Volumes:   []Volume{{Source: "web-cache", Target: "/cache", ReadOnly: true}, {Source: "/etc/ssl", Target: "/etc/ssl"}},
 	}
-	opts := cmp.Options{ignoreRanges, cmpopts.IgnoreFields(Service{}, "AttrRanges"), cmpopts.IgnoreFields(Placement{}, "Constraint", "Spread")}
+	opts := cmp.Options{ignoreRanges, cmpopts.IgnoreFields(Service{}, "AttrRanges"), cmpopts.IgnoreUnexported(Service{}), cmpopts.IgnoreFields(Placement{}, "Constraint", "Spread")}
 	if diff := cmp.Diff([]*Service{wantDB, wantWeb}, cfg.Services, opts); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}

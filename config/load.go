@@ -62,7 +62,11 @@ type loader struct {
 
 	projectBody hcl.Body
 	svcExtra    map[*Service]*svcExtra
-	required    map[*hcl.Attribute]bool // see require
+	// serviceNames are the declared services; serviceRefs is set while
+	// decoding the attributes where service.NAME.ATTR is allowed.
+	serviceNames map[string]bool
+	serviceRefs  bool
+	required     map[*hcl.Attribute]bool // see require
 }
 
 // Load reads every configuration file in dir (*.hcl except *.vars.hcl) and

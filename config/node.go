@@ -22,6 +22,7 @@ var nodeSchema = &hcl.BodySchema{
 		{Name: "jump"},
 		{Name: "docker_socket"},
 		{Name: "labels"},
+		{Name: "private_address"},
 	},
 }
 
@@ -125,6 +126,7 @@ func (l *loader) decodeNodes(blocks hcl.Blocks) {
 				n.Labels[k] = v
 			}
 		}
+		l.decodePrivateAddress(n, attrs["private_address"])
 	}
 	slices.SortStableFunc(l.cfg.Nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 
@@ -163,6 +165,28 @@ func (l *loader) decodeNodes(blocks hcl.Blocks) {
 		}
 	}
 	l.checkJumpCycles(byName, extra)
+}
+
+// decodePrivateAddress sets the address other services reach the node's
+// replicas at: private_address, else the SSH address, else 127.0.0.1 for
+// the local engine.
+func (l *loader) decodePrivateAddress(n *Node, a *hcl.Attribute) {
+	if s, r, ok := l.str(a); ok {
+		switch {
+		case s == LocalAddress:
+			l.errorf(r.rng, "Invalid private_address", "private_address is a host name or IP address that other nodes reach this node at, such as \"10.0.0.11\"; %q is only for address.", LocalAddress)
+		case s == "" || strings.Contains(s, "://") || strings.Contains(s, "@") || !validHostname(s):
+			l.errorf(r.rng, "Invalid private_address", "private_address must be a host name or an IP address with no port, such as \"10.0.0.11\", not %s.", l.show(r, fmt.Sprintf("%q", s)))
+		}
+		n.PrivateAddress = s
+		return
+	}
+	switch {
+	case n.Address == LocalAddress:
+		n.PrivateAddress = "127.0.0.1"
+	default:
+		n.PrivateAddress = n.Address
+	}
 }
 
 // checkJump checks that a jump names a node or a host.

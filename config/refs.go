@@ -115,13 +115,20 @@ func (l *loader) checkRef(tr hcl.Traversal, sc scope, self string) bool {
 			return false
 		}
 		return true
+	case "service":
+		if !l.serviceRefs {
+			l.errorf(rng, "Invalid reference",
+				"service.NAME.ATTR can be used only in a service's env, sensitive_env, command, entrypoint and labels, which berth evaluates once the referenced service is placed.")
+			return false
+		}
+		return l.checkServiceRef(tr)
 	case "node":
 		l.errorf(rng, "Invalid reference",
 			"node is only in scope in a placement block's constraint and spread expressions, which are evaluated on each node.")
 		return false
 	default:
 		l.errorf(rng, "Unknown variable",
-			"There is no variable named %q. References are var.NAME for input variables and local.NAME for local values.%s", root, didYouMean(root, []string{"var", "local"}))
+			"There is no variable named %q. References are var.NAME for input variables and local.NAME for local values.%s", root, didYouMean(root, []string{"var", "local", "service"}))
 		return false
 	}
 }

@@ -97,6 +97,10 @@ type svcExtra struct {
 func (l *loader) decodeServices(blocks hcl.Blocks) {
 	byName := map[string]*Service{}
 	l.svcExtra = map[*Service]*svcExtra{}
+	l.serviceNames = map[string]bool{}
+	for _, b := range blocks {
+		l.serviceNames[b.Labels[0]] = true
+	}
 	for _, b := range blocks {
 		name := b.Labels[0]
 		if !ValidName(name) {
@@ -176,46 +180,7 @@ func (l *loader) decodeService(s *Service, content *hcl.BodyContent, badBody boo
 		s.Replicas = n
 		x.replicasSet = true
 	}
-	if v, _, ok := l.stringList(attrs["command"]); ok {
-		s.Command = v
-	}
-	if v, _, ok := l.stringList(attrs["entrypoint"]); ok {
-		s.Entrypoint = v
-	}
-	if m, sens, r, ok := l.stringMap(attrs["env"]); ok {
-		for k, v := range m {
-			if !l.validEnvName(k, r) {
-				continue
-			}
-			s.Env[k] = EnvVar{Value: v, Sensitive: sens[k]}
-		}
-	}
-	if m, _, r, ok := l.stringMap(attrs["sensitive_env"]); ok {
-		for _, k := range sortedKeys(m) {
-			if !l.validEnvName(k, r) {
-				continue
-			}
-			if _, dup := s.Env[k]; dup {
-				l.errorf(r.rng, "Duplicate environment variable", "%s is set in both env and sensitive_env; set it in one of them.", k)
-				continue
-			}
-			s.Env[k] = EnvVar{Value: m[k], Sensitive: true}
-			l.addSensitive(m[k])
-		}
-	}
-	if m, _, r, ok := l.stringMap(attrs["labels"]); ok {
-		l.warnSensitive(r, "labels")
-		for _, k := range sortedKeys(m) {
-			switch {
-			case k == "":
-				l.errorf(r.rng, "Invalid label", "A label name must not be empty.")
-			case strings.HasPrefix(k, "berth."):
-				l.errorf(r.rng, "Reserved label", "Labels starting with \"berth.\" are berth's own (%s).", k)
-			default:
-				s.Labels[k] = m[k]
-			}
-		}
-	}
+	l.decodeValueFields(s, l.deferServiceRefs(s, attrs))
 	if v, ok := l.oneOf(attrs["restart"], "restart policy", RestartPolicies...); ok {
 		s.Restart = v
 	}
@@ -305,6 +270,51 @@ func (l *loader) decodeService(s *Service, content *hcl.BodyContent, badBody boo
 		l.errorf(s.DeclRange, "Service has no image", "The service %q needs an image to run, or a build block to build one.", s.Name)
 	}
 	l.checkPublishedPorts(s)
+}
+
+// decodeValueFields decodes the attributes that may refer to other services
+// (refFields): at load for those that do not, in Resolve for those that do.
+func (l *loader) decodeValueFields(s *Service, attrs hcl.Attributes) {
+	if v, _, ok := l.stringList(attrs["command"]); ok {
+		s.Command = v
+	}
+	if v, _, ok := l.stringList(attrs["entrypoint"]); ok {
+		s.Entrypoint = v
+	}
+	if m, sens, r, ok := l.stringMap(attrs["env"]); ok {
+		for k, v := range m {
+			if !l.validEnvName(k, r) {
+				continue
+			}
+			s.Env[k] = EnvVar{Value: v, Sensitive: sens[k]}
+		}
+	}
+	if m, _, r, ok := l.stringMap(attrs["sensitive_env"]); ok {
+		for _, k := range sortedKeys(m) {
+			if !l.validEnvName(k, r) {
+				continue
+			}
+			if _, dup := s.Env[k]; dup {
+				l.errorf(r.rng, "Duplicate environment variable", "%s is set in both env and sensitive_env; set it in one of them.", k)
+				continue
+			}
+			s.Env[k] = EnvVar{Value: m[k], Sensitive: true}
+			l.addSensitive(m[k])
+		}
+	}
+	if m, _, r, ok := l.stringMap(attrs["labels"]); ok {
+		l.warnSensitive(r, "labels")
+		for _, k := range sortedKeys(m) {
+			switch {
+			case k == "":
+				l.errorf(r.rng, "Invalid label", "A label name must not be empty.")
+			case strings.HasPrefix(k, "berth."):
+				l.errorf(r.rng, "Reserved label", "Labels starting with \"berth.\" are berth's own (%s).", k)
+			default:
+				s.Labels[k] = m[k]
+			}
+		}
+	}
 }
 
 // validEnvName checks an environment variable's name.

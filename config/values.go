@@ -70,6 +70,14 @@ func (l *loader) eval(a *hcl.Attribute, ty cty.Type) (result, evalStatus) {
 		return r, evalNull
 	}
 	if !v.IsWhollyKnown() {
+		if l.serviceRefs {
+			// service.NAME.ATTR is unknown until placement: check the
+			// type now.
+			if _, err := convert.Convert(v, ty); err != nil {
+				l.errorf(r.rng, "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", a.Name, convertErr(err))
+				return r, evalFailed
+			}
+		}
 		return r, evalUnknown
 	}
 	cv, err := convert.Convert(v, ty)

@@ -107,7 +107,7 @@ func TestUnreachableNodePlan(t *testing.T) {
 	c.StopSSHD(t, "node2")
 
 	r := berthT(t, time.Minute, nil, "plan", dir)
-	if r.code != 0 || strings.Contains(r.out, "No changes") || !strings.Contains(r.out, "Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy. Node node2 is unreachable") ||
+	if r.code != 0 || strings.Contains(r.out, "No changes") || !strings.Contains(r.out, "Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy. Networks: 2 to create, 0 to remove. Node node2 is unreachable") ||
 		!strings.Contains(r.out, "node2, which is unreachable, can hold at most 1 of its replicas") {
 		t.Fatalf("plan with node2 down:\n%s", r)
 	}

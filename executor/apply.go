@@ -166,6 +166,8 @@ type applier struct {
 	steps  []*txStep // every started action, in start order
 	result *Result
 	routes *router // nil when the plan has no ingress node
+	// netsCreated are the networks this apply created, for the rollback.
+	netsCreated []netRef
 }
 
 // txStep is an action's progress, so that rollback undoes exactly what was
@@ -183,7 +185,10 @@ type txStep struct {
 	unrouted   bool              // the old container was removed from the proxies
 	prev       planner.Container // before an in-place update
 	updated    bool
-	done       bool
+	// left and joined are the networks an update's repair left and joined.
+	left   []string
+	joined string
+	done   bool
 }
 
 // Apply carries out plan with the lock held: pre-flight, recovery, then the
@@ -224,8 +229,14 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 	defer ap.routes.close()
 	var failed error
 	var failedAction *planner.Action
+	if err := ap.createNetworks(ctx); err != nil {
+		failed = err
+	}
 	batches := groupBatches(plan.Actions)
 	for bi, batch := range batches {
+		if failed != nil {
+			break
+		}
 		ap.phase(fmt.Sprintf("batch %d of %d", bi+1, len(batches)))
 		// The proxies come first (their own batch); then every proxy gets
 		// the table of the replicas running now.
@@ -409,6 +420,9 @@ func touchedNodes(p *planner.Plan) []string {
 			set[a.Old.Node] = true
 		}
 	}
+	for _, na := range p.Networks {
+		set[na.Node] = true
+	}
 	out := make([]string, 0, len(set))
 	for n := range set {
 		out = append(out, n)
@@ -586,11 +600,19 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 			return wrap("", err)
 		}
 		st.prev = prev
-		ap.stepEvent(a, "update in place")
-		if err := n.UpdateContainer(ctx, a.Old.ID, a.Spec); err != nil {
-			return wrap("", err)
+		// A repair of the networks alone changes no resources.
+		if prev.NanoCPUs != a.Spec.NanoCPUs || prev.MemoryBytes != a.Spec.MemoryBytes || prev.Restart != a.Spec.Restart || a.Network == nil {
+			ap.stepEvent(a, "update in place")
+			if err := n.UpdateContainer(ctx, a.Old.ID, a.Spec); err != nil {
+				return wrap("", err)
+			}
+			st.updated = true
 		}
-		st.updated = true
+		if a.Network != nil {
+			if err := ap.repairNetworks(ctx, st, n); err != nil {
+				return wrap("", err)
+			}
+		}
 		return nil
 	case planner.Delete:
 		return wrap("", ap.setAside(ctx, st, true))
@@ -764,6 +786,9 @@ func (ap *applier) rollback(cause error) error {
 			re.Failed = append(re.Failed, fmt.Errorf("ingress: %w", err))
 		}
 	}
+	if err := ap.removeCreatedNetworks(ctx); err != nil {
+		re.Failed = append(re.Failed, err)
+	}
 	ap.result.RolledBack = true
 	if len(re.Failed) == 0 {
 		ap.removeMarkersEverywhere(ctx)
@@ -775,7 +800,7 @@ func (ap *applier) rollback(cause error) error {
 // had changed nothing yet.
 func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	a := st.a
-	if st.newID == "" && !st.renamed && !st.stopped && !st.updated && !st.unrouted {
+	if st.newID == "" && !st.renamed && !st.stopped && !st.updated && !st.unrouted && st.joined == "" && len(st.left) == 0 {
 		return false, nil
 	}
 	ap.emit(Event{Type: EvUndo, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service, Replica: a.Replica,
@@ -790,6 +815,11 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	if st.newID != "" {
 		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
+		}
+	}
+	if st.joined != "" || len(st.left) > 0 {
+		if err := undoNetworks(ctx, st); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if st.updated {
@@ -875,6 +905,7 @@ func (ap *applier) commit(ctx context.Context) error {
 			}
 		}
 	}
+	errs = append(errs, ap.removeNetworks(ctx)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("every action succeeded, but the commit is incomplete (the next apply finishes it):\n  - %s", joinLines(errs, "\n  - "))
 	}

@@ -13,7 +13,7 @@ import (
 
 // Gather reads the live state of every node, all nodes in parallel (at most
 // Options.Parallelism at once) and, per node, its engine facts, containers,
-// images, host ports and this project's volumes in parallel too.
+// images, host ports, this project's volumes and networks in parallel too.
 //
 // Every node appears in the result: reachable with its state, or
 // unreachable with a one-line reason that names it. If any part of a node's
@@ -75,6 +75,10 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 	})
 	g.Go(func() (err error) {
 		st.Images, err = n.Images(gctx)
+		return err
+	})
+	g.Go(func() (err error) {
+		st.Networks, err = n.Networks(gctx, project)
 		return err
 	})
 	if hostPorts {

@@ -70,6 +70,21 @@ type Node interface {
 	CreateVolume(ctx context.Context, name string, labels map[string]string) (planner.Volume, error)
 	RemoveVolume(ctx context.Context, name string) error
 
+	// Networks returns the networks labelled berth.project=project and any
+	// network named planner.NetworkName(project), each with the IDs of the
+	// containers attached to it (running ones), sorted by name.
+	Networks(ctx context.Context, project string) ([]planner.Network, error)
+	// CreateNetwork creates a bridge network with labels and returns its
+	// ID; a network of that name already there is an error.
+	CreateNetwork(ctx context.Context, name string, labels map[string]string) (string, error)
+	// RemoveNetwork removes a network; it fails while a running container
+	// is attached.
+	RemoveNetwork(ctx context.Context, name string) error
+	// ConnectNetwork attaches a container to a network with DNS aliases;
+	// DisconnectNetwork detaches it.
+	ConnectNetwork(ctx context.Context, network, containerID string, aliases []string) error
+	DisconnectNetwork(ctx context.Context, network, containerID string) error
+
 	// DialContainer opens a TCP connection to addr (the container's IP and
 	// port) as seen from the node: a direct-tcpip channel over SSH, or a
 	// plain dial for the local engine.

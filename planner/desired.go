@@ -21,6 +21,9 @@ type serviceDesired struct {
 	fields   *SpecFields
 	hash     string
 	specJSON string
+	// causes say which resolved references changed since the live
+	// containers were made, and why.
+	causes []refCause
 }
 
 // hostPorts are the service's host mode ports (each binds the same host
@@ -85,15 +88,17 @@ func resolveService(project string, svc *config.Service, image string, ports []P
 	t.WorkingDir = svc.WorkingDir
 	t.Hostname = svc.Hostname
 	t.ExtraHosts = svc.ExtraHosts
+	t.Network = NetworkName(project)
 	t.Update = UpdatePolicy{
 		MonitorMillis:  svc.Update.Monitor.Milliseconds(),
 		DelayMillis:    svc.Update.Delay.Milliseconds(),
 		FailureAction:  svc.Update.FailureAction,
 		DeadlineMillis: config.DefaultHealthDeadline.Milliseconds(),
 	}
+	// The label records the start order: depends_on and the references.
 	var deps []string
-	if len(svc.DependsOn) > 0 {
-		deps = slices.Sorted(slices.Values(svc.DependsOn))
+	if d := svc.Dependencies(); len(d) > 0 {
+		deps = d
 	}
 	d.fields = specFields(t, svc.Labels, deps)
 	d.hash = d.fields.replaceHash()
@@ -115,5 +120,6 @@ func (d *serviceDesired) replicaSpec(project, node string, replica int) *Contain
 	s.Labels[LabelNode] = node
 	s.Labels[LabelHash] = d.hash
 	s.Labels[LabelSpec] = d.specJSON
+	s.Aliases = Aliases(d.svc.Name, replica)
 	return &s
 }

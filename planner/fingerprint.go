@@ -50,8 +50,28 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 		items = append(items, fmt.Sprintf("berth project %q reserves %s and %s of memory (%d running %s)",
 			proj, cpuString(r.cpus), memString(r.mem), r.n, map[bool]string{true: "container", false: "containers"}[r.n == 1]))
 	}
+	own := map[string]bool{}
 	for _, c := range st.Containers {
+		own[c.ID] = true
 		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, ShortID(c.ID), c.State, c.Labels[LabelHash]))
+		if c.Networks != nil {
+			var ns []string
+			for _, a := range c.Networks {
+				ns = append(ns, a.Name+"("+strings.Join(a.Aliases, ",")+")")
+			}
+			items = append(items, fmt.Sprintf("container %s %s networks %s", c.Name, ShortID(c.ID), strings.Join(ns, " ")))
+		}
+	}
+	// The project network: whether it exists decides its creation, and
+	// containers outside the project attached to it keep it from being
+	// removed.
+	for _, nw := range st.Networks {
+		items = append(items, fmt.Sprintf("network %s %s project=%q", nw.Name, ShortID(nw.ID), nw.Labels[LabelProject]))
+		for _, id := range nw.Containers {
+			if !own[id] {
+				items = append(items, fmt.Sprintf("network %s: container %s attached", nw.Name, ShortID(id)))
+			}
+		}
 	}
 	for _, c := range st.Foreign {
 		var ps []string

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -244,6 +245,10 @@ type tweak struct {
 	// NanoCPUs and MemoryBytes are a foreign container's reservations.
 	NanoCPUs    int64 `json:"nano_cpus,omitempty"`
 	MemoryBytes int64 `json:"memory_bytes,omitempty"`
+	// Networks are a container's networks ("networks"); Attached are the
+	// container IDs on a node's network ("network").
+	Networks []NetworkAttachment `json:"networks,omitempty"`
+	Attached []string            `json:"attached,omitempty"`
 }
 
 func baseLive(cfg *config.Config) *Live {
@@ -350,6 +355,14 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 			if tw.ID != "" {
 				st.Images = append(st.Images, Image{ID: tw.ID, Tags: []string{tw.Tag}, Size: 7 << 20})
 			}
+		case "networks":
+			st, i := find(tw.Container)
+			st.Containers[i].Networks = append([]NetworkAttachment{}, tw.Networks...)
+		case "network":
+			// A network on the node (replacing one of that name).
+			st := live.Nodes[tw.Node]
+			st.Networks = slices.DeleteFunc(st.Networks, func(n Network) bool { return n.Name == tw.Name })
+			st.Networks = append(st.Networks, Network{ID: tw.ID, Name: tw.Name, Labels: tw.Labels, Containers: tw.Attached})
 		case "volume":
 			st := live.Nodes[tw.Node]
 			st.Volumes = append(st.Volumes, Volume{Name: tw.Name, Labels: tw.Labels})

@@ -200,6 +200,9 @@ type ingressState struct {
 
 // privateAddress is the address other nodes reach n on: the backends bind it.
 func privateAddress(n *nodeView) string {
+	if n.cfg.PrivateAddress != "" {
+		return n.cfg.PrivateAddress
+	}
 	if n.cfg.IsLocal() {
 		return "127.0.0.1"
 	}
@@ -288,6 +291,7 @@ func (p *planState) planIngress() hcl.Diagnostics {
 		name := IngressContainerName(p.project)
 		spec := d.replicaSpec(p.project, n.name(), replica)
 		spec.Name = name
+		spec.Aliases = nil
 		spec.Labels[LabelReplicas] = "0" // one per ingress node, no count
 		if len(mine) == 0 {
 			batch = append(batch, Action{Kind: Create, Service: IngressService, Replica: replica, Node: n.name(), Container: name, Spec: spec,
@@ -357,7 +361,10 @@ func (p *planState) proxyDesired(in config.Ingress) *serviceDesired {
 			Monitor: config.DefaultHealthInterval},
 	}
 	d := resolveService(p.project, svc, in.Image, nil)
+	// Host network: it serves the ingress ports on the node itself, and
+	// joins no project network.
 	d.template.NetworkMode = "host"
+	d.template.Network = ""
 	return d
 }
 

@@ -44,6 +44,10 @@ type NodeState struct {
 	// Ingress is what the project's ingress proxy on the node serves; nil
 	// when the node runs no proxy of the project (or it was not read).
 	Ingress *IngressState `json:"ingress,omitempty"`
+	// Networks are the networks labelled with this project and any
+	// network named as the project network (NetworkName), with the
+	// containers attached to each.
+	Networks []Network `json:"networks,omitempty"`
 }
 
 // EngineFacts come from the Docker engine's /info and /version.
@@ -76,6 +80,10 @@ type Container struct {
 	IP string `json:"ip,omitempty"`
 	// Mounts are the container's volumes and binds.
 	Mounts []Mount `json:"mounts,omitempty"`
+	// Networks are the networks the container is on, sorted by name. nil
+	// means not known (a live state from before berth read them): the
+	// engine always reports at least one.
+	Networks []NetworkAttachment `json:"networks,omitempty"`
 
 	// The fields Docker can change on a running container, read from the
 	// engine (not from labels, which cannot change after create).

@@ -10,7 +10,7 @@ import (
 // FormatVersion is the version of the JSON plan document (plan -json, show
 // -json and saved plan files). Bump the minor version for additions, the major
 // for changes a reader must know about.
-const FormatVersion = "1.1"
+const FormatVersion = "1.2"
 
 // ActionKind is the closed set of things a plan can do to a replica.
 type ActionKind string
@@ -56,6 +56,11 @@ type Plan struct {
 	// container changes.
 	Images []ImageAction `json:"images,omitempty"`
 
+	// Networks lists the project network's creation (before any container
+	// changes) and removal (once its containers are gone) per node, in node
+	// order.
+	Networks []NetworkAction `json:"networks,omitempty"`
+
 	// Actions in execution order. Batch numbers increase; actions with the
 	// same batch run together (nodes in parallel).
 	Actions []Action `json:"actions"`
@@ -90,6 +95,9 @@ type ServicePlan struct {
 	Image     string   `json:"image"`
 	Replicas  int      `json:"replicas"`
 	DependsOn []string `json:"depends_on,omitempty"`
+	// References are the other services' values the service uses
+	// ("service.db.address"); each implies depends_on on that service.
+	References []string `json:"references,omitempty"`
 	// Placement maps replica index (as a string, for JSON) to node name.
 	Placement map[string]string `json:"placement"`
 	Ports     []PortSpec        `json:"ports,omitempty"`
@@ -134,6 +142,9 @@ type Action struct {
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`
 	Changes []FieldChange `json:"changes,omitempty"`
+	// Network is set for an update that repairs the container's networks
+	// (connect, disconnect).
+	Network *NetworkRepair `json:"network,omitempty"`
 
 	// Batch groups actions that run together; Step is the action's position
 	// in the whole plan.
@@ -157,6 +168,9 @@ type FieldChange struct {
 	Field string `json:"field"`
 	Old   string `json:"old"`
 	New   string `json:"new"`
+	// Cause names the reference whose value changed and the move that
+	// changed it: "service.db.address: db.1 moves node1 -> node3".
+	Cause string `json:"cause,omitempty"`
 }
 
 // ImageAction is image work done before container changes.
@@ -196,7 +210,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && !p.Ingress.Changed()
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed()
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.
@@ -235,6 +249,7 @@ func servicePlan(svc *config.Service, d *serviceDesired, placed []*nodeView) Ser
 	if len(svc.DependsOn) > 0 {
 		sp.DependsOn = slices.Sorted(slices.Values(svc.DependsOn))
 	}
+	sp.References = references(svc)
 	for i := 1; i <= svc.Replicas; i++ {
 		if placed[i] != nil {
 			sp.Placement[strconv.Itoa(i)] = placed[i].name()

@@ -105,6 +105,10 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	diags = append(diags, p.planNetworks()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
 	p.finish()
 	p.finishIngress(live)
 	p.plan.Nodes = p.snapshots(original)
@@ -135,6 +139,9 @@ type planState struct {
 	batches [][]Action
 	// ing is the ingress work (ingress.go).
 	ing *ingressState
+	// targets are the placed services with a port, by name, for the
+	// services that refer to them (refs.go).
+	targets map[string]*refTarget
 }
 
 type ownContainer struct {
@@ -278,7 +285,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 			return
 		}
 		state[s.Name] = 1
-		for _, d := range slices.Sorted(slices.Values(s.DependsOn)) {
+		for _, d := range s.Dependencies() {
 			if ds := byName[d]; ds != nil {
 				visit(ds)
 			}
@@ -424,6 +431,9 @@ func planID(pl *Plan) string {
 				strconv.FormatInt(a.Spec.MemoryBytes, 10) + "/" + a.Spec.Restart + "/" + a.Spec.Labels[LabelReplicas]
 		}
 		w(string(a.Kind), a.Order, a.Service, strconv.Itoa(a.Replica), a.Node, a.Container, old, spec, strconv.Itoa(a.Batch))
+		if r := a.Network; r != nil {
+			w(append(append([]string{"network", r.Connect}, r.Aliases...), r.Disconnect...)...)
+		}
 	}
 	for i := range pl.Recovery {
 		act(&pl.Recovery[i])
@@ -433,6 +443,9 @@ func planID(pl *Plan) string {
 	}
 	for _, ia := range pl.Images {
 		w(append([]string{ia.Kind, ia.Image, ia.ID}, ia.Nodes...)...)
+	}
+	for _, na := range pl.Networks {
+		w("network", string(na.Kind), na.Name, na.Node, na.ID)
 	}
 	for _, n := range pl.Nodes {
 		w(n.Name, n.Fingerprint)

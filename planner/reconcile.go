@@ -22,7 +22,12 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 			image = b
 		}
 	}
-	d := resolveService(p.project, svc, image, p.resolvedPorts[svc.Name])
+	rs, causes, diags := p.resolveRefs(svc)
+	if diags.HasErrors() {
+		return diags
+	}
+	d := resolveService(p.project, rs, image, p.resolvedPorts[svc.Name])
+	d.causes = causes
 	p.desired[svc.Name] = d
 	p.release(svc.Name)
 
@@ -36,6 +41,7 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	}
 	rc.extras()
 	rc.addBatches()
+	p.recordTarget(svc, d, pl.placed)
 	p.plan.Services = append(p.plan.Services, servicePlan(svc, d, pl.placed))
 	return nil
 }
@@ -135,6 +141,7 @@ func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
 	}
 	if ps := rc.p.spec(oc.c.Labels); ps.ok && ps.hash == oc.c.Labels[LabelHash] {
 		a.Changes = diffFields(ps.fields, rc.d.fields)
+		explain(a.Changes, rc.d.causes)
 	}
 	a.Changes = append(a.Changes, inPlaceChanges(oc.c, spec)...)
 	rc.changes = append(rc.changes, a)
@@ -232,6 +239,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	a := Action{Service: d.svc.Name, Replica: oc.replica, Node: n.name(), Container: name,
 		Old: ref(c, n.name())}
 	inPlace := inPlaceChanges(c, spec)
+	netChanges, repair, netReason := networkDrift(c, spec.Network, Aliases(d.svc.Name, oc.replica))
 	replace := func(reason string, drift bool) (Action, bool) {
 		a.Kind = Replace
 		a.Reason = reason
@@ -239,6 +247,7 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		// A replace applies every field of the new spec: the in-place
 		// ones that differ are listed too, after those that force it.
 		a.Changes = append(a.Changes, inPlace...)
+		a.Changes = append(a.Changes, netChanges...)
 		a.Order = orderOf(d.svc)
 		if !c.Running() {
 			a.Order, a.OrderReason = StopFirst, "the old container is not running"
@@ -276,7 +285,9 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 	}
 	if c.Labels[LabelHash] != d.hash {
 		reason := "configuration changed"
-		if len(a.Changes) > 0 {
+		if i := explain(a.Changes, d.causes); i >= 0 {
+			reason = refReason(a.Changes, i)
+		} else if len(a.Changes) > 0 {
 			reason = a.Changes[0].Field + " changed"
 			if len(a.Changes) > 1 {
 				reason = fmt.Sprintf("%s and %d more changed", a.Changes[0].Field, len(a.Changes)-1)
@@ -296,9 +307,19 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 		if len(a.Changes) > 1 {
 			a.Reason = fmt.Sprintf("updated in place: %s and %d more", a.Changes[0].Field, len(a.Changes)-1)
 		}
-		return a, true
 	}
-	return a, false
+	// The networks are repaired in place too: leave and join.
+	if repair != nil {
+		if a.Kind == Update {
+			a.Reason = netReason + "; " + a.Reason
+		} else {
+			a.Kind, a.Reason = Update, netReason
+		}
+		a.Drift = true
+		a.Network = repair
+		a.Changes = append(a.Changes, netChanges...)
+	}
+	return a, a.Kind == Update
 }
 
 // inPlaceChanges lists the fields Docker can change on a running container

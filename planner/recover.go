@@ -151,12 +151,14 @@ func cloneLive(l *Live) *Live {
 			ct.Labels = maps.Clone(ct.Labels)
 			ct.Ports = slices.Clone(ct.Ports)
 			ct.Mounts = slices.Clone(ct.Mounts)
+			ct.Networks = slices.Clone(ct.Networks)
 			c.Containers[i] = ct
 		}
 		c.Foreign = slices.Clone(st.Foreign)
 		c.Images = slices.Clone(st.Images)
 		c.HostPorts = slices.Clone(st.HostPorts)
 		c.Volumes = slices.Clone(st.Volumes)
+		c.Networks = slices.Clone(st.Networks)
 		out.Nodes[k] = &c
 	}
 	return out

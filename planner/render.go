@@ -58,6 +58,17 @@ func (p *Plan) SummaryLine() string {
 	}
 	add, change, repl, destroy := p.Summary()
 	s := fmt.Sprintf("Plan: %d to add, %d to change, %d to replace, %d to destroy.", add, change, repl, destroy)
+	if len(p.Networks) > 0 {
+		var create, remove int
+		for _, na := range p.Networks {
+			if na.Kind == Delete {
+				remove++
+			} else {
+				create++
+			}
+		}
+		s += fmt.Sprintf(" Networks: %d to create, %d to remove.", create, remove)
+	}
 	switch len(down) {
 	case 0:
 	case 1:
@@ -130,6 +141,15 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 		b.WriteString("Images (before any container changes):\n\n")
 		for _, ia := range p.Images {
 			b.WriteString("  " + ia.describe() + "\n")
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Networks) > 0 {
+		b.WriteString("Networks (created before any container changes, removed once their containers are gone):\n\n")
+		for i := range p.Networks {
+			na := &p.Networks[i]
+			s := na.Symbol()
+			fmt.Fprintf(b, "  %s network %s on %s: %s\n", style(PartSymbol, na.Kind, s)+strings.Repeat(" ", 3-len(s)), na.Name, na.Node, na.Reason)
 		}
 		b.WriteString("\n")
 	}
@@ -282,7 +302,11 @@ func (r *textRenderer) writeAction(a *Action) {
 		fmt.Fprintf(b, "        %s: %s\n", a.Order, a.OrderReason)
 	}
 	for _, c := range a.Changes {
-		fmt.Fprintf(b, "        ~ %s: %s -> %s\n", c.Field, c.Old, c.New)
+		cause := ""
+		if c.Cause != "" && !strings.HasPrefix(a.Reason, c.Field+": ") {
+			cause = " (" + c.Cause + ")"
+		}
+		fmt.Fprintf(b, "        ~ %s: %s -> %s%s\n", c.Field, c.Old, c.New, cause)
 	}
 }
 

@@ -2,6 +2,7 @@ package planner
 
 import (
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +40,11 @@ func Simulate(live *Live, plan *Plan) *Live {
 			st.Images = append(st.Images, Image{ID: id, Tags: []string{ia.Image}})
 		}
 	}
+	for _, na := range plan.Networks {
+		if st := out.Node(na.Node); st != nil && na.Kind == Create {
+			st.Networks = append(st.Networks, Network{ID: "sim-net-" + na.Name + "-" + na.Node, Name: na.Name, Labels: NetworkLabels(plan.Project)})
+		}
+	}
 	for _, a := range plan.Actions {
 		switch a.Kind {
 		case Create:
@@ -59,11 +65,25 @@ func Simulate(live *Live, plan *Plan) *Live {
 					st.Containers[i].NanoCPUs = a.Spec.NanoCPUs
 					st.Containers[i].MemoryBytes = a.Spec.MemoryBytes
 					st.Containers[i].Restart = a.Spec.Restart
+					if r := a.Network; r != nil {
+						c := &st.Containers[i]
+						c.Networks = slices.DeleteFunc(c.Networks, func(n NetworkAttachment) bool { return slices.Contains(r.Disconnect, n.Name) })
+						if r.Connect != "" {
+							c.Networks = append(c.Networks, NetworkAttachment{Name: r.Connect, Aliases: r.Aliases})
+							slices.SortFunc(c.Networks, func(a, b NetworkAttachment) int { return strings.Compare(a.Name, b.Name) })
+						}
+					}
 				}
 			}
 		}
 	}
 	simulateIngress(out, plan)
+	// Networks go once their containers are gone (the commit).
+	for _, na := range plan.Networks {
+		if st := out.Node(na.Node); st != nil && na.Kind == Delete {
+			st.Networks = slices.DeleteFunc(st.Networks, func(n Network) bool { return n.Name == na.Name })
+		}
+	}
 	return out
 }
 
@@ -130,6 +150,9 @@ func addContainer(st *NodeState, spec *ContainerSpec) {
 		NanoCPUs:    spec.NanoCPUs,
 		MemoryBytes: spec.MemoryBytes,
 		Restart:     spec.Restart,
+	}
+	if spec.Network != "" {
+		c.Networks = []NetworkAttachment{{Name: spec.Network, Aliases: spec.Aliases}}
 	}
 	for _, img := range st.Images {
 		for _, t := range img.Tags {

@@ -53,6 +53,11 @@ type ContainerSpec struct {
 	// NetworkMode is Docker's network mode: "" (the default) or "host"
 	// (the ingress proxy, which serves the ingress ports on the node).
 	NetworkMode string `json:"network_mode,omitempty"`
+	// Network is the only network the container is created on (the project
+	// network), with Aliases as its DNS names there. Not compared through
+	// the spec label: the live networks are (see networkDrift).
+	Network string   `json:"network,omitempty"`
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // EnvVar is one environment variable of a container. For a sensitive one,

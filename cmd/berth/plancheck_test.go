@@ -62,7 +62,7 @@ func TestUnreachableNode(t *testing.T) {
 
 	r := tc.run(Streams{}, "plan", tc.dir)
 	if r.code != 0 || strings.Contains(r.out, "No changes") ||
-		!strings.Contains(r.out, "Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy. Node node2 is unreachable: this plan covers the other nodes only.") {
+		!strings.Contains(r.out, "Plan: 2 to add, 0 to change, 0 to replace, 0 to destroy. Networks: 2 to create, 0 to remove. Node node2 is unreachable: this plan covers the other nodes only.") {
 		t.Fatalf("plan:\n%s", r)
 	}
 	r = tc.run(Streams{}, "plan", "-detailed-exitcode", tc.dir)

@@ -40,13 +40,16 @@ service "db" {
 }
 
 service "web" {
-  image      = "ghcr.io/example/shop-web:2.4.1"
-  replicas   = 3
-  depends_on = ["db"]
+  image    = "ghcr.io/example/shop-web:2.4.1"
+  replicas = 3
 
+  # service.db.address is "10.0.3.10:5432": the private_address of db's node
+  # (by default its address) and db's published port. The reference makes
+  # web start after db, and a plan that moves db replaces web with the new
+  # address.
   env = {
-    DATABASE_HOST = "10.0.3.10"
-    DATABASE_NAME = "shop"
+    DATABASE_ADDRESS = service.db.address
+    DATABASE_NAME    = "shop"
   }
 
   port {

@@ -358,7 +358,7 @@ func (d *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, err)
 	}
-	resp, err := d.cli.ContainerCreate(ctx, cfg, hc, nil, nil, name)
+	resp, err := d.cli.ContainerCreate(ctx, cfg, hc, networkingConfig(spec), nil, name)
 	if err != nil {
 		return "", d.wrap("create container "+name, err)
 	}

@@ -59,6 +59,10 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 		return nil, nil, err
 	}
 	hc.RestartPolicy = rp
+	if spec.Network != "" {
+		// Only the project network: not the default bridge too.
+		hc.NetworkMode = container.NetworkMode(spec.Network)
+	}
 
 	for _, p := range spec.Ports {
 		proto := p.Protocol
@@ -126,6 +130,16 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 		}
 	}
 	return cfg, hc, nil
+}
+
+// networkingConfig gives the container its aliases on its network.
+func networkingConfig(spec *planner.ContainerSpec) *network.NetworkingConfig {
+	if spec.Network == "" {
+		return nil
+	}
+	return &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+		spec.Network: {Aliases: spec.Aliases},
+	}}
 }
 
 // volumeLabels are the labels of a named volume a replica creates: its
@@ -261,6 +275,7 @@ func fromInspect(r container.InspectResponse) planner.Container {
 	sortPorts(c.Ports)
 	if r.NetworkSettings != nil {
 		c.IP = firstIP(r.NetworkSettings.Networks)
+		c.Networks = networksOf(r.NetworkSettings.Networks)
 		if c.IP == "" {
 			c.IP = r.NetworkSettings.IPAddress //nolint:staticcheck // set by old engines
 		}

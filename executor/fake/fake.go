@@ -35,6 +35,11 @@ import (
 // volume, missing objects give engine.ErrNotFound) and has knobs to inject
 // failures. It passes the shared suite in executor/nodetest.
 //
+// Networks: a "bridge" network exists from the start (containers whose
+// spec names no network are on it); a spec's network must exist for create
+// and start; a network with a running container attached cannot be
+// removed (AddNetwork adds one made outside berth).
+//
 // Containers get addresses 172.30.0.N; DialContainer to a running
 // container's address answers HTTP (GET /healthz: 200 "ok", or 500 when the
 // container is unhealthy; GET /: "echo IMAGE on NODE") on any port.
@@ -47,6 +52,7 @@ type Node struct {
 	images     map[string]*planner.Image // by ID
 	registry   map[string]bool
 	volumes    map[string]planner.Volume
+	networks   map[string]*fakeNetwork // by name
 	hostPorts  []planner.HostPort
 	errs       map[string]error
 	nextErrs   map[string][]error
@@ -120,6 +126,7 @@ func NewNode(name string) *Node {
 		images:     map[string]*planner.Image{},
 		registry:   map[string]bool{},
 		volumes:    map[string]planner.Volume{},
+		networks:   map[string]*fakeNetwork{"bridge": {id: fakeID(name+" network", 0), name: "bridge"}},
 		errs:       map[string]error{},
 		nextErrs:   map[string][]error{},
 		behaviours: map[string]Behaviour{},
@@ -541,6 +548,13 @@ func (f *Node) CreateContainer(ctx context.Context, name string, spec *planner.C
 	c.c = planner.Container{
 		ID: id, Name: name, Labels: maps.Clone(spec.Labels), Image: spec.Image, ImageID: img.ID, State: "created",
 		NanoCPUs: spec.NanoCPUs, MemoryBytes: spec.MemoryBytes, Restart: spec.Restart,
+		Networks: []planner.NetworkAttachment{{Name: "bridge"}},
+	}
+	if spec.Network != "" {
+		if f.network(spec.Network) == nil {
+			return "", fmt.Errorf("create container %s: %w: network %s not found", name, engine.ErrNotFound, spec.Network)
+		}
+		c.c.Networks = []planner.NetworkAttachment{{Name: spec.Network, Aliases: sortedAliases(spec.Aliases)}}
 	}
 	for _, p := range spec.Ports {
 		if p.Protocol == "" {
@@ -582,6 +596,9 @@ func (f *Node) StartContainer(ctx context.Context, id string) error {
 	}
 	if err := f.portsFree(c); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	if n := f.missingNetwork(c); n != "" {
+		return fmt.Errorf("start container %s: %w: network %s not found", id, engine.ErrNotFound, n)
 	}
 	f.seq++
 	c.c.State, c.c.ExitCode = "running", 0
@@ -957,6 +974,13 @@ func cloneContainer(c planner.Container) planner.Container {
 	c.Labels = maps.Clone(c.Labels)
 	c.Ports = append([]planner.PortBinding(nil), c.Ports...)
 	c.Mounts = append([]planner.Mount(nil), c.Mounts...)
+	if c.Networks != nil {
+		nets := make([]planner.NetworkAttachment, len(c.Networks))
+		for i, a := range c.Networks {
+			nets[i] = planner.NetworkAttachment{Name: a.Name, Aliases: slices.Clone(a.Aliases)}
+		}
+		c.Networks = nets
+	}
 	return c
 }
 
@@ -968,6 +992,7 @@ func cloneSpec(s *planner.ContainerSpec) planner.ContainerSpec {
 	c.Env = append([]planner.EnvVar(nil), s.Env...)
 	c.Ports = append([]planner.PortSpec(nil), s.Ports...)
 	c.Volumes = append([]planner.VolumeSpec(nil), s.Volumes...)
+	c.Aliases = slices.Clone(s.Aliases)
 	if s.Health != nil {
 		h := *s.Health
 		c.Health = &h

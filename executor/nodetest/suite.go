@@ -49,6 +49,7 @@ func Run(t *testing.T, newNode func(t *testing.T) executor.Node) {
 		{"CreateErrors", testCreateErrors},
 		{"Volumes", testVolumes},
 		{"CreateVolumeAtomic", testCreateVolumeAtomic},
+		{"Networks", testNetworks},
 		{"HostPortsAndImages", testHostPortsAndImages},
 		{"LoadImage", testLoadImage},
 		{"DialClosed", testDialClosed},
@@ -645,5 +646,117 @@ func testClose(t *testing.T, n executor.Node) {
 	own, foreign, err := n.Containers(ctx(t), "x")
 	if err == nil {
 		t.Errorf("Containers after Close: %v %v, no error", own, foreign)
+	}
+}
+
+// networksOf gives a container's networks as "name" or "name(alias,...)"
+// keeping only the wanted aliases (older engines add the short ID).
+func networksOf(c planner.Container, want ...string) []string {
+	var out []string
+	for _, a := range c.Networks {
+		s := a.Name
+		var as []string
+		for _, al := range a.Aliases {
+			if slices.Contains(want, al) {
+				as = append(as, al)
+			}
+		}
+		if len(as) > 0 {
+			s += "(" + strings.Join(as, ",") + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func testNetworks(t *testing.T, n executor.Node) {
+	c := ctx(t)
+	project := uniq("nodetest")
+	name := planner.NetworkName(project)
+	if nets, err := n.Networks(c, project); err != nil || len(nets) != 0 {
+		t.Fatalf("networks of a new project: %+v %v", nets, err)
+	}
+	id, err := n.CreateNetwork(c, name, planner.NetworkLabels(project))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		n.RemoveNetwork(c, name)
+	})
+	if _, err := n.CreateNetwork(c, name, planner.NetworkLabels(project)); err == nil {
+		t.Errorf("a second network of the same name was created")
+	}
+	nets, err := n.Networks(c, project)
+	if err != nil || len(nets) != 1 || nets[0].ID != id || nets[0].Name != name || nets[0].Labels[planner.LabelKind] != planner.KindNetwork || len(nets[0].Containers) != 0 {
+		t.Fatalf("networks after create: %+v %v", nets, err)
+	}
+	// Another project's networks are not listed.
+	if other, err := n.Networks(c, project+"x"); err != nil || len(other) != 0 {
+		t.Errorf("networks of another project: %+v %v", other, err)
+	}
+
+	needImage(t, n)
+	cname := project + "-web-1"
+	s := spec(project, cname, 0)
+	s.Network, s.Aliases = name, []string{"web", "web-1"}
+	cid, err := n.CreateContainer(c, cname, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	removeAfter(t, n, cid)
+	want := name + "(web,web-1)"
+	got, err := n.Inspect(c, cid)
+	if err != nil || !slices.Equal(networksOf(got, "web", "web-1"), []string{want}) {
+		t.Fatalf("networks of a created container: %v %v", networksOf(got, "web", "web-1"), err)
+	}
+	if err := n.StartContainer(c, cid); err != nil {
+		t.Fatal(err)
+	}
+	if nets, err := n.Networks(c, project); err != nil || len(nets) != 1 || !slices.Equal(nets[0].Containers, []string{cid}) {
+		t.Fatalf("network with a running container: %+v %v", nets, err)
+	}
+	if err := n.RemoveNetwork(c, name); err == nil {
+		t.Fatalf("a network with a running container was removed")
+	}
+
+	// Join the default bridge too, leave it, rejoin the project network
+	// with other aliases.
+	if err := n.ConnectNetwork(c, "bridge", cid, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = n.Inspect(c, cid)
+	if g := networksOf(got, "web", "web-1"); !slices.Equal(g, []string{name + "(web,web-1)", "bridge"}) && !slices.Equal(g, []string{"bridge", want}) {
+		t.Errorf("after connect to bridge: %v", g)
+	}
+	if err := n.DisconnectNetwork(c, "bridge", cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.DisconnectNetwork(c, "bridge", cid); err == nil {
+		t.Errorf("disconnect of a container not on the network succeeded")
+	}
+	if err := n.DisconnectNetwork(c, name, cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ConnectNetwork(c, name, cid, []string{"web", "web-1", "extra"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = n.Inspect(c, cid)
+	if g := networksOf(got, "web", "web-1", "extra"); !slices.Equal(g, []string{name + "(extra,web,web-1)"}) {
+		t.Errorf("after rejoin: %v", g)
+	}
+
+	if err := n.RemoveContainer(c, cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RemoveNetwork(c, name); err != nil {
+		t.Fatalf("remove an empty network: %v", err)
+	}
+	if nets, err := n.Networks(c, project); err != nil || len(nets) != 0 {
+		t.Errorf("networks after remove: %+v %v", nets, err)
+	}
+	if err := n.RemoveNetwork(c, name); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("remove a missing network: %v", err)
 	}
 }

@@ -4,7 +4,7 @@ node "n1" {
 service "web" {
   image = "nginx:${tag}"
   env = {
-    X = service.db.image
+    X = sevrice.db.image
     Y = var
   }
 }
