@@ -781,10 +781,13 @@ func (ap *applier) rollback(cause error) error {
 		i = j
 	}
 	if ap.routes != nil {
-		// Every proxy back to the table of the replicas that ran before.
+		// The old containers run again: every proxy goes back to the
+		// table of the replicas that ran before, then the new replicas
+		// that served are drained and removed.
 		if err := ap.routes.reset(ctx, ap.plan.Ingress.Start); err != nil {
 			re.Failed = append(re.Failed, fmt.Errorf("ingress: %w", err))
 		}
+		re.Failed = append(re.Failed, ap.removeServedNew(ctx, steps)...)
 	}
 	if err := ap.removeCreatedNetworks(ctx); err != nil {
 		re.Failed = append(re.Failed, err)
@@ -807,12 +810,16 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 		Node: a.Node, Container: a.Container, Message: "undo " + string(a.Kind)})
 	var errs []error
 	if st.routed {
-		// Out of every proxy (and drained) before it goes.
-		if err := ap.routes.remove(ctx, a.Upstreams, graceOf(a)); err != nil {
-			errs = append(errs, fmt.Errorf("new container %s on node %s: ingress: %w", a.Container, a.Node, err))
+		// It serves through the proxies: it stays until the old container
+		// runs again and the start table is pushed (removeServedNew); it
+		// only gives its name back. A run killed now leaves it labelled
+		// with this apply, so the next apply discards it.
+		if st.renamed {
+			if err := st.node.RenameContainer(ctx, st.newID, undoName(a.Container, ap.id)); err != nil {
+				errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
+			}
 		}
-	}
-	if st.newID != "" {
+	} else if st.newID != "" {
 		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
 		}
@@ -847,12 +854,43 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 			_ = waitHealthy(ctx, st.oldNode, a.Old.ID, &old, ap.opts.Poll, false)
 		}
 	}
-	if st.unrouted && len(errs) == 0 {
-		if err := ap.routes.add(ctx, a.OldUpstreams); err != nil {
-			errs = append(errs, fmt.Errorf("old container %s on node %s: ingress: %w", a.Old.Name, a.Old.Node, err))
+	// An old container taken out of the proxies is back in the start
+	// table, which the rollback pushes once every old container runs.
+	return true, errors.Join(errs...)
+}
+
+// undoName is the name a new container that served through the ingress
+// takes during a rollback, until it is removed: its own name goes back to
+// the old container.
+func undoName(name, applyID string) string { return name + "_berth_undo_" + applyID }
+
+// removeServedNew removes, once the start table is pushed, the new
+// containers of a rollback that served through the proxies, after their
+// requests in flight finished (at most their stop grace).
+func (ap *applier) removeServedNew(ctx context.Context, steps []*txStep) []error {
+	var served []*txStep
+	var addrs []string
+	grace := time.Duration(0)
+	for _, st := range steps {
+		if st.routed && st.newID != "" {
+			served = append(served, st)
+			for _, u := range st.a.Upstreams {
+				addrs = append(addrs, u.Address)
+			}
+			grace = max(grace, graceOf(st.a))
 		}
 	}
-	return true, errors.Join(errs...)
+	if len(served) == 0 {
+		return nil
+	}
+	ap.routes.drain(ctx, addrs, grace)
+	var errs []error
+	for _, st := range served {
+		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", st.a.Container, st.a.Node, err))
+		}
+	}
+	return errs
 }
 
 // commit makes the apply final: a commit marker on every touched node (so a

@@ -263,6 +263,25 @@ func (r *router) remove(ctx context.Context, ups []planner.Upstream, grace time.
 	if err != nil {
 		return err
 	}
+	drainAll(ctx, clients, addrs, grace)
+	return ctx.Err()
+}
+
+// drain waits until no proxy has a request in flight to addrs (already
+// out of the table), at most grace.
+func (r *router) drain(ctx context.Context, addrs []string, grace time.Duration) {
+	r.mu.Lock()
+	clients := make([]*proxy.Client, 0, len(r.ip.Nodes))
+	for _, n := range r.ip.Nodes {
+		if c, err := r.client(n.Node); err == nil {
+			clients = append(clients, c)
+		}
+	}
+	r.mu.Unlock()
+	drainAll(ctx, clients, addrs, grace)
+}
+
+func drainAll(ctx context.Context, clients []*proxy.Client, addrs []string, grace time.Duration) {
 	dctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -274,7 +293,6 @@ func (r *router) remove(ctx context.Context, ups []planner.Upstream, grace time.
 		}()
 	}
 	wg.Wait()
-	return ctx.Err()
 }
 
 // reset sets the table to t and pushes it where it differs.

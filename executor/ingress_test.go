@@ -50,7 +50,15 @@ func (fa *fakeAdmin) serve(t *testing.T, fc *fakeCluster) {
 			case r.Method == http.MethodPost && r.URL.Path == "/load":
 				b, _ := io.ReadAll(r.Body)
 				fa.config[name] = b
-				fa.journal = append(fa.journal, "load "+name+" "+strings.Join(upstreamsIn(b), ","))
+				ups := upstreamsIn(b)
+				fa.journal = append(fa.journal, "load "+name+" "+strings.Join(ups, ","))
+				// Every upstream of every load is a running container.
+				running := fc.runningAddrs()
+				for _, u := range ups {
+					if !running[u] {
+						fa.journal = append(fa.journal, "BAD load "+name+": "+u+" is no running container")
+					}
+				}
 			case r.URL.Path == "/config/":
 				if b := fa.config[name]; b != nil {
 					w.Write(b)
@@ -72,6 +80,35 @@ func (fa *fakeAdmin) serve(t *testing.T, fc *fakeCluster) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		})
+	}
+}
+
+// runningAddrs are the backend addresses of the running containers.
+func (fc *fakeCluster) runningAddrs() map[string]bool {
+	out := map[string]bool{}
+	for _, f := range fc.nodes {
+		own, _, _ := f.Containers(context.Background(), "demo")
+		for _, c := range own {
+			if c.State != "running" {
+				continue
+			}
+			for _, b := range c.Ports {
+				out[fmt.Sprintf("%s:%d", b.HostIP, b.HostPort)] = true
+			}
+		}
+	}
+	return out
+}
+
+func (fa *fakeAdmin) noBadLoads(t *testing.T) {
+	t.Helper()
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	for _, l := range fa.journal {
+		if strings.HasPrefix(l, "BAD ") {
+			t.Errorf("%s\n%s", l, strings.Join(fa.journal, "\n"))
+			return
+		}
 	}
 }
 
@@ -192,6 +229,65 @@ func TestApplyIngressOrder(t *testing.T) {
 	}
 	if next := fc.replan(v2); !next.Empty() {
 		t.Fatalf("plan after the update not empty")
+	}
+	fa.noBadLoads(t)
+}
+
+// An update that fails after two replicas were replaced and served: the
+// rollback restarts the old containers, then pushes the start table, then
+// removes the new ones; no proxy ever routes to a container that is not
+// running, and the proxies end with the start table.
+func TestApplyIngressRollbackAfterServed(t *testing.T) {
+	fc, fa := newIngressCluster(t)
+	ctx := context.Background()
+	v1 := loadHCLNoProject(t, ingressWeb("echo:v1", 3))
+	if _, _, err := fc.apply(ctx, v1, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := map[string][]string{}
+	for n, b := range fa.config {
+		start[n] = upstreamsIn(b)
+	}
+	fc.nodes["node3"].SetError("CreateContainer", errors.New("no space left on device"))
+	fc.nodes["node1"].ResetCalls()
+	v2 := loadHCLNoProject(t, ingressWeb("echo:v2", 3))
+	_, res, err := fc.apply(ctx, v2, ApplyOptions{Progress: fa.progress})
+	var rb *RollbackError
+	if !errors.As(err, &rb) || !res.RolledBack || rb.Undone != 3 {
+		t.Fatalf("want a rollback of 3 actions, got %v", err)
+	}
+	fc.nodes["node3"].SetError("CreateContainer", nil)
+	fa.noBadLoads(t)
+	// On node1 the old web.1 starts again before the new one goes.
+	calls := fc.nodes["node1"].Calls()
+	idRenamed := func(suffix string) string {
+		for _, c := range calls {
+			if f := strings.Fields(c); len(f) == 3 && f[0] == "RenameContainer" && strings.HasPrefix(f[2], "demo-web-1"+suffix) {
+				return f[1]
+			}
+		}
+		return "?"
+	}
+	oldID, newID := idRenamed("_berth_old_"), idRenamed("_berth_undo_")
+	restart := slices.Index(calls, "StartContainer "+oldID)
+	removeNew := slices.Index(calls, "RemoveContainer "+newID)
+	if restart < 0 || removeNew < restart {
+		t.Errorf("node1: old restarted at %d, new removed at %d:\n%s", restart, removeNew, strings.Join(calls, "\n"))
+	}
+	for n, b := range fa.config {
+		if got := upstreamsIn(b); !slices.Equal(got, start[n]) {
+			t.Errorf("%s serves %v after the rollback, before it served %v", n, got, start[n])
+		}
+	}
+	for n, cs := range fc.running() {
+		for _, c := range cs {
+			if !(strings.Contains(c, "echo:v1 running") || strings.HasPrefix(c, "demo-ingress ")) || strings.Contains(c, "_berth_") {
+				t.Errorf("%s after the rollback: %s", n, c)
+			}
+		}
+	}
+	if next := fc.replan(v1); !next.Empty() {
+		t.Fatalf("v1 plan not empty after the rollback: %+v %+v", next.Actions, next.Ingress)
 	}
 }
 
