@@ -386,20 +386,24 @@ func TestIngressKilledAtBoundaries(t *testing.T) {
 	const port = 18601
 	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": ingressHCL(project, testcluster.ImageV1, 3, port, "")})
 	mustBerth(t, nil, "apply", "-auto-approve", dir)
-	version := testcluster.ImageV1
+	var version string
 	for _, point := range []string{"locked", "preflight", "renamed", "created", "started", "healthy", "routed", "unrouted", "stopped", "action", "batch", "routed#2", "commit-marked", "committed"} {
 		t.Run(strings.ReplaceAll(point, "#", "-"), func(t *testing.T) {
-			if version == testcluster.ImageV1 {
-				version = testcluster.ImageV2
-			} else {
-				version = testcluster.ImageV1
+			// The other version than the one running now.
+			version = testcluster.ImageV2
+			for _, ct := range containersOf(t, c, "node1", project) {
+				if ct.Labels["berth.service"] == "web" && ct.Image == testcluster.ImageV2 {
+					version = testcluster.ImageV1
+				}
 			}
 			writeMain(t, dir, ingressHCL(project, version, 3, port, ""))
 			r := berthT(t, 3*time.Minute, []string{"BERTH_TEST_KILL_AT=" + point}, "apply", "-auto-approve", dir)
 			if r.code != -1 || !strings.Contains(r.err, "test hook: sending killed") {
 				t.Fatalf("berth was not killed at %s:\n%s", point, r)
 			}
-			berthT(t, 3*time.Minute, nil, "apply", "-auto-approve", dir)
+			if r := berthT(t, 3*time.Minute, nil, "apply", "-auto-approve", dir); r.code != 0 {
+				t.Fatalf("the apply after the kill at %s failed:\n%s", point, r)
+			}
 			assertRoutesMatch(t, c, dir, project)
 			if after := mustBerth(t, nil, "plan", dir); !strings.Contains(after.out, "No changes") {
 				t.Errorf("plan after the recovering apply:\n%s", after.out)

@@ -188,9 +188,11 @@ func loadWhenUp(ctx context.Context, c *proxy.Client, t proxy.Table, o proxy.Opt
 	}
 }
 
+// isDialError reports whether err says the admin socket is not there yet
+// (or not listening yet): a proxy that is starting.
 func isDialError(err error) bool {
 	s := err.Error()
-	return strings.Contains(s, "dial") || strings.Contains(s, "connection refused") || strings.Contains(s, "no such file")
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such file")
 }
 
 // start pushes the start table where it differs, once per apply.
