@@ -103,6 +103,12 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 				t.oldPorts[i] = b.HostPort
 				pt := first
 				pt.Published = b.HostPort
+				if first.Ingress() {
+					// Reached through the ingress proxy on its node: the
+					// published port, not the replica's backend (which a
+					// replace changes).
+					t.oldPorts[i], pt.Published = first.Published, first.Published
+				}
 				oldEps = append(oldEps, endpoint(oc.node.cfg, []PortSpec{pt}))
 				break
 			}
