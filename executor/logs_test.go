@@ -195,4 +195,3 @@ func TestExecInReplica(t *testing.T) {
 		t.Errorf("exec in web.1: %v", err)
 	}
 }
-
