@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -142,7 +143,7 @@ func (op *operation) checkTargets(obs *planner.Observed, targets []Target, live 
 // unreachableNote names the unreachable nodes of live, for an error.
 func unreachableNote(live *planner.Live) string {
 	var down []string
-	for _, name := range slices.Sorted(mapsKeys(live.Nodes)) {
+	for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
 		if st := live.Nodes[name]; !st.Reachable {
 			down = append(down, name)
 		}
@@ -151,16 +152,6 @@ func unreachableNote(live *planner.Live) string {
 		return ""
 	}
 	return "; unreachable: " + strings.Join(down, ", ")
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // logStream is one container's stream of a logs operation.
@@ -200,6 +191,11 @@ func (op *operation) logs(ctx context.Context) error {
 	obs := planner.Observe(op.sess.project, live)
 	if err := op.checkTargets(obs, req.Targets, live); err != nil {
 		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
+		if st := live.Nodes[name]; !st.Reachable {
+			op.notice(st.Error + " (the lines of its replicas are not shown)")
+		}
 	}
 	streams := map[string]*logStream{} // by node/ID
 	var order []*logStream
@@ -409,7 +405,7 @@ func (op *operation) follow(ctx context.Context, streams map[string]*logStream, 
 			if ctx.Err() != nil {
 				continue
 			}
-			for _, name := range slices.Sorted(mapsKeys(live.Nodes)) {
+			for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
 				st := live.Nodes[name]
 				if !st.Reachable && !downNodes[name] {
 					op.notice(st.Error + " (its replicas' new lines are not shown until it answers again)")
