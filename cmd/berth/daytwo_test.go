@@ -19,7 +19,7 @@ func nodesFixture() (*config.Config, *planner.Live) {
 	cfg.Nodes = []*config.Node{
 		{Name: "node1", Address: "10.231.0.11", Labels: map[string]string{"zone": "a", "role": "web"}},
 		{Name: "node2", Address: "10.231.0.12", Labels: map[string]string{"zone": "b"}},
-		{Name: "node3", Address: "10.231.0.13"},
+		{Name: "node3", Address: "10.231.0.13", Drain: true},
 	}
 	n1 := live.Nodes["node1"]
 	n1.Engine = planner.EngineFacts{Version: "28.5.2", OS: "linux", Arch: "amd64", Hostname: "host1", CPUs: 4, MemoryBytes: 8 << 30, Containers: 5}

@@ -28,7 +28,8 @@ func init() {
 Reads the configuration in DIR (default: the current directory), reaches
 every node as status does, and shows per node, like 'docker node ls':
 whether it answers (else why not), the engine's version, OS and
-architecture, its CPUs and memory with the part the running replicas of
+architecture, whether it is drained (drain = true: berth moves its
+replicas elsewhere and places none there), its CPUs and memory with the part the running replicas of
 this project reserve (cpus and memory of their services), its labels from
 the configuration, and how many containers of this project and of others
 it holds. Nothing is changed on any node.
@@ -86,6 +87,8 @@ type nodeReport struct {
 	Reachable bool              `json:"reachable"`
 	Error     string            `json:"error,omitempty"`
 	Labels    map[string]string `json:"labels"`
+	// Drained is the configuration's drain: no replica is placed there.
+	Drained bool `json:"drained"`
 	// The engine's facts (reachable nodes only).
 	Engine   string `json:"engine_version,omitempty"`
 	OS       string `json:"os,omitempty"`
@@ -107,7 +110,7 @@ type nodeReport struct {
 func buildNodes(cfg *config.Config, live *planner.Live) nodesReport {
 	r := nodesReport{FormatVersion: nodesFormatVersion, Project: cfg.Project.Name, Nodes: []nodeReport{}}
 	for _, n := range cfg.Nodes {
-		nr := nodeReport{Name: n.Name, Address: n.Address, Labels: n.Labels}
+		nr := nodeReport{Name: n.Name, Address: n.Address, Labels: n.Labels, Drained: n.Drain}
 		if nr.Labels == nil {
 			nr.Labels = map[string]string{}
 		}
@@ -175,7 +178,11 @@ func writeNodesText(out io.Writer, r nodesReport, color bool) {
 			reserved = fmt.Sprintf("%s CPU, %s", cpusText(n.ReservedNanoCPUs), bytesText(n.ReservedMemory))
 		}
 		containers := fmt.Sprintf("%d + %d other", n.ProjectContainers, n.OtherContainers)
-		fmt.Fprintf(tw, "%s\t%s\tready\t%s\t%s/%s\t%d\t%s\t%s\t%s\t%s\t\n", n.Name, n.Address, n.Engine, n.OS, n.Arch, n.CPUs, bytesText(n.Memory), reserved, containers, labels)
+		state := "ready"
+		if n.Drained {
+			state = "drained"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s\t%d\t%s\t%s\t%s\t%s\t\n", n.Name, n.Address, state, n.Engine, n.OS, n.Arch, n.CPUs, bytesText(n.Memory), reserved, containers, labels)
 	}
 	tw.Flush()
 	if r.Unreachable > 0 {
