@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -265,5 +267,90 @@ func TestDayTwoLogsFollowAcrossApply(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "dayTwoSecret") || strings.Contains(strings.Join(seen, "\n"), "dayTwoSecret") {
 		t.Error("the secret was shown")
+	}
+}
+
+// drainHCL is service "web": three replicas, at most two per node, rolled
+// out one at a time.
+const drainHCL = `
+service "web" {
+  image             = "berth-test/echo:v1"
+  replicas          = 3
+  stop_grace_period = "1s"
+
+  placement {
+    max_per_node = 2
+  }
+
+  health {
+    tcp          = true
+    port         = 8080
+    interval     = "200ms"
+    start_period = "10s"
+  }
+
+  update {
+    parallelism = 1
+    monitor     = "1s"
+  }
+}
+`
+
+// drain = true on node2 moves its replica to node1 and node3, with never
+// fewer than replicas minus parallelism running (read from the engines
+// throughout); the next plan changes nothing and node2 stays empty.
+func TestDayTwoDrain(t *testing.T) {
+	c := testcluster.Require(t)
+	dir := c.ConfigDir(t, map[string]string{"main.hcl": drainHCL})
+	project := filepath.Base(dir)
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	if cs := containersOf(t, c, "node2", project); len(cs) != 1 {
+		t.Fatalf("node2 before the drain: %v", cs)
+	}
+
+	nodes := c.NodesHCL()
+	i := strings.Index(nodes, `node "node2" {`)
+	if i < 0 {
+		t.Fatalf("no node2 block in nodes.hcl:\n%s", nodes)
+	}
+	i += len(`node "node2" {`)
+	if err := os.WriteFile(filepath.Join(dir, "nodes.hcl"), []byte(nodes[:i]+"\n  drain = true\n"+nodes[i:]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := mustBerth(t, nil, "plan", dir)
+	if !strings.Contains(r.out, "moved from node2 to") || !strings.Contains(r.out, "drained (drain = true)") {
+		t.Errorf("plan of the drain:\n%s", r.out)
+	}
+	s := startRunningSampler(t, c, project, "web", 3*time.Minute)
+	r = berth(t, nil, "apply", "-auto-approve", dir)
+	samples, errs := s.finish()
+	if r.code != 0 {
+		t.Fatalf("the drain failed:\n%s", r)
+	}
+	if len(errs) > 0 {
+		t.Fatalf("the sampler could not read the engines: %v", errs)
+	}
+	if least := slices.Min(samples); least < 3-1 {
+		t.Errorf("only %d replicas ran at some point of the drain (samples %v)", least, samples)
+	}
+	if cs := containersOf(t, c, "node2", project); len(cs) != 0 {
+		t.Errorf("node2 after the drain: %v", cs)
+	}
+	running := 0
+	for _, n := range []string{"node1", "node3"} {
+		for _, ct := range containersOf(t, c, n, project) {
+			if ct.State == "running" {
+				running++
+			}
+		}
+	}
+	if running != 3 {
+		t.Errorf("%d replicas running on node1 and node3, want 3", running)
+	}
+	mustBerth(t, nil, "plan", "-detailed-exitcode", dir) // no changes: nothing goes back to node2
+	r = mustBerth(t, nil, "nodes", "-json", dir)
+	if !strings.Contains(r.out, `"drained": true`) {
+		t.Errorf("nodes does not show node2 drained:\n%s", r.out)
 	}
 }
