@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -178,5 +179,17 @@ service "api" {
 		if strings.Contains(out, "hunter22") {
 			t.Errorf("secret shown:\n%s", out)
 		}
+	}
+
+	// A node that cannot be read: the other replicas' lines, the node
+	// named, exit 1.
+	tc.nodes["node3"].SetError("Containers", errors.New("connection lost"))
+	r = tc.run(Streams{}, "logs", "-dir", tc.dir, "web")
+	if r.code != 1 || strings.Count(r.out, "\n") != 2 || strings.Contains(r.out, "@node3") ||
+		!strings.Contains(r.err, "berth: node3: ") || !strings.Contains(r.err, "connection lost (the lines of its replicas are not shown)") {
+		t.Errorf("logs with node3 unreadable:\n%s", r)
+	}
+	if r := tc.run(Streams{}, "nodes", tc.dir); r.code != 1 || !strings.Contains(r.out, "node3: ") {
+		t.Errorf("nodes with node3 unreadable:\n%s", r)
 	}
 }
