@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/signal"
@@ -29,7 +30,8 @@ raw mode while it runs) and its input; otherwise stdin is passed only with
 
 Exit status: the command's; 1 when berth itself fails (the configuration
 has errors, the replica is not found or not running, the node cannot be
-reached), with the reason on stderr.`,
+reached), with the reason on stderr; 130 when interrupted (Ctrl-C without
+a terminal stops berth, not the command).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 			cf := addConnFlags(fs)
 			dir := fs.String("dir", ".", "Read the configuration in `DIR`.")
@@ -79,6 +81,11 @@ reached), with the reason on stderr.`,
 				o, err := executor.Run(ctx, cfg, req, nil)
 				if restore != nil {
 					restore()
+				}
+				if err != nil && ctx.Err() != nil {
+					// Without a terminal Ctrl-C reaches berth, not the
+					// command: the exec API cannot stop it.
+					return exitCode(130, errors.New("interrupted: the command may still be running in the container"))
 				}
 				if err != nil {
 					return err
