@@ -188,6 +188,9 @@ type Node struct {
 	// services (service.NAME.address): private_address, else Address, else
 	// 127.0.0.1 for the local engine.
 	PrivateAddress string
+	// Drain takes the node out of placement: its replicas move to other
+	// nodes and no new replica goes there. It stays reachable and read.
+	Drain bool
 
 	DeclRange hcl.Range
 }

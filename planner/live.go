@@ -60,6 +60,9 @@ type EngineFacts struct {
 	Arch        string `json:"arch,omitempty"`
 	CPUs        int    `json:"cpus,omitempty"`
 	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+	// Containers is how many containers the engine has, of every project
+	// and none.
+	Containers int `json:"containers,omitempty"`
 }
 
 // Container is one container as the engine reports it.

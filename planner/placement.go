@@ -306,6 +306,10 @@ func (pl *placement) eligibility() {
 			pl.rule(n, "unreachable: "+n.reason, "replicas")
 			continue
 		}
+		if n.cfg != nil && n.cfg.Drain {
+			pl.rule(n, "drained (drain = true)", "replicas")
+			continue
+		}
 		if c != nil {
 			v, diags := c.value(n)
 			switch {
