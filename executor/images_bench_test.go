@@ -43,6 +43,11 @@ import (
 //	berth-1        berth to node1
 //	berth-3        berth to node1, node2, node3 (one save, teed)   (goal: <= 1.5x raw-ssh-1)
 //	berth-3-gzip   the same, gzip (fastest level) once for all nodes
+//	save-v2        docker save of v2 to /dev/null: the local engine's part of any v2 send
+//	v2-whole-3     the image plus a new 512 kB top layer, to node1..3 that hold the
+//	               image: the whole image, as before issue 18 (WholeImages)
+//	v2-layers-3    the same, only the layers the nodes lack (the default; goal:
+//	               under 2 MB per node, at most 0.15x v2-whole-3)
 //
 // BERTH_BENCH_CONTENT=random (default: incompressible, the worst case for
 // gzip) or text (Go source: compresses ~4x, the best case). With
@@ -90,9 +95,14 @@ func BenchmarkImageShip(b *testing.B) {
 		cfg.Nodes = append(cfg.Nodes, &config.Node{Name: n.Name, Address: n.Addr, User: c.User, IdentityFile: c.Key, KnownHosts: c.KnownHosts})
 	}
 
+	var id2 string // the one-layer change, below
 	clean := func(nodes ...string) {
 		for _, n := range nodes {
-			c.Docker(b, n).ImageRemove(ctx, id, image.RemoveOptions{Force: true, PruneChildren: true})
+			for _, i := range []string{id2, id} {
+				if i != "" {
+					c.Docker(b, n).ImageRemove(ctx, i, image.RemoveOptions{Force: true, PruneChildren: true})
+				}
+			}
 		}
 	}
 	shell := func(script string) func() error {
@@ -110,11 +120,11 @@ func BenchmarkImageShip(b *testing.B) {
 	// berth opens its session (three SSH connections, in parallel) and
 	// ships: both are timed.
 	var lastSent int64 // bytes the last berth run sent to its first node
-	ship := func(compress bool, nodes ...string) func() error {
+	shipRef := func(ref, id string, compress, whole bool, nodes ...string) func() error {
 		return func() error {
 			sess := Open(ctx, cfg, Options{SSH: transport.Options{HomeDir: b.TempDir(), Environ: []string{}, NoTTY: true}})
 			defer sess.Close()
-			st := NewImageStep(cfg, sess, images.Options{Compress: compress, RateLimit: rate,
+			st := NewImageStep(cfg, sess, images.Options{Compress: compress, RateLimit: rate, WholeImages: whole,
 				Local: func(context.Context) (images.LocalEngine, error) { return keepOpen{eng}, nil }})
 			err := st.Run(ctx, &planner.Plan{Images: []planner.ImageAction{{Kind: planner.ImageSend, Image: ref, ID: id, Nodes: nodes}}})
 			lastSent = st.BytesSent()[nodes[0]]
@@ -126,18 +136,54 @@ func BenchmarkImageShip(b *testing.B) {
 			return err
 		}
 	}
+	ship := func(compress bool, nodes ...string) func() error { return shipRef(ref, id, compress, false, nodes...) }
 	all := []string{"node1", "node2", "node3"}
+
+	// The one-layer change (issue 18): v2 is the image plus a small new
+	// top layer (under 1 MB); the nodes hold the image (v1) and lack v2.
+	ref2 := ref + "-v2"
+	id2 = benchTopLayer(b, eng, ref, ref2)
+	b.Cleanup(func() {
+		if cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation()); err == nil {
+			cli.ImageRemove(context.Background(), id2, image.RemoveOptions{Force: true, PruneChildren: true})
+			cli.Close()
+		}
+		for _, n := range c.Nodes {
+			c.Docker(b, n.Name).ImageRemove(context.Background(), id2, image.RemoveOptions{Force: true, PruneChildren: true})
+		}
+	})
+	v1On := func(nodes ...string) {
+		for _, n := range nodes {
+			if _, err := c.Docker(b, n).ImageInspect(ctx, id); err == nil {
+				continue
+			}
+			if err := shipRef(ref, id, false, true, n)(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	clean2 := func(nodes ...string) {
+		for _, n := range nodes {
+			c.Docker(b, n).ImageRemove(ctx, id2, image.RemoveOptions{Force: true})
+		}
+		v1On(nodes...)
+	}
 	variants := []struct {
 		name  string
 		run   func() error
 		nodes []string // cleaned before the run
+		// v2: the one-layer-change variants: the nodes hold v1 and lack v2.
+		v2 bool
 	}{
-		{"raw-ssh-1", shell("docker save " + ref + " | " + sshCmd("node1", "cat > /dev/null")), nil},
-		{"raw-load-1", shell("docker save " + ref + " | " + sshCmd("node1", "docker load -q")), []string{"node1"}},
-		{"raw-load-3", teeSSH(c, ref, all), all},
-		{"berth-1", ship(false, "node1"), []string{"node1"}},
-		{"berth-3", ship(false, all...), all},
-		{"berth-3-gzip", ship(true, all...), all},
+		{"raw-ssh-1", shell("docker save " + ref + " | " + sshCmd("node1", "cat > /dev/null")), nil, false},
+		{"raw-load-1", shell("docker save " + ref + " | " + sshCmd("node1", "docker load -q")), []string{"node1"}, false},
+		{"raw-load-3", teeSSH(c, ref, all), all, false},
+		{"berth-1", ship(false, "node1"), []string{"node1"}, false},
+		{"berth-3", ship(false, all...), all, false},
+		{"berth-3-gzip", ship(true, all...), all, false},
+		{"save-v2", shell("docker save " + ref2 + " > /dev/null"), nil, false},
+		{"v2-whole-3", shipRef(ref2, id2, false, true, all...), all, true},
+		{"v2-layers-3", shipRef(ref2, id2, false, false, all...), all, true},
 	}
 	if only := os.Getenv("BERTH_BENCH_ONLY"); only != "" {
 		var keep = variants[:0]
@@ -155,14 +201,18 @@ func BenchmarkImageShip(b *testing.B) {
 		// right after the same other one.
 		for k := range variants {
 			v := variants[(k+r)%len(variants)]
-			clean(v.nodes...)
+			if v.v2 {
+				clean2(v.nodes...)
+			} else {
+				clean(v.nodes...)
+			}
 			time.Sleep(200 * time.Millisecond)
 			start := time.Now()
 			if err := v.run(); err != nil {
 				b.Fatalf("%s: %v", v.name, err)
 			}
 			times[v.name] = append(times[v.name], time.Since(start))
-			if strings.HasPrefix(v.name, "berth") {
+			if strings.HasPrefix(v.name, "berth") || v.v2 {
 				sentBytes[v.name] = lastSent
 			}
 		}
@@ -187,6 +237,9 @@ func BenchmarkImageShip(b *testing.B) {
 	}
 	b.Logf("%s", table.String())
 	b.ReportMetric(median(times["berth-3"]).Seconds()/base.Seconds(), "berth-3/raw-ssh-1")
+	if w := median(times["v2-whole-3"]); w > 0 {
+		b.ReportMetric(median(times["v2-layers-3"]).Seconds()/w.Seconds(), "v2-layers-3/v2-whole-3")
+	}
 }
 
 // teeSSH runs docker save ref once, teed to `ssh NODE docker load` for
@@ -232,6 +285,26 @@ func teeSSH(c *testcluster.Cluster, ref string, nodes []string) func() error {
 type keepOpen struct{ *engine.Node }
 
 func (keepOpen) Close() error { return nil }
+
+// benchTopLayer builds ref2 on eng: ref and one more layer, a file of 512
+// kB of random bytes.
+func benchTopLayer(b *testing.B, eng *engine.Node, ref, ref2 string) string {
+	blob := make([]byte, 512<<10)
+	rand.Read(blob)
+	var ctxTar bytes.Buffer
+	tw := tar.NewWriter(&ctxTar)
+	df := []byte("FROM " + ref + "\nCOPY top /top\n")
+	tw.WriteHeader(&tar.Header{Name: "Dockerfile", Mode: 0o644, Size: int64(len(df))})
+	tw.Write(df)
+	tw.WriteHeader(&tar.Header{Name: "top", Mode: 0o644, Size: int64(len(blob))})
+	tw.Write(blob)
+	tw.Close()
+	id, err := eng.BuildImage(context.Background(), &ctxTar, build.ImageBuildOptions{Dockerfile: "Dockerfile", Tags: []string{ref2}, Remove: true, Version: build.BuilderV1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
 
 // benchImage builds ref on eng: FROM scratch with one ~100 MB file of
 // random bytes or of Go source text.

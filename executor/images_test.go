@@ -525,7 +525,7 @@ func TestSendOnlyToNodesLackingTheImageID(t *testing.T) {
 	var b strings.Builder
 	p.WriteText(&b)
 	for _, want := range []string{
-		"image app:1 " + planner.ShortID(img.ID) + " (307 kB) will be sent to node1",
+		"image app:1 " + planner.ShortID(img.ID) + " (307 kB) will be sent: the whole image (307 kB) to node1",
 		"is on node3 under another name: it will be tagged, nothing sent",
 	} {
 		if !strings.Contains(b.String(), want) {

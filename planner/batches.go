@@ -17,7 +17,7 @@ import (
 //     port that this service's new containers publish there (the port is
 //     free only once that container is gone), and
 //   - every removed service's deletes (a renamed service may take over its
-//     volumes and ports).
+//     volumes and ports), and the ingress proxies' batch.
 // Deletes of a destroy, and of removed services, go in reverse: a service's
 // deletes come after those of the services that depend on it.
 
@@ -45,6 +45,15 @@ func (l *levels) at(level int, b []Action) {
 		l.batches = append(l.batches, nil)
 	}
 	l.batches[level-1] = append(l.batches[level-1], b...)
+}
+
+// addFirst adds b as a batch before every service's (the ingress proxies'
+// batch): everything added later comes after it.
+func (p *planState) addFirst(b []Action) {
+	if len(b) > 0 {
+		p.lv.base++
+		p.lv.at(p.lv.base, b)
+	}
 }
 
 // initLevels records who holds the host ports before the plan.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/config"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -56,6 +57,9 @@ func (p *planState) planImages() hcl.Diagnostics {
 				continue
 			}
 			svc := p.cfg.Service(a.Service)
+			if svc == nil {
+				svc = &config.Service{Name: a.Service, Pull: config.DefaultPull} // the ingress proxy
+			}
 			n := p.nodeByName[a.Node]
 			ref := NormalizeRef(a.Spec.Image)
 			built := svc.Build != nil
@@ -157,7 +161,13 @@ func (p *planState) planImages() hcl.Diagnostics {
 			}
 		}
 		if len(send) > 0 {
-			p.plan.Images = append(p.plan.Images, ImageAction{Kind: ImageSend, Image: nd.image, ID: img.ID, Size: img.Size, Nodes: send, Services: services})
+			ia := ImageAction{Kind: ImageSend, Image: nd.image, ID: img.ID, Size: img.Size, Nodes: send, Services: services}
+			if local {
+				for _, n := range send {
+					ia.Transfers = append(ia.Transfers, Transfer(n, img, p.nodeByName[n].state.Images))
+				}
+			}
+			p.plan.Images = append(p.plan.Images, ia)
 		}
 		if len(tag) > 0 {
 			p.plan.Images = append(p.plan.Images, ImageAction{Kind: ImageTag, Image: nd.image, ID: img.ID, Size: img.Size, Nodes: tag, Services: services})
@@ -185,3 +195,49 @@ func (p *planState) localImage(ref string) (Image, bool) {
 	}
 	return Image{}, false
 }
+
+// SharedLayers returns how many of layers (an image's diff IDs, base
+// first) a node holding imgs has already: the longest prefix of layers that
+// also begins the layers of one of imgs. Docker keeps a layer by its chain
+// (the same diff on another base is another layer), so only a common prefix
+// counts.
+func SharedLayers(layers []string, imgs []Image) int {
+	best := 0
+	for _, img := range imgs {
+		n := 0
+		for n < len(layers) && n < len(img.Layers) && layers[n] == img.Layers[n] {
+			n++
+		}
+		best = max(best, n)
+	}
+	return best
+}
+
+// Transfer says what a send of the local image img carries to node, which
+// holds the images held: the layers it lacks (PathLayers) or, when it holds
+// none of them or img's layers are not known, the whole image.
+func Transfer(node string, img Image, held []Image) ImageTransfer {
+	t := ImageTransfer{Node: node, Path: PathWhole, Layers: len(img.Layers), Of: len(img.Layers), Bytes: img.Size}
+	k := SharedLayers(img.Layers, held)
+	if k == 0 {
+		return t
+	}
+	t.Path, t.Layers, t.Bytes = PathLayers, len(img.Layers)-k, 0
+	if len(img.LayerSizes) == len(img.Layers) {
+		// The archive's own entries (manifest, config, a directory per
+		// layer, tar headers) come on top of the layers' content.
+		t.Bytes = archiveOverhead + int64(len(img.Layers))*layerEntryOverhead + int64(t.Layers)*layerTarOverhead
+		for _, n := range img.LayerSizes[k:] {
+			t.Bytes += n
+		}
+	}
+	return t
+}
+
+// Sizes of a docker save archive's entries besides the layers' content, as
+// engine 20.10 writes them (about: the config and json files vary).
+const (
+	archiveOverhead    = 6 << 10 // manifest.json, repositories, the config, the end of the archive
+	layerEntryOverhead = 7 << 9  // a layer's directory, VERSION and json entries
+	layerTarOverhead   = 5 << 9  // a layer.tar's header, its own headers and end, padding
+)

@@ -119,3 +119,31 @@ func TestPlanImages(t *testing.T) {
 		})
 	}
 }
+
+func TestTransferSharedPrefixOnly(t *testing.T) {
+	img := Image{ID: "sha256:new", Size: 1000, Layers: []string{"a", "b", "c"}, LayerSizes: []int64{900, 0, 100}}
+	cases := []struct {
+		name string
+		held []Image
+		want ImageTransfer
+	}{
+		{"nothing held", nil, ImageTransfer{Node: "n", Path: PathWhole, Layers: 3, Of: 3, Bytes: 1000}},
+		{"the base held", []Image{{Layers: []string{"a", "x"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 2, Of: 3, Bytes: 100 + archiveOverhead + 3*layerEntryOverhead + 2*layerTarOverhead}},
+		{"the longest prefix wins", []Image{{Layers: []string{"a"}}, {Layers: []string{"a", "b", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 1, Of: 3, Bytes: 100 + archiveOverhead + 3*layerEntryOverhead + layerTarOverhead}},
+		{"every layer held", []Image{{Layers: []string{"a", "b", "c", "d"}}}, ImageTransfer{Node: "n", Path: PathLayers, Layers: 0, Of: 3, Bytes: archiveOverhead + 3*layerEntryOverhead}},
+		{"the same diff on another base is another layer", []Image{{Layers: []string{"x", "b", "c"}}}, ImageTransfer{Node: "n", Path: PathWhole, Layers: 3, Of: 3, Bytes: 1000}},
+	}
+	for _, c := range cases {
+		if got := Transfer("n", img, c.held); got != c.want {
+			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	// Layers not known: the whole image.
+	if got := Transfer("n", Image{ID: "x", Size: 5}, []Image{{Layers: []string{"a"}}}); got.Path != PathWhole || got.Bytes != 5 {
+		t.Errorf("unknown layers: %+v", got)
+	}
+	// Sizes not known: the layer count, no bytes.
+	if got := Transfer("n", Image{Layers: []string{"a", "b"}}, []Image{{Layers: []string{"a"}}}); got.Path != PathLayers || got.Layers != 1 || got.Bytes != 0 {
+		t.Errorf("unknown sizes: %+v", got)
+	}
+}

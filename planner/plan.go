@@ -80,6 +80,10 @@ type Plan struct {
 	// Destroy is set for a plan that removes the whole project.
 	Destroy bool `json:"destroy,omitempty"`
 
+	// Ingress is the routing mesh: the route table of every ingress node,
+	// live and to be. Nil when the project has no ingress node.
+	Ingress *IngressPlan `json:"ingress,omitempty"`
+
 	// Warnings explain things the user should know that change nothing
 	// (a volume's data staying behind on a node, an unreachable node).
 	Warnings []string `json:"warnings,omitempty"`
@@ -129,6 +133,12 @@ type Action struct {
 	// Always present, empty when there are none.
 	Ports []PortSpec `json:"ports"`
 
+	// Upstreams are the ingress routes the new container serves (apply
+	// adds it to every proxy once healthy); OldUpstreams those of the old
+	// container (removed from every proxy, and drained, before it stops).
+	Upstreams    []Upstream `json:"upstreams,omitempty"`
+	OldUpstreams []Upstream `json:"old_upstreams,omitempty"`
+
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`
 	Changes []FieldChange `json:"changes,omitempty"`
@@ -175,6 +185,34 @@ type ImageAction struct {
 	Nodes []string `json:"nodes,omitempty"`
 	// Services that need the image.
 	Services []string `json:"services,omitempty"`
+	// Transfers says, for a send, what travels to each of Nodes (in the
+	// same order). Nil for other kinds, and for a send of an image still
+	// to be built (what a node lacks is known once it is built).
+	Transfers []ImageTransfer `json:"transfers,omitempty"`
+}
+
+// Image transfer paths (ImageTransfer.Path).
+const (
+	// PathLayers sends a docker save archive without the layers the node
+	// already holds (it keeps the manifest and the image's config).
+	PathLayers = "layers"
+	// PathWhole sends the whole image: the node holds none of its layers,
+	// or what it holds is not known.
+	PathWhole = "whole"
+)
+
+// ImageTransfer is what a send carries to one node.
+type ImageTransfer struct {
+	Node string `json:"node"`
+	// Path is PathLayers or PathWhole.
+	Path string `json:"path"`
+	// Layers of the image's Of layers are sent; the node holds the others.
+	Layers int `json:"layers"`
+	Of     int `json:"of"`
+	// Bytes is about what travels: the sizes of the layers sent (the
+	// image's size for a whole image whose layers are not known); 0 when
+	// not known.
+	Bytes int64 `json:"bytes"`
 }
 
 // Interrupted describes an apply that was killed before it finished.
@@ -200,7 +238,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed()
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.

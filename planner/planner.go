@@ -74,6 +74,15 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	p.ing = &ingressState{}
+	if !opts.Destroy {
+		if diags := p.planIngress(); diags.HasErrors() {
+			return nil, diags
+		}
+		p.ing.start = p.startTable(live)
+	} else {
+		p.addFirst(p.deletesOf(IngressService, "destroy"))
+	}
 	p.removedServices()
 	if !opts.Destroy {
 		p.assignPorts(order)
@@ -108,6 +117,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		return nil, diags
 	}
 	p.finish()
+	p.finishIngress(live)
 	p.plan.Nodes = p.snapshots(original)
 	p.plan.ID = planID(p.plan)
 	return p.plan, diags
@@ -134,6 +144,8 @@ type planState struct {
 	resolvedPorts map[string][]PortSpec
 	// lv holds the batches of actions in execution order (batches.go).
 	lv *levels
+	// ing is the ingress work (ingress.go).
+	ing *ingressState
 	// targets are the placed services with a port, by name, for the
 	// services that refer to them (refs.go).
 	targets map[string]*refTarget
@@ -299,7 +311,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 func (p *planState) removedServices() {
 	var names []string
 	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
-		if p.cfg.Service(svc) == nil {
+		if p.cfg.Service(svc) == nil && svc != IngressService {
 			names = append(names, svc)
 		}
 	}
@@ -341,7 +353,7 @@ func (p *planState) removedServices() {
 		deletes[order[i]] = p.deletesOf(order[i], reason)
 		p.release(order[i])
 	}
-	p.lv.base = p.addDeletesReversed(0, order, deps, deletes)
+	p.lv.base = p.addDeletesReversed(p.lv.base, order, deps, deletes)
 }
 
 // deletesOf deletes every container of service.

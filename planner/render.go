@@ -166,6 +166,7 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 		}
 		b.WriteString("\n")
 	}
+	r.writeIngress(p)
 	r.writeWarnings(p)
 	b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
 	if len(p.Recovery) > 0 {
@@ -207,6 +208,12 @@ func (r *textRenderer) writeWarnings(p *Plan) {
 }
 
 func (p *Plan) serviceHeader(name string) string {
+	if name == IngressService && !p.Destroy {
+		if p.Ingress != nil {
+			return fmt.Sprintf("# service %q (the ingress proxies): image %s; tls %s; on %s", name, p.Ingress.Image, p.Ingress.TLS, strings.Join(p.Ingress.NodeNames(), ", "))
+		}
+		return fmt.Sprintf("# service %q (the ingress proxies): no ingress node", name)
+	}
 	for _, s := range p.Services {
 		if s.Name != name {
 			continue
@@ -218,6 +225,9 @@ func (p *Plan) serviceHeader(name string) string {
 			var ps []string
 			for _, pt := range s.Ports {
 				x := pt.String()
+				if pt.Ingress() {
+					x = fmt.Sprintf("%d:%d/%s (ingress%s)", pt.Published, pt.Target, pt.Protocol, strings.TrimRight(" "+pt.HostName+pt.Path, " "))
+				}
 				if pt.Assigned {
 					x += " (assigned)"
 				}
@@ -317,13 +327,49 @@ func (ia *ImageAction) describe() string {
 		}
 		return fmt.Sprintf("image %s will be built on %s for %s", ia.Image, where, strings.Join(ia.Services, ", "))
 	case "send":
-		return fmt.Sprintf("image %s%s will be sent to %s", name, size, strings.Join(ia.Nodes, ", "))
+		if len(ia.Transfers) == 0 {
+			return fmt.Sprintf("image %s%s will be sent to %s (the layers each node lacks: known once built)", name, size, strings.Join(ia.Nodes, ", "))
+		}
+		return fmt.Sprintf("image %s%s will be sent: %s", name, size, describeTransfers(ia.Transfers))
 	case "pull":
 		return fmt.Sprintf("image %s will be pulled on %s", ia.Image, strings.Join(ia.Nodes, ", "))
 	case "tag":
 		return fmt.Sprintf("image %s is on %s under another name: it will be tagged, nothing sent", name, strings.Join(ia.Nodes, ", "))
 	}
 	return ia.Kind + " " + ia.Image
+}
+
+// describeTransfers groups the nodes that receive the same thing, in the
+// order of their first node: "1 MB to node1, node2 (1 of 2 layers), the
+// whole image (105 MB) to node3".
+func describeTransfers(ts []ImageTransfer) string {
+	var keys []ImageTransfer
+	nodes := map[ImageTransfer][]string{}
+	for _, t := range ts {
+		k := t
+		k.Node = ""
+		if nodes[k] == nil {
+			keys = append(keys, k)
+		}
+		nodes[k] = append(nodes[k], t.Node)
+	}
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		to := strings.Join(nodes[k], ", ")
+		switch {
+		case k.Path == PathWhole && k.Bytes > 0:
+			parts = append(parts, fmt.Sprintf("the whole image (%s) to %s", HumanBytes(k.Bytes), to))
+		case k.Path == PathWhole:
+			parts = append(parts, "the whole image to "+to)
+		case k.Layers == 0:
+			parts = append(parts, fmt.Sprintf("only its config to %s (it holds all %d layers)", to, k.Of))
+		case k.Bytes > 0:
+			parts = append(parts, fmt.Sprintf("about %s to %s (%d of %d layers)", HumanBytes(k.Bytes), to, k.Layers, k.Of))
+		default:
+			parts = append(parts, fmt.Sprintf("%d of %d layers to %s", k.Layers, k.Of, to))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // HumanBytes is a byte count in decimal units ("41 MB"), as plans and
@@ -338,4 +384,65 @@ func HumanBytes(n int64) string {
 		return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + " kB"
 	}
 	return strconv.FormatInt(n, 10) + " B"
+}
+
+// writeIngress renders the route changes of each ingress node, a line per
+// route that changes: "ingress on node1: web :18080 -> 6 upstreams, +2 -2".
+func (r *textRenderer) writeIngress(p *Plan) {
+	ip := p.Ingress
+	if !ip.Changed() {
+		return
+	}
+	b := &r.b
+	b.WriteString("Ingress routes (pushed to every ingress proxy):\n\n")
+	for _, n := range ip.Nodes {
+		if !n.Changed {
+			continue
+		}
+		live := map[RouteKey]Route{}
+		for _, lr := range n.Live {
+			live[lr.Key()] = lr
+		}
+		note := ""
+		if !n.Loaded {
+			note = " (new routes)"
+		}
+		wrote := false
+		for _, rt := range ip.Routes {
+			old, had := live[rt.Key()]
+			delete(live, rt.Key())
+			add, rm := DiffRoutes(routeList(old, had), []Route{rt})
+			if had && add == 0 && rm == 0 && n.Loaded && old.Service == rt.Service {
+				continue
+			}
+			fmt.Fprintf(b, "  ingress on %s: %s -> %d upstream%s, +%d -%d%s\n", n.Node, rt, len(rt.Upstreams), plural(len(rt.Upstreams)), add, rm, note)
+			wrote = true
+		}
+		for _, lr := range n.Live {
+			if _, gone := live[lr.Key()]; gone {
+				fmt.Fprintf(b, "  ingress on %s: %s removed, -%d\n", n.Node, lr, len(lr.Upstreams))
+				wrote = true
+			}
+		}
+		if !wrote {
+			fmt.Fprintf(b, "  ingress on %s: tls %s\n", n.Node, ip.TLS)
+		}
+	}
+	b.WriteString("\n")
+}
+
+func routeList(r Route, ok bool) []Route {
+	if !ok {
+		return nil
+	}
+	return []Route{r}
+}
+
+// NodeNames are the ingress nodes' names.
+func (ip *IngressPlan) NodeNames() []string {
+	var out []string
+	for _, n := range ip.Nodes {
+		out = append(out, n.Node)
+	}
+	return out
 }

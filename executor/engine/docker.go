@@ -169,7 +169,7 @@ func (d *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 		return f, d.wrap("engine info", err)
 	}
 	f.ID, f.Hostname = info.ID, info.Name
-	f.CPUs, f.MemoryBytes = info.NCPU, info.MemTotal
+	f.CPUs, f.MemoryBytes, f.Containers = info.NCPU, info.MemTotal, info.Containers
 	// GET /info has the rest of what GET /version says, but for the
 	// architecture in uname's words, of which only x86_64 names its GOARCH
 	// in practice (an aarch64 kernel may run a 32-bit arm engine). /version

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 
@@ -24,6 +26,9 @@ func (d *Node) InspectImage(ctx context.Context, ref string) (planner.Image, err
 		return planner.Image{}, d.wrap("inspect image "+ref, err)
 	}
 	img := planner.Image{ID: r.ID, Size: r.Size}
+	if r.RootFS.Type == "layers" {
+		img.Layers = r.RootFS.Layers
+	}
 	for _, t := range r.RepoTags {
 		if t != "<none>:<none>" {
 			img.Tags = append(img.Tags, t)
@@ -118,4 +123,76 @@ type buildMessage struct {
 		Message string `json:"message"`
 	} `json:"errorDetail"`
 	Aux json.RawMessage `json:"aux"`
+}
+
+// ImageLayers returns the engine's images (as Images does) with their
+// layers: one inspect per image, a few at a time. An image removed between
+// the list and its inspect is left out.
+func (d *Node) ImageLayers(ctx context.Context) ([]planner.Image, error) {
+	imgs, err := d.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	gone := make([]bool, len(imgs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i := range imgs {
+		g.Go(func() error {
+			img, err := d.InspectImage(gctx, imgs[i].ID)
+			if errors.Is(err, ErrNotFound) {
+				gone[i] = true
+				return nil
+			}
+			imgs[i].Layers = img.Layers
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := imgs[:0]
+	for i, img := range imgs {
+		if !gone[i] {
+			out = append(out, img)
+		}
+	}
+	return out, nil
+}
+
+// LayerSizes returns the content size of each of ref's layers (base
+// first), from the image's history, or nil when the history cannot be
+// matched to the layers.
+func (d *Node) LayerSizes(ctx context.Context, ref string, layers int) ([]int64, error) {
+	ctx, cancel := d.ctx(ctx)
+	defer cancel()
+	h, err := d.cli.ImageHistory(ctx, ref)
+	if err != nil {
+		return nil, d.wrap("image history of "+ref, err)
+	}
+	sizes := make([]int64, len(h))
+	for i, e := range h {
+		sizes[len(h)-1-i] = e.Size // the history is newest first
+	}
+	return MatchLayerSizes(sizes, layers), nil
+}
+
+// MatchLayerSizes maps an image's history entry sizes (oldest first) to its
+// layers. The history has an entry per build step; steps that made no layer
+// (ENV, LABEL...) have size 0, and so may a real layer (a mkdir): the
+// entries of non-zero size are layers for sure, and the zero ones fill in
+// only when the counts leave no doubt. Nil when they do not.
+func MatchLayerSizes(history []int64, layers int) []int64 {
+	var nonzero []int64
+	for _, s := range history {
+		if s > 0 {
+			nonzero = append(nonzero, s)
+		}
+	}
+	switch {
+	case len(history) == layers:
+		return history
+	case len(nonzero) == layers:
+		return nonzero
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/executor/internal/env"
+	"github.com/berth-dev/berth/executor/internal/msg"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -81,8 +84,120 @@ func LocalFacts(ctx context.Context, cfg *config.Config, withLocal bool, environ
 		return f, nil
 	}
 	f.LocalImages = imgs
+	addLocalLayers(ctx, n, cfg, f)
 	f.LocalEngineID = id
 	return f, nil
+}
+
+// usedRefs returns the normalized references of the images cfg's
+// services run (a service with a build block: its content-tagged build).
+func usedRefs(cfg *config.Config, f Facts) map[string]bool {
+	refs := map[string]bool{}
+	for _, s := range cfg.Services {
+		ref := s.Image
+		if s.Build != nil {
+			ref = f.BuildImages[s.Name]
+		}
+		if ref != "" {
+			refs[planner.NormalizeRef(ref)] = true
+		}
+	}
+	return refs
+}
+
+func usesImage(img planner.Image, refs map[string]bool) bool {
+	for _, t := range img.Tags {
+		if refs[planner.NormalizeRef(t)] {
+			return true
+		}
+	}
+	return false
+}
+
+// addLocalLayers fills in the layers and layer sizes of the local images
+// cfg's services use (an inspect and a history each, on the local engine),
+// so that the plan can say what a send carries. An image whose layers
+// cannot be read keeps none: it is planned as a whole image.
+func addLocalLayers(ctx context.Context, n *engine.Node, cfg *config.Config, f Facts) {
+	refs := usedRefs(cfg, f)
+	for i := range f.LocalImages {
+		img := &f.LocalImages[i]
+		if !usesImage(*img, refs) {
+			continue
+		}
+		in, err := n.InspectImage(ctx, img.ID)
+		if err != nil || len(in.Layers) == 0 {
+			continue
+		}
+		img.Layers = in.Layers
+		img.LayerSizes, _ = n.LayerSizes(ctx, img.ID, len(in.Layers))
+	}
+}
+
+// NodeLayers fills in the layers of the images of every reachable node of
+// live that lacks a local image cfg's services use (f from LocalFacts):
+// the nodes an image may be sent to, so that the plan can say what will
+// travel to them. Other nodes cost nothing. A node whose layers cannot be
+// read keeps its images without them: the plan then says the whole image
+// travels (apply reads them again before sending anyway). nodes returns a
+// node by name; at most parallelism nodes are read at once.
+func NodeLayers(ctx context.Context, cfg *config.Config, f Facts, live *planner.Live, nodes func(name string) (Node, error), parallelism int) {
+	refs := usedRefs(cfg, f)
+	local := map[string]bool{}
+	for _, img := range f.LocalImages {
+		if len(img.Layers) == 0 {
+			continue
+		}
+		for _, t := range img.Tags {
+			if r := planner.NormalizeRef(t); refs[r] {
+				local[r] = true
+			}
+		}
+	}
+	if len(local) == 0 || live == nil {
+		return
+	}
+	g := errgroup.Group{}
+	g.SetLimit(max(parallelism, 1))
+	for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
+		st := live.Nodes[name]
+		if st == nil || !st.Reachable {
+			continue
+		}
+		has := map[string]bool{}
+		for _, img := range st.Images {
+			for _, t := range img.Tags {
+				has[planner.NormalizeRef(t)] = true
+			}
+		}
+		lacks := false
+		for r := range local {
+			lacks = lacks || !has[r]
+		}
+		if !lacks {
+			continue
+		}
+		n, err := nodes(name)
+		ln, ok := n.(LayerNode)
+		if err != nil || !ok {
+			continue
+		}
+		g.Go(func() error {
+			imgs, err := ln.ImageLayers(ctx)
+			if err != nil {
+				return nil
+			}
+			byID := map[string][]string{}
+			for _, img := range imgs {
+				byID[img.ID] = img.Layers
+			}
+			for i := range st.Images {
+				st.Images[i].Layers = byID[st.Images[i].ID]
+			}
+			return nil
+		})
+	}
+	g.Wait()
 }
 
 // BuildRef is the reference a build is tagged with: the repository of the
@@ -119,6 +234,15 @@ type Node interface {
 	LoadImage(ctx context.Context, r io.Reader) error
 	PullImage(ctx context.Context, ref, registryAuth string) error
 }
+
+// LayerNode is a node that can list its images with their layers (see
+// planner.Image.Layers), so that it is sent only the layers it lacks.
+// engine.Node implements it; a node that does not gets whole images.
+type LayerNode interface {
+	ImageLayers(ctx context.Context) ([]planner.Image, error)
+}
+
+var _ LayerNode = (*engine.Node)(nil)
 
 // Tagger is a node that can give an image it holds another name, so that a
 // node holding the exact image under another tag receives nothing.
@@ -177,6 +301,10 @@ type Options struct {
 	HomeDir string
 	// Local opens the local engine. Default: engine.OpenLocal over Environ.
 	Local func(ctx context.Context) (LocalEngine, error)
+	// WholeImages sends whole images even to nodes that hold some of
+	// their layers (the behaviour before layer-aware sends; for the
+	// benchmark's comparison).
+	WholeImages bool
 }
 
 // Step is apply's image step: it builds, sends and pulls what the
@@ -414,28 +542,83 @@ func (st *Step) send(ctx context.Context, eng LocalEngine, ia *planner.ImageActi
 				st.event("tag", name, msg)
 				return nil
 			}
+			d := &shipDest{node: name, load: n.LoadImage}
+			if k := st.sharedLayers(ctx, name, n, img); k > 0 {
+				d.skip = k
+				d.filter = func(r io.Reader) io.Reader { return stripLayers(r, img.Layers, k) }
+				for _, t := range ia.Transfers {
+					if t.Node == name && t.Path == planner.PathLayers && t.Layers == len(img.Layers)-k && t.Bytes > 0 {
+						d.total = t.Bytes
+					}
+				}
+			}
 			mu.Lock()
-			dests = append(dests, &shipDest{node: name, load: n.LoadImage})
+			dests = append(dests, d)
 			mu.Unlock()
 			return nil
 		})
 	}
 	g.Wait()
-	if len(dests) > 0 {
-		sort.Slice(dests, func(i, j int) bool { return dests[i].node < dests[j].node })
-		st.ship(ctx, eng, ia.Image, img, dests)
-		for _, d := range dests {
+	if len(dests) == 0 {
+		return nil
+	}
+	sort.Slice(dests, func(i, j int) bool { return dests[i].node < dests[j].node })
+	st.ship(ctx, eng, ia.Image, img, dests)
+	// A node that refused the image without the layers it holds gets the
+	// whole image (the refused load left nothing behind).
+	var retry []*shipDest
+	for _, d := range dests {
+		st.addSent(d.node, d.sent.Load())
+		switch {
+		case d.err != nil && d.skip > 0 && ctx.Err() == nil:
+			m := fmt.Sprintf("node %s refused %s without the %d layers it holds (%s): sending the whole image", d.node, ia.Image, d.skip, msg.OneLine(d.err.Error()))
+			st.printf("  %s", m)
+			st.event("send", d.node, m)
+			retry = append(retry, &shipDest{node: d.node, load: d.load})
+		case d.err != nil:
+			fail(d.node, d.err)
+		default:
+			st.event("send", d.node, st.sentMessage(ia.Image, d, len(img.Layers)))
+		}
+	}
+	if len(retry) > 0 {
+		st.ship(ctx, eng, ia.Image, img, retry)
+		for _, d := range retry {
 			st.addSent(d.node, d.sent.Load())
 			if d.err != nil {
 				fail(d.node, d.err)
 				continue
 			}
-			msg := fmt.Sprintf("sent %s to node %s: %d bytes in %s", ia.Image, d.node, d.sent.Load(), roundDuration(d.elapsed()))
-			st.event("send", d.node, msg)
+			st.event("send", d.node, st.sentMessage(ia.Image, d, len(img.Layers))+", after the partial load was refused")
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return errors.Join(errs...)
+}
+
+// sharedLayers returns how many of img's layers (base first) node n holds
+// already, so that they are left out of what it is sent: 0 when it holds
+// none, when layers are not known, or with WholeImages.
+func (st *Step) sharedLayers(ctx context.Context, name string, n Node, img planner.Image) int {
+	ln, ok := n.(LayerNode)
+	if st.opts.WholeImages || !ok || len(img.Layers) == 0 {
+		return 0
+	}
+	held, err := ln.ImageLayers(ctx)
+	if err != nil {
+		st.printf("  node %s: its layers could not be read (%s): sending the whole image", name, msg.OneLine(err.Error()))
+		return 0
+	}
+	return planner.SharedLayers(img.Layers, held)
+}
+
+// sentMessage is the event of a finished send to d.
+func (st *Step) sentMessage(ref string, d *shipDest, layers int) string {
+	what := "the whole image"
+	if d.skip > 0 {
+		what = fmt.Sprintf("%d of %d layers, it held the others", layers-d.skip, layers)
+	}
+	return fmt.Sprintf("sent %s to node %s: %d bytes (%s) in %s", ref, d.node, d.sent.Load(), what, roundDuration(d.elapsed()))
 }
 
 // ship streams one save of ref from the local engine to every dest at once.
@@ -445,7 +628,11 @@ func (st *Step) ship(ctx context.Context, eng LocalEngine, ref string, img plann
 	now := time.Now()
 	for i, d := range dests {
 		nodes[i] = d.node
-		d.total = img.Size
+		if d.skip > 0 {
+			nodes[i] += fmt.Sprintf(" (%d of %d layers)", len(img.Layers)-d.skip, len(img.Layers))
+		} else {
+			d.total = img.Size
+		}
 		d.start = now
 	}
 	how := ""

@@ -19,6 +19,12 @@ type shipDest struct {
 	// load consumes the stream (Node.LoadImage). It may return before the
 	// end of the stream (on error): the others go on without it.
 	load func(ctx context.Context, r io.Reader) error
+	// filter, if set, rewrites the stream for this node only (stripLayers):
+	// sent, rate and progress count what comes out of it.
+	filter func(io.Reader) io.Reader
+	// skip is how many of the image's layers (base first) the node holds
+	// and filter leaves out; 0: the whole image.
+	skip int
 
 	total int64        // expected bytes (for progress), 0 if unknown
 	sent  atomic.Int64 // bytes handed to load so far
@@ -67,17 +73,22 @@ func fanOut(ctx context.Context, src io.Reader, dests []*shipDest, o fanOptions)
 	var wg sync.WaitGroup
 	for i, d := range dests {
 		s := &sink{d: d, ch: make(chan []byte, o.window), dead: make(chan struct{})}
-		s.r = &chunkReader{ctx: ctx, ch: s.ch, d: d, rate: o.rate}
+		s.r = &chunkReader{ctx: ctx, ch: s.ch}
 		sinks[i] = s
 		if d.start.IsZero() {
 			d.start = time.Now()
 		}
+		var r io.Reader = s.r
+		if d.filter != nil {
+			r = d.filter(r)
+		}
+		r = &meter{ctx: ctx, r: r, d: d, rate: o.rate}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// A nil error before the end of the stream is fine: the
 			// engine read a whole tarball (up to its end marker).
-			err := d.load(ctx, s.r)
+			err := d.load(ctx, r)
 			now := time.Now()
 			d.err = err // before end: readers of end may read err
 			d.end.Store(&now)
@@ -129,8 +140,6 @@ type chunkReader struct {
 	ctx    context.Context
 	ch     <-chan []byte
 	cur    []byte
-	d      *shipDest
-	rate   int64
 	srcErr atomic.Pointer[error] // set before ch is closed
 }
 
@@ -151,8 +160,22 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, r.cur)
 	r.cur = r.cur[n:]
+	return n, nil
+}
+
+// meter counts what a destination's load reads (after its filter) and
+// holds it to the rate.
+type meter struct {
+	ctx  context.Context
+	r    io.Reader
+	d    *shipDest
+	rate int64
+}
+
+func (r *meter) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
 	sent := r.d.sent.Add(int64(n))
-	if r.rate > 0 {
+	if r.rate > 0 && n > 0 {
 		// Sleep until the bytes sent so far fit the rate.
 		due := r.d.start.Add(time.Duration(float64(sent) / float64(r.rate) * float64(time.Second)))
 		if wait := time.Until(due); wait > 0 {
@@ -163,7 +186,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			}
 		}
 	}
-	return n, nil
+	return n, err
 }
 
 // gzipStream compresses src on the fly (fastest level: the point is to

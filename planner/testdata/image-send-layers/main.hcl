@@ -1,0 +1,30 @@
+project "demo" {}
+
+node "node1" {
+  address = "10.0.0.11"
+  labels  = { zone = "a", role = "web" }
+}
+
+node "node2" {
+  address = "10.0.0.12"
+  labels  = { zone = "b", role = "web" }
+}
+
+node "node3" {
+  address = "10.0.0.13"
+  labels  = { zone = "c", role = "db" }
+}
+
+service "web" {
+  image    = "app:v2"
+  replicas = 3
+
+  placement {
+    spread = node.labels.zone
+  }
+
+  health {
+    http = "/healthz"
+    port = 8080
+  }
+}
