@@ -35,6 +35,8 @@ Sections (-only, comma-separated; default all):
   lifecycle 30 replicas of berth-test/echo: deploy from nothing (v1), rolling
             update to v2, removal; berth over 3 nodes vs docker-compose v1 and
             docker stack deploy (single-node swarm) on node1's engine
+  independent three services of 1 replica that do not depend on each other
+            (they roll out together) vs one of them alone, first deploy
   planner   the pure planner at 100/1,000/10,000 nodes (go test -bench)
   fanout    berth plan over 3..N nodes: extra sshd endpoints on the three
             nodes (engines shared); -fanout-peers adds OpenSSH 'ssh true' to
@@ -66,7 +68,7 @@ type options struct {
 	verbose     bool
 }
 
-var sections = []string{"noop", "lifecycle", "planner", "fanout"}
+var sections = []string{"noop", "lifecycle", "independent", "planner", "fanout"}
 
 func main() {
 	os.Exit(run())
@@ -236,7 +238,7 @@ func (b *bench) main() (code int) {
 		fn func() error
 	}
 	failed := false
-	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"planner", b.planner}, {"fanout", b.fanout}} {
+	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"independent", b.independent}, {"planner", b.planner}, {"fanout", b.fanout}} {
 		if !b.opts.only[s.id] {
 			continue
 		}
