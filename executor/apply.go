@@ -259,7 +259,7 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 			failed = fmt.Errorf("interrupted: %w", err)
 			break
 		}
-		if d := batchDelay(batch); d > 0 && bi < len(batches)-1 {
+		if d := batchDelay(batches, bi); d > 0 {
 			select {
 			case <-time.After(d):
 			case <-ctx.Done():
@@ -290,10 +290,21 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 	return ap.result, nil
 }
 
-func batchDelay(b []*planner.Action) time.Duration {
+// batchDelay is the pause after batch bi: the longest update.delay of the
+// services that replace or update replicas in it and go on in the next
+// batch (services that share batches keep their own delay between their
+// own batches; one that is done holds up nobody).
+func batchDelay(batches [][]*planner.Action, bi int) time.Duration {
+	if bi+1 >= len(batches) {
+		return 0
+	}
+	next := map[string]bool{}
+	for _, a := range batches[bi+1] {
+		next[a.Service] = true
+	}
 	var d int64
-	for _, a := range b {
-		if a.Spec != nil && a.Spec.Update.DelayMillis > d && (a.Kind == planner.Replace || a.Kind == planner.Update) {
+	for _, a := range batches[bi] {
+		if a.Spec != nil && a.Spec.Update.DelayMillis > d && (a.Kind == planner.Replace || a.Kind == planner.Update) && next[a.Service] {
 			d = a.Spec.Update.DelayMillis
 		}
 	}

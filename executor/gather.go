@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/berth-dev/berth/internal/trace"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -42,6 +43,7 @@ func (s *Session) gatherNode(ctx context.Context, name string) *planner.NodeStat
 	if err != nil {
 		return &planner.NodeState{Name: name, Error: err.Error()}
 	}
+	defer trace.Spanf("gather %s", name)()
 	st, err := gatherNode(ctx, n, s.project, !s.noHostPorts)
 	if err != nil {
 		return &planner.NodeState{Name: name, Error: (&NodeError{Node: name, Err: err}).Error()}
@@ -62,10 +64,12 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 	st := &planner.NodeState{Name: n.Name(), Reachable: true}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
+		defer trace.Spanf("gather %s: %s", n.Name(), "Info")()
 		st.Engine, err = n.Info(gctx)
 		return err
 	})
 	g.Go(func() (err error) {
+		defer trace.Spanf("gather %s: %s", n.Name(), "Containers")()
 		st.Containers, st.Foreign, err = n.Containers(gctx, project)
 		if err != nil {
 			return err
@@ -74,20 +78,24 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 		return err
 	})
 	g.Go(func() (err error) {
+		defer trace.Spanf("gather %s: %s", n.Name(), "Images")()
 		st.Images, err = n.Images(gctx)
 		return err
 	})
 	g.Go(func() (err error) {
+		defer trace.Spanf("gather %s: %s", n.Name(), "Networks")()
 		st.Networks, err = n.Networks(gctx, project)
 		return err
 	})
 	if hostPorts {
 		g.Go(func() (err error) {
+			defer trace.Spanf("gather %s: %s", n.Name(), "HostPorts")()
 			st.HostPorts, err = n.HostPorts(gctx)
 			return err
 		})
 	}
 	g.Go(func() (err error) {
+		defer trace.Spanf("gather %s: %s", n.Name(), "Volumes")()
 		// One list of every volume, filtered here: the engine cannot select
 		// "this project's label or no berth label at all".
 		vs, err := n.Volumes(gctx, nil)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/config"
 	"github.com/berth-dev/berth/executor/images"
+	"github.com/berth-dev/berth/internal/trace"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -271,6 +272,14 @@ type operation struct {
 	view View
 	sess *Session
 	out  *Outcome
+	// facts delivers the local engine's image facts once, started by
+	// startFacts (nil: not started yet).
+	facts chan factsResult
+}
+
+type factsResult struct {
+	f   images.Facts
+	err error
 }
 
 // Run carries out one operation on the nodes of cfg: it opens the session,
@@ -294,7 +303,14 @@ func Run(ctx context.Context, cfg *config.Config, req Request, view View) (*Outc
 	if open == nil {
 		open = Open
 	}
+	if req.Op == OpPlan {
+		// A plan takes no lock: the local engine's image facts are read
+		// while the nodes are connected to, not after.
+		op.startFacts(ctx)
+	}
+	endOpen := trace.Span("open session (all nodes)")
 	op.sess = open(ctx, cfg, req.Session)
+	endOpen()
 	defer op.sess.Close()
 	var err error
 	switch req.Op {
@@ -372,20 +388,20 @@ func (op *operation) plan(ctx context.Context) error {
 	if err := op.makePlan(opts); err != nil {
 		return err
 	}
+	defer trace.Span("show the plan")()
 	return op.view.Planned(op.out.Plan)
 }
 
-// gather reads the live state and the stale locks (killed runs) from the
-// nodes, and the image facts of the local engine at the same time, and
-// returns the planner's options.
-func (op *operation) gather(ctx context.Context) (planner.Options, error) {
-	destroy := op.req.Op == OpDestroy || op.req.Destroy
-	opts := planner.Options{Destroy: destroy, Recover: op.req.Recover}
-	type result struct {
-		f   images.Facts
-		err error
+// destroying says whether the operation plans the removal of everything.
+func (op *operation) destroying() bool { return op.req.Op == OpDestroy || op.req.Destroy }
+
+// startFacts starts reading the local engine's image facts, unless that
+// was already started.
+func (op *operation) startFacts(ctx context.Context) {
+	if op.facts != nil {
+		return
 	}
-	ch := make(chan result, 1)
+	op.facts = make(chan factsResult, 1)
 	go func() {
 		facts := op.req.ImageFacts
 		if facts == nil {
@@ -393,16 +409,29 @@ func (op *operation) gather(ctx context.Context) (planner.Options, error) {
 				return images.LocalFacts(ctx, cfg, withLocal, op.req.Session.environ())
 			}
 		}
-		f, err := facts(ctx, op.cfg, !destroy)
-		ch <- result{f, err}
+		end := trace.Span("local image facts")
+		f, err := facts(ctx, op.cfg, !op.destroying())
+		end()
+		op.facts <- factsResult{f, err}
 	}()
+}
+
+// gather reads the live state and the stale locks (killed runs) from the
+// nodes, and the image facts of the local engine at the same time (or
+// takes those started earlier), and returns the planner's options.
+func (op *operation) gather(ctx context.Context) (planner.Options, error) {
+	opts := planner.Options{Destroy: op.destroying(), Recover: op.req.Recover}
+	op.startFacts(ctx)
+	endGather := trace.Span("gather (all nodes)")
 	op.out.Live = op.sess.Gather(ctx)
+	endGather()
 	for _, li := range Locks(op.cfg.Project.Name, op.out.Live) {
 		if li.Stale() && !slices.Contains(opts.Interrupted, li.ApplyID) {
 			opts.Interrupted = append(opts.Interrupted, li.ApplyID)
 		}
 	}
-	r := <-ch
+	r := <-op.facts
+	op.facts = nil
 	if r.err != nil {
 		return opts, r.err
 	}
@@ -415,7 +444,9 @@ func (op *operation) gather(ctx context.Context) (planner.Options, error) {
 
 // makePlan plans, showing the diagnostics.
 func (op *operation) makePlan(opts planner.Options) error {
+	end := trace.Span("planner.Make")
 	p, diags := planner.Make(op.cfg, op.out.Live, opts)
+	end()
 	if len(diags) > 0 {
 		op.view.Diagnostics(op.cfg.Files, diags)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/executor/internal/msg"
 	"github.com/berth-dev/berth/executor/transport"
+	"github.com/berth-dev/berth/internal/trace"
 )
 
 // Defaults for Options; see there. The SSH ones are transport's and the
@@ -117,13 +118,17 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 		}
 	}
 
+	endResolver := trace.Span("read ssh_config")
 	resolver, rerr := transport.NewResolver(cfg, opts.SSH)
+	endResolver()
 	var mu sync.Mutex
 	g := errgroup.Group{}
 	g.SetLimit(opts.Parallelism)
 	for _, n := range cfg.Nodes {
 		g.Go(func() error {
+			end := trace.Spanf("open %s", n.Name)
 			node, err := s.open(ctx, n, resolver, rerr)
+			end()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -161,6 +166,7 @@ func (s *Session) open(ctx context.Context, n *config.Node, r *transport.Resolve
 	if err != nil {
 		return nil, err
 	}
+	defer trace.Spanf("open %s: engine ping (API version)", n.Name)()
 	return node(engine.NewSSH(ctx, n.Name, c, socket, s.opts.RequestTimeout))
 }
 

@@ -51,7 +51,7 @@ func (p *planState) planImages() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	missing := map[string]map[string]bool{}
 	var missingOrder []string
-	for _, b := range p.batches {
+	for _, b := range p.lv.batches {
 		for _, a := range b {
 			if a.Spec == nil || (a.Kind != Create && a.Kind != Replace) {
 				continue

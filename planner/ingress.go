@@ -326,7 +326,7 @@ func (p *planState) planIngress() hcl.Diagnostics {
 		}
 		batch = append(batch, p.deleteAction(oc, reason))
 	}
-	p.addBatch(batch)
+	p.addFirst(batch)
 	return nil
 }
 

@@ -24,7 +24,7 @@ func (p *planState) checkNames() hcl.Diagnostics {
 	// freed: the batch (1-based) in which the plan removes a container
 	// or renames it aside, by node and ID.
 	freed := map[string]int{}
-	for bi, b := range p.batches {
+	for bi, b := range p.lv.batches {
 		for _, a := range b {
 			if k := oldKey(&a); k != "" && (a.Kind == Delete || a.Kind == Replace) {
 				if _, ok := freed[k]; !ok {
@@ -48,7 +48,7 @@ func (p *planState) checkNames() hcl.Diagnostics {
 			check(a, 0)
 		}
 	}
-	for bi, b := range p.batches {
+	for bi, b := range p.lv.batches {
 		for i := range b {
 			if a := &b[i]; a.Kind == Create || a.Kind == Replace {
 				check(a, bi+1)

@@ -65,6 +65,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	live, p.obs = p.recover(live)
 	p.buildNodes(live)
 	p.collectOwn()
+	p.initLevels()
 	if diags := p.sharedEngines(); diags.HasErrors() {
 		return nil, diags
 	}
@@ -80,7 +81,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		}
 		p.ing.start = p.startTable(live)
 	} else {
-		p.deleteAll(IngressService, "destroy")
+		p.addFirst(p.deletesOf(IngressService, "destroy"))
 	}
 	p.removedServices()
 	if !opts.Destroy {
@@ -90,9 +91,15 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		}
 	} else {
 		// Deletes go in reverse depends_on order: dependents first.
-		for i := len(order) - 1; i >= 0; i-- {
-			p.deleteAll(order[i].Name, "destroy")
+		names := make([]string, len(order))
+		deps := map[string][]string{}
+		deletes := map[string][]Action{}
+		for i, s := range order {
+			names[i] = s.Name
+			deps[s.Name] = s.Dependencies()
+			deletes[s.Name] = p.deletesOf(s.Name, "destroy")
 		}
+		p.addDeletesReversed(p.lv.base, names, deps, deletes)
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -135,8 +142,8 @@ type planState struct {
 	specCache map[string]parsedSpec
 	// resolvedPorts by service name, auto-assigned ports filled in.
 	resolvedPorts map[string][]PortSpec
-	// batches of actions in execution order.
-	batches [][]Action
+	// lv holds the batches of actions in execution order (batches.go).
+	lv *levels
 	// ing is the ingress work (ingress.go).
 	ing *ingressState
 	// targets are the placed services with a port, by name, for the
@@ -337,22 +344,25 @@ func (p *planState) removedServices() {
 	for _, n := range names {
 		visit(n)
 	}
+	deletes := map[string][]Action{}
 	for i := len(order) - 1; i >= 0; i-- {
 		reason := "service removed from the configuration"
 		if order[i] == "" {
 			reason = "container has berth's project label but no service label"
 		}
-		p.deleteAll(order[i], reason)
+		deletes[order[i]] = p.deletesOf(order[i], reason)
 		p.release(order[i])
 	}
+	p.lv.base = p.addDeletesReversed(p.lv.base, order, deps, deletes)
 }
 
-func (p *planState) deleteAll(service, reason string) {
+// deletesOf deletes every container of service.
+func (p *planState) deletesOf(service, reason string) []Action {
 	var batch []Action
 	for _, oc := range p.own[service] {
 		batch = append(batch, p.deleteAction(oc, reason))
 	}
-	p.addBatch(batch)
+	return batch
 }
 
 // actionPorts fills in an action's ports from its spec, when it has one and
@@ -372,24 +382,23 @@ func ref(c *Container, node string) *ContainerRef {
 	return &ContainerRef{ID: c.ID, Name: c.Name, Node: node, Image: c.Image, ImageID: c.ImageID}
 }
 
-func (p *planState) addBatch(b []Action) {
-	if len(b) > 0 {
-		p.batches = append(p.batches, b)
-	}
-}
-
 // finish numbers batches and steps, fills ServicePlans, warnings and the ID.
 func (p *planState) finish() {
 	step := 0
 	total := 0
-	for _, b := range p.batches {
+	for _, b := range p.lv.batches {
 		total += len(b)
 	}
 	p.plan.Actions = make([]Action, 0, total)
-	for i, b := range p.batches {
+	batch := 0
+	for _, b := range p.lv.batches {
+		if len(b) == 0 {
+			continue
+		}
+		batch++
 		for _, a := range b {
 			step++
-			a.Batch = i + 1
+			a.Batch = batch
 			a.Step = step
 			actionPorts(&a)
 			p.plan.Actions = append(p.plan.Actions, a)

@@ -197,10 +197,10 @@ func (rc *reconcile) extras() {
 }
 
 // addBatches adds the service's deletes, then its creates, then its
-// changes in batches of the update parallelism.
+// changes in batches of the update parallelism (from the service's first
+// batch on: see batches.go).
 func (rc *reconcile) addBatches() {
-	rc.p.addBatch(rc.deletes)
-	rc.p.addBatch(rc.creates)
+	batches := [][]Action{rc.deletes, rc.creates}
 	changes := rc.changes
 	par := rc.svc.Update.Parallelism
 	if par <= 0 {
@@ -208,9 +208,10 @@ func (rc *reconcile) addBatches() {
 	}
 	for len(changes) > 0 {
 		k := min(par, len(changes))
-		rc.p.addBatch(changes[:k:k])
+		batches = append(batches, changes[:k:k])
 		changes = changes[k:]
 	}
+	rc.p.addServiceBatches(rc.svc, batches...)
 }
 
 func (pl *Plan) unchanged(service string) {

@@ -12,11 +12,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/berth-dev/berth/internal/trace"
 )
 
 func main() {
+	trace.Mark("main (package init done)")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := Run(ctx, os.Args[1:], StdStreams())
 	stop()
+	trace.Mark("exit")
 	os.Exit(code)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/executor/images"
 	"github.com/berth-dev/berth/executor/transport"
+	"github.com/berth-dev/berth/internal/trace"
 )
 
 // connFlags are the flags of every command that talks to the nodes.
@@ -40,7 +41,9 @@ func addConnFlags(fs *flag.FlagSet) *connFlags {
 // loadConfig reads the configuration, printing diagnostics. It fails (with
 // the diagnostics already printed) on errors.
 func loadConfig(s Streams, dir string, cf *connFlags) (*config.Config, error) {
+	end := trace.Span("config load")
 	cfg, diags := config.Load(dir, cf.vars.inputs(s))
+	end()
 	var files map[string]*hcl.File
 	if cfg != nil {
 		files = cfg.Files

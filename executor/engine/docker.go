@@ -55,6 +55,9 @@ type Node struct {
 	broken func() error
 	close  func() error
 	closed atomic.Bool
+	// apiVersion is the engine's API version, from the ping's API-Version
+	// header (the same value GET /version reports).
+	apiVersion string
 }
 
 var errNodeClosed = errors.New("connection closed (the node was closed)")
@@ -108,6 +111,7 @@ func (d *Node) connect(ctx context.Context) error {
 		return d.wrap("ping engine", err)
 	}
 	d.cli.NegotiateAPIVersionPing(p)
+	d.apiVersion = p.APIVersion
 	return nil
 }
 
@@ -160,29 +164,26 @@ func (d *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	var f planner.EngineFacts
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		info, err := d.cli.Info(gctx)
-		if err != nil {
-			return d.wrap("engine info", err)
-		}
-		f.ID, f.Hostname = info.ID, info.Name
-		f.CPUs, f.MemoryBytes, f.Containers = info.NCPU, info.MemTotal, info.Containers
-		return nil
-	})
-	var v struct{ version, api, os, arch string }
-	g.Go(func() error {
-		ver, err := d.cli.ServerVersion(gctx)
-		if err != nil {
-			return d.wrap("engine version", err)
-		}
-		v.version, v.api, v.os, v.arch = ver.Version, ver.APIVersion, ver.Os, ver.Arch
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return planner.EngineFacts{}, err
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return f, d.wrap("engine info", err)
 	}
-	f.Version, f.APIVersion, f.OS, f.Arch = v.version, v.api, v.os, v.arch
+	f.ID, f.Hostname = info.ID, info.Name
+	f.CPUs, f.MemoryBytes, f.Containers = info.NCPU, info.MemTotal, info.Containers
+	// GET /info has the rest of what GET /version says, but for the
+	// architecture in uname's words, of which only x86_64 names its GOARCH
+	// in practice (an aarch64 kernel may run a 32-bit arm engine). /version
+	// costs the engine as much as /info (both run runc and docker-init for
+	// their versions), so it is asked only when /info does not settle it.
+	if info.Architecture == "x86_64" && info.ServerVersion != "" && info.OSType != "" && d.apiVersion != "" {
+		f.Version, f.APIVersion, f.OS, f.Arch = info.ServerVersion, d.apiVersion, info.OSType, "amd64"
+		return f, nil
+	}
+	ver, err := d.cli.ServerVersion(ctx)
+	if err != nil {
+		return planner.EngineFacts{}, d.wrap("engine version", err)
+	}
+	f.Version, f.APIVersion, f.OS, f.Arch = ver.Version, ver.APIVersion, ver.Os, ver.Arch
 	return f, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/errdefs"
 
@@ -12,24 +11,22 @@ import (
 )
 
 // Networks lists the project's labelled networks and any network of the
-// project network's name (the engine's name filter matches substrings:
-// the name is compared here), then inspects each for its containers.
+// project network's name, then inspects each for its containers. One
+// unfiltered list (the engine ANDs different filter keys, and its name
+// filter matches substrings) is filtered here: one request, not two.
 func (d *Node) Networks(ctx context.Context, project string) ([]planner.Network, error) {
 	ctx, cancel := d.ctx(ctx)
 	defer cancel()
 	name := planner.NetworkName(project)
-	byLabel, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", planner.LabelProject+"="+project))})
-	if err != nil {
-		return nil, d.wrap("list networks", err)
-	}
-	byName, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("name", name))})
+	all, err := d.cli.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		return nil, d.wrap("list networks", err)
 	}
 	seen := map[string]bool{}
 	var out []planner.Network
-	for _, s := range append(byLabel, byName...) {
-		if seen[s.ID] || (s.Labels[planner.LabelProject] != project && s.Name != name) {
+	for _, s := range all {
+		mine := project != "" && s.Labels[planner.LabelProject] == project
+		if seen[s.ID] || (!mine && s.Name != name) {
 			continue
 		}
 		seen[s.ID] = true

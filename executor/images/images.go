@@ -66,7 +66,17 @@ func LocalFacts(ctx context.Context, cfg *config.Config, withLocal bool, environ
 		return f, nil
 	}
 	defer n.Close()
+	// The engine's ID is read while the images are listed.
+	idc := make(chan string, 1)
+	go func() {
+		info, err := n.Info(ctx)
+		if err != nil {
+			info.ID = ""
+		}
+		idc <- info.ID
+	}()
 	imgs, err := n.Images(ctx)
+	id := <-idc
 	if err != nil {
 		if needLocal {
 			return f, fmt.Errorf("list the local engine's images: %w", err)
@@ -75,9 +85,7 @@ func LocalFacts(ctx context.Context, cfg *config.Config, withLocal bool, environ
 	}
 	f.LocalImages = imgs
 	addLocalLayers(ctx, n, cfg, f)
-	if info, err := n.Info(ctx); err == nil {
-		f.LocalEngineID = info.ID
-	}
+	f.LocalEngineID = id
 	return f, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/berth-dev/berth/executor/internal/msg"
+	"github.com/berth-dev/berth/internal/trace"
 )
 
 // Pool holds the run's SSH connections: one per host, shared when a node
@@ -243,11 +244,15 @@ func (e *retryableError) Error() string { return e.err.Error() }
 
 func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 	timeout := p.opts.ConnectTimeout
+	endKH := trace.Spanf("open %s: read known_hosts", t.label)
 	verifier, err := newHostKeyVerifier(t, p.opts.TrustNewHosts, p.writer.append)
+	endKH()
 	if err != nil {
 		return nil, err
 	}
+	endKey := trace.Spanf("open %s: load identity", t.label)
 	auth, err := p.keys.authFor(t)
+	endKey()
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +283,9 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 		}
 	} else {
 		d := net.Dialer{Timeout: timeout, KeepAlive: 15 * time.Second}
+		endTCP := trace.Spanf("open %s: TCP connect", t.label)
 		raw, err = d.DialContext(ctx, "tcp", t.addr())
+		endTCP()
 		if err != nil {
 			return nil, dialError(t, timeout, err)
 		}
@@ -304,7 +311,9 @@ func (p *Pool) dialOnce(ctx context.Context, t *Target) (*Conn, error) {
 		ClientVersion:     "SSH-2.0-berth",
 		Timeout:           timeout,
 	}
+	endHS := trace.Spanf("open %s: SSH handshake and auth", t.label)
 	cc, chans, reqs, err := ssh.NewClientConn(raw, t.addr(), cfg)
+	endHS()
 	stopTimer.Stop()
 	stopCtx()
 	if err != nil {

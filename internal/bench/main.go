@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,8 @@ Sections (-only, comma-separated; default all):
   lifecycle 30 replicas of berth-test/echo: deploy from nothing (v1), rolling
             update to v2, removal; berth over 3 nodes vs docker-compose v1 and
             docker stack deploy (single-node swarm) on node1's engine
+  independent three services of 1 replica that do not depend on each other
+            (they roll out together) vs one of them alone, first deploy
   planner   the pure planner at 100/1,000/10,000 nodes (go test -bench)
   fanout    berth plan over 3..N nodes: extra sshd endpoints on the three
             nodes (engines shared); -fanout-peers adds OpenSSH 'ssh true' to
@@ -73,7 +76,7 @@ type options struct {
 	ingressRate     int // requests a second to every node during the ingress updates
 }
 
-var sections = []string{"noop", "lifecycle", "planner", "fanout", "ingress"}
+var sections = []string{"noop", "lifecycle", "independent", "planner", "fanout", "ingress"}
 
 func main() {
 	os.Exit(run())
@@ -96,12 +99,12 @@ func run() int {
 	fs.StringVar(&fan, "fanout", "3,10,25,50,100,200", "node counts for the fan-out curve (3 real nodes plus extra sshd endpoints)")
 	fs.BoolVar(&o.fanoutPeers, "fanout-peers", false, "fan-out: also time OpenSSH 'ssh true' to every node (10 at once) and berth plan -parallelism N")
 	fs.IntVar(&o.composeSSH, "compose-ssh", 0, "also run docker-compose over ssh:// in every lifecycle round with COMPOSE_PARALLEL_LIMIT=`N` (slow; 0: one attempt with compose's defaults only)")
-	fs.BoolVar(&o.trace, "trace", false, "after the noop and fanout rounds, replay berth plan phase by phase (see -trace-plan) and add where its time goes to the notes")
+	fs.BoolVar(&o.trace, "trace", false, "after the noop and fanout rounds, run berth plan with BERTH_TRACE=1 (see -trace-plan) and add where its time goes to the notes")
 	fs.IntVar(&o.ingressRequests, "ingress-requests", 1000, "ingress: sequential GETs per round, kind (keep-alive, new connection) and path (ingress, direct)")
 	fs.IntVar(&o.ingressRate, "ingress-rate", 25, "ingress: requests a second to every node's port while an update runs")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
 	fs.BoolVar(&o.verbose, "v", false, "print every command as it runs")
-	traceDir := fs.String("trace-plan", "", "instead of the bench: replay 'berth plan `DIR`' phase by phase with berth's packages and print where its time goes")
+	traceDir := fs.String("trace-plan", "", "instead of the bench: run 'berth plan `DIR`' with BERTH_TRACE=1 (berth built from -root) and print where its time goes, phase by phase")
 	traceRuns := fs.Int("trace-runs", 9, "runs of -trace-plan")
 	tracePar := fs.Int("trace-parallelism", 10, "-parallelism of -trace-plan")
 	if err := fs.Parse(os.Args[1:]); err != nil {
@@ -115,7 +118,28 @@ func run() int {
 		return 2
 	}
 	if *traceDir != "" {
-		if err := tracePlan(context.Background(), os.Stdout, *traceDir, *traceRuns, *tracePar); err != nil {
+		if o.root == "" {
+			r, err := repoRoot()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+				return 2
+			}
+			o.root = r
+		}
+		tmp, err := os.MkdirTemp("", "berth-trace-")
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			return 1
+		}
+		defer os.RemoveAll(tmp)
+		bin := filepath.Join(tmp, "berth")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/berth")
+		build.Dir, build.Stderr = o.root, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: build berth: %v\n", err)
+			return 1
+		}
+		if err := tracePlan(context.Background(), os.Stdout, bin, *traceDir, *traceRuns, *tracePar); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: trace: %v\n", err)
 			return 1
 		}
@@ -229,7 +253,7 @@ func (b *bench) main() (code int) {
 		fn func() error
 	}
 	failed := false
-	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"planner", b.planner}, {"fanout", b.fanout}, {"ingress", b.ingress}} {
+	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"independent", b.independent}, {"planner", b.planner}, {"fanout", b.fanout}, {"ingress", b.ingress}} {
 		if !b.opts.only[s.id] {
 			continue
 		}

@@ -5,111 +5,96 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/berth-dev/berth/config"
-	"github.com/berth-dev/berth/executor"
-	"github.com/berth-dev/berth/executor/images"
-	"github.com/berth-dev/berth/executor/transport"
-	"github.com/berth-dev/berth/planner"
 )
 
-// tracePlan replays what 'berth plan DIR' does, phase by phase, with berth's
-// own packages (the same calls as cmd/berth's plan: config.Load,
-// executor.Open, per node the five gather calls in parallel, local image
-// facts, planner.Make), runs times, and prints the median of each phase.
-// It shows where a plan's wall time goes without changing berth.
-func tracePlan(ctx context.Context, w io.Writer, dir string, runs, parallelism int) error {
-	phases := map[string][]time.Duration{}
-	var order []string
-	add := func(name string, d time.Duration) {
-		if _, ok := phases[name]; !ok {
-			order = append(order, name)
-		}
-		phases[name] = append(phases[name], d)
-	}
-	var mu sync.Mutex
+// tracePlan runs 'berth plan DIR' runs times with BERTH_TRACE=1 (see
+// internal/trace: berth itself prints each phase's start and duration on
+// stderr) and prints, per phase, the median start (ms since the process's
+// package init began) and duration. Node names are folded into NODE, so a
+// per-node phase is the median over nodes and runs. The process's wall
+// time (fork to exit, as the bench times it) is the first line. It shows
+// where a plan's time goes in the real binary, not in a replay.
+func tracePlan(ctx context.Context, w io.Writer, berthBin, dir string, runs, parallelism int) error {
+	type span struct{ start, dur float64 }
+	phases := map[string][]span{}
+	var walls []float64
 	for i := 0; i < runs; i++ {
+		cmd := exec.CommandContext(ctx, berthBin, "plan", "-parallelism", strconv.Itoa(parallelism), dir)
+		cmd.Env = append(os.Environ(), "BERTH_TRACE=1")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
 		t0 := time.Now()
-		cfg, diags := config.Load(dir, config.Inputs{Environ: os.Environ()})
-		if diags.HasErrors() || cfg == nil {
-			return fmt.Errorf("config: %s", diags.Error())
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("berth plan %s: %v: %s", dir, err, lastLines(stderr.String(), 3))
 		}
-		add("config.Load", time.Since(t0))
-
-		t1 := time.Now()
-		sess := executor.Open(ctx, cfg, executor.Options{Parallelism: parallelism, SSH: transport.Options{Environ: os.Environ(), NoTTY: true}})
-		add("executor.Open (all nodes: TCP, SSH handshake, auth)", time.Since(t1))
-
-		t2 := time.Now()
-		live := &planner.Live{Nodes: map[string]*planner.NodeState{}}
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, parallelism)
-		for _, name := range sess.Names() {
-			n, err := sess.Node(name)
-			if err != nil {
-				sess.Close()
-				return err
+		walls = append(walls, ms(time.Since(t0)))
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			m := traceLine.FindStringSubmatch(l)
+			if m == nil {
+				continue
 			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				tn := time.Now()
-				st, err := gatherTimed(ctx, n, cfg.Project.Name, func(call string, d time.Duration) {
-					mu.Lock()
-					add("  gather call: "+call, d)
-					mu.Unlock()
-				})
-				mu.Lock()
-				add("  gather one node (its calls in parallel)", time.Since(tn))
-				if err == nil {
-					live.Nodes[name] = st
-				} else {
-					live.Nodes[name] = &planner.NodeState{Name: name, Error: err.Error()}
-				}
-				mu.Unlock()
-			}()
+			start, _ := strconv.ParseFloat(m[1], 64)
+			dur, _ := strconv.ParseFloat(m[2], 64)
+			name := nodeName.ReplaceAllString(m[3], "NODE")
+			phases[name] = append(phases[name], span{start, dur})
 		}
-		wg.Wait()
-		add("gather (all nodes)", time.Since(t2))
-
-		t3 := time.Now()
-		imgs, err := images.LocalFacts(ctx, cfg, true, os.Environ())
-		if err != nil {
-			sess.Close()
-			return err
-		}
-		add("local image facts (host engine)", time.Since(t3))
-		t4 := time.Now()
-		_, pd := planner.Make(cfg, live, planner.Options{BuildImages: imgs.BuildImages, LocalImages: imgs.LocalImages, LocalEngineID: imgs.LocalEngineID})
-		if pd.HasErrors() {
-			sess.Close()
-			return fmt.Errorf("plan: %s", pd.Error())
-		}
-		add("planner.Make", time.Since(t4))
-		t5 := time.Now()
-		sess.Close()
-		add("session close", time.Since(t5))
-		add("total (in process; the CLI adds process start-up)", time.Since(t0))
 	}
-	fmt.Fprintf(w, "berth plan %s, phase by phase (median of %d runs; gather calls: median over nodes and runs)\n", dir, runs)
-	for _, name := range order {
-		d := phases[name]
-		slices.Sort(d)
-		fmt.Fprintf(w, "  %-58s %8.1f ms   (min %.1f, max %.1f, n %d)\n", name, ms(d[len(d)/2]), ms(d[0]), ms(d[len(d)-1]), len(d))
+	if len(phases) == 0 {
+		return fmt.Errorf("berth plan printed no BERTH_TRACE lines (a berth without internal/trace?)")
+	}
+	med := func(xs []float64) float64 {
+		xs = slices.Clone(xs)
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	type row struct {
+		name       string
+		start, dur float64
+		n          int
+	}
+	var rows []row
+	for name, ss := range phases {
+		var st, du []float64
+		for _, s := range ss {
+			st = append(st, s.start)
+			du = append(du, s.dur)
+		}
+		rows = append(rows, row{name, med(st), med(du), len(ss)})
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		if a.start != b.start {
+			if a.start < b.start {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	fmt.Fprintf(w, "berth plan %s with BERTH_TRACE=1, median of %d runs (start: ms since package init began; per-node phases: median over nodes and runs)\n", filepath.Base(dir), runs)
+	fmt.Fprintf(w, "  %-52s %8s %8.1f ms\n", "process wall time (fork to exit)", "", med(walls))
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-52s %6.1f + %6.1f ms   (n %d)\n", r.name, r.start, r.dur, r.n)
 	}
 	return nil
 }
 
+var (
+	traceLine = regexp.MustCompile(`^berth trace:\s+([0-9.]+) ms \+\s+([0-9.]+) ms  (.*)$`)
+	// Node names as the test cluster and the fan-out's endpoints have them.
+	nodeName = regexp.MustCompile(`\b(node[0-9]+|n[0-9]{3})\b`)
+)
+
 // traceNote runs tracePlan and adds its lines to the section's notes.
 func (b *bench) traceNote(sec *Section, dir string, runs, parallelism int) {
 	var buf strings.Builder
-	if err := tracePlan(b.ctx, &buf, dir, runs, parallelism); err != nil {
+	if err := tracePlan(b.ctx, &buf, b.berth, dir, runs, parallelism); err != nil {
 		sec.note("trace of berth plan failed: %v", err)
 		return
 	}
@@ -119,38 +104,3 @@ func (b *bench) traceNote(sec *Section, dir string, runs, parallelism int) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// gatherTimed is executor.GatherNode with each call timed.
-func gatherTimed(ctx context.Context, n executor.Node, project string, rec func(string, time.Duration)) (*planner.NodeState, error) {
-	st := &planner.NodeState{Name: n.Name(), Reachable: true}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []string
-	call := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.Now()
-			err := f()
-			rec(name, time.Since(t))
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, name+": "+err.Error())
-				mu.Unlock()
-			}
-		}()
-	}
-	call("Info (GET /info)", func() (err error) { st.Engine, err = n.Info(ctx); return })
-	call("Containers (GET /containers/json)", func() (err error) { st.Containers, st.Foreign, err = n.Containers(ctx, project); return })
-	call("Images (GET /images/json)", func() (err error) { st.Images, err = n.Images(ctx); return })
-	call("HostPorts (exec: cat /proc/net/*)", func() (err error) { st.HostPorts, err = n.HostPorts(ctx); return })
-	call("Volumes (GET /volumes)", func() (err error) {
-		st.Volumes, err = n.Volumes(ctx, map[string]string{planner.LabelProject: project})
-		return
-	})
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return st, nil
-}
