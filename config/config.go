@@ -90,6 +90,8 @@ func (c *Config) Service(name string) *Service {
 type Project struct {
 	Name string // default: the base name of the configuration directory
 	SSH  SSHDefaults
+	// Swarm is set when the project runs on Docker Swarm (a swarm block).
+	Swarm *Swarm
 	// DeclRange is the project block's header, or an empty range when the
 	// block is absent.
 	DeclRange hcl.Range

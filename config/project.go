@@ -3,7 +3,7 @@ package config
 import "github.com/hashicorp/hcl/v2"
 
 var projectSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "swarm"}},
 }
 
 var sshSchema = &hcl.BodySchema{
@@ -47,8 +47,12 @@ func (l *loader) decodeProjectSSH() {
 	if content == nil {
 		return
 	}
-	var first *hcl.Block
+	var first, swarm *hcl.Block
 	for _, b := range content.Blocks {
+		if b.Type == "swarm" {
+			l.decodeSwarm(b, &swarm)
+			continue
+		}
 		if first != nil {
 			l.duplicatef(b.DefRange, first.DefRange, "Duplicate ssh block", "A project has at most one ssh block.")
 			continue
