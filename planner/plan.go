@@ -80,6 +80,10 @@ type Plan struct {
 	// Destroy is set for a plan that removes the whole project.
 	Destroy bool `json:"destroy,omitempty"`
 
+	// Swarm is set when the project's engine is Docker Swarm: Actions then
+	// hold one action per Swarm service.
+	Swarm *SwarmPlan `json:"swarm,omitempty"`
+
 	// Warnings explain things the user should know that change nothing
 	// (a volume's data staying behind on a node, an unreachable node).
 	Warnings []string `json:"warnings,omitempty"`
@@ -228,7 +232,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && p.Swarm.swarmEmpty()
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.

@@ -48,7 +48,7 @@ printed, as with Terraform's partial results).`,
 					return err
 				}
 				s = redactStreams(s, cfg)
-				o, err := executor.Run(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
+				o, err := runOp(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
 				if err != nil {
 					return err
 				}

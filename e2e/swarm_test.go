@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+
+	"github.com/berth-dev/berth/internal/testcluster"
+	"github.com/berth-dev/berth/planner"
+)
+
+// swarmUp forms a swarm of the test cluster: node1 manager, node2 and node3
+// workers. It takes the cluster for the test alone, and always takes the
+// swarm apart again (services and networks of project, swarm leave --force
+// on every node, docker_gwbridge removed), so other tests find the nodes as
+// they were.
+func swarmUp(t *testing.T, c *testcluster.Cluster, project string) {
+	t.Helper()
+	c.Exclusive(t)
+	ctx := context.Background()
+	addr := map[string]string{}
+	for _, n := range c.Nodes {
+		addr[n.Name] = n.Addr
+	}
+	t.Cleanup(func() { swarmDown(t, c, project) })
+	// A swarm left behind by an earlier run that was killed goes first.
+	for _, n := range []string{"node3", "node2", "node1"} {
+		_ = c.Docker(t, n).SwarmLeave(ctx, true)
+	}
+	mgr := c.Docker(t, "node1")
+	if _, err := mgr.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addr["node1"]}); err != nil {
+		t.Fatalf("swarm init on node1: %v", err)
+	}
+	sw, err := mgr.SwarmInspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"node2", "node3"} {
+		err := c.Docker(t, n).SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addr[n],
+			RemoteAddrs: []string{addr["node1"] + ":2377"}, JoinToken: sw.JoinTokens.Worker})
+		if err != nil {
+			t.Fatalf("swarm join on %s: %v", n, err)
+		}
+	}
+}
+
+func swarmDown(t *testing.T, c *testcluster.Cluster, project string) {
+	ctx := context.Background()
+	mgr := c.Docker(t, "node1")
+	svcs, _ := mgr.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))})
+	for _, s := range svcs {
+		if err := mgr.ServiceRemove(ctx, s.ID); err != nil {
+			t.Logf("cleanup: remove service %s: %v", s.Spec.Name, err)
+		}
+	}
+	for _, n := range []string{"node3", "node2", "node1"} {
+		cli := c.Docker(t, n)
+		if err := cli.SwarmLeave(ctx, true); err != nil {
+			t.Logf("cleanup: swarm leave on %s: %v", n, err)
+		}
+	}
+	for _, n := range []string{"node1", "node2", "node3"} {
+		cli := c.Docker(t, n)
+		// Task containers go with the swarm; docker_gwbridge stays behind.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := cli.NetworkRemove(ctx, "docker_gwbridge")
+			if err == nil || strings.Contains(err.Error(), "not found") || time.Now().After(deadline) {
+				if err != nil && !strings.Contains(err.Error(), "not found") {
+					t.Logf("cleanup: remove docker_gwbridge on %s: %v", n, err)
+				}
+				break
+			}
+			time.Sleep(200 * time.Millisecond) // containers still detaching
+		}
+		nets, _ := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))})
+		for _, nw := range nets {
+			_ = cli.NetworkRemove(ctx, nw.ID)
+		}
+	}
+}
+
+// TestSwarmPlanApply drives a three-node swarm with berth: plan, apply
+// (converged, the host-mode port answers), no perpetual diff, an image
+// change with its field diff, and a saved plan refused after a concurrent
+// docker service update.
+func TestSwarmPlanApply(t *testing.T) {
+	c := testcluster.Require(t)
+	start := time.Now()
+	project := testcluster.ProjectName(t)
+	const port = 18950
+	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": fmt.Sprintf(`
+project %q {
+  swarm {
+    managers = ["node2", "node1"]
+  }
+}
+
+service "echo" {
+  image    = %q
+  replicas = 3
+  port {
+    target    = 8080
+    published = %d
+  }
+  placement {
+    spread = node.labels.zone
+  }
+  health {
+    cmd      = ["/echo", "check"]
+    interval = "500ms"
+  }
+  update {
+    parallelism = 3
+    monitor     = "1s"
+  }
+}
+
+service "api" {
+  image      = %q
+  depends_on = ["echo"]
+  env = {
+    PORT = "9090"
+  }
+  sensitive_env = {
+    TOKEN = "s3cr3t-swarm-token"
+  }
+  placement {
+    constraint = node.labels.role == "db"
+  }
+  update {
+    monitor = "1s"
+  }
+}
+`, project, testcluster.ImageV1, port, testcluster.ImageV1)})
+	// After ConfigDirProject, so that its cleanup (which removes the
+	// project's containers) runs after the swarm is gone.
+	swarmUp(t, c, project)
+	t.Logf("swarm formed in %s", time.Since(start).Round(time.Millisecond))
+	mgr := c.Docker(t, "node1")
+	ctx := context.Background()
+
+	// Plan: both services to create, the node labels, dnsrr.
+	r := berth(t, nil, "plan", "-detailed-exitcode", dir)
+	if r.code != 2 {
+		t.Fatalf("first plan: want exit 2:\n%s", r)
+	}
+	for _, want := range []string{
+		"+   service echo (create)", "+   service api (create)",
+		"berth." + project + ".api=true on node3",
+		"berth." + project + ".echo.spread=a on node1",
+		"endpoint mode dnsrr",
+		"swarm manager node2: the engine is a swarm worker, not a manager",
+		"pinned by its image ID",
+		"stored in clear text",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("first plan lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out+r.err, "s3cr3t-swarm-token") {
+		t.Errorf("the plan shows the sensitive value:\n%s", r)
+	}
+	js := mustBerth(t, nil, "plan", "-json", dir)
+	if strings.Contains(js.out, "s3cr3t-swarm-token") {
+		t.Errorf("the JSON plan holds the sensitive value")
+	}
+	var p planner.Plan
+	if err := json.Unmarshal([]byte(js.out), &p); err != nil {
+		t.Fatalf("plan -json: %v\n%s", err, js.out)
+	}
+	if p.Swarm == nil || len(p.Swarm.Services) != 2 || p.Swarm.Services[0].Service != "echo" || len(p.Swarm.NodeLabels) != 4 {
+		t.Errorf("plan -json swarm part: %+v", p.Swarm)
+	}
+
+	// Apply: converged, three tasks running, the port answers on every node.
+	t0 := time.Now()
+	r = mustBerth(t, nil, "apply", "-auto-approve", dir)
+	t.Logf("first apply %s:\n%s", time.Since(t0).Round(time.Millisecond), r.out)
+	if !strings.Contains(r.out, "converged") {
+		t.Errorf("apply shows no convergence:\n%s", r.out)
+	}
+	running := func(service string) map[string]int {
+		tasks, err := mgr.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
+			filters.Arg("service", project+"-"+service), filters.Arg("desired-state", "running"))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes, _ := mgr.NodeList(ctx, swarm.NodeListOptions{})
+		host := map[string]string{}
+		for _, n := range nodes {
+			host[n.ID] = n.Description.Hostname
+		}
+		out := map[string]int{}
+		for _, tk := range tasks {
+			if tk.Status.State == swarm.TaskStateRunning {
+				out[host[tk.NodeID]]++
+			}
+		}
+		return out
+	}
+	if got := running("echo"); len(got) != 3 {
+		t.Errorf("echo tasks running per node = %v, want one on each of 3 nodes", got)
+	}
+	if got := running("api"); got["node3"] != 1 || len(got) != 1 {
+		t.Errorf("api tasks running per node = %v, want one on node3 (role db)", got)
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, port, "/"); !strings.Contains(body, "echo v1") {
+			t.Errorf("port %d on %s answers %q, want echo v1", port, n.Name, body)
+		}
+	}
+
+	// No perpetual diff.
+	r = berth(t, nil, "plan", "-detailed-exitcode", dir)
+	if r.code != 0 || !strings.Contains(r.out, "No changes") {
+		t.Fatalf("second plan: want no changes, exit 0:\n%s", r)
+	}
+
+	// An image change: the field diff, then a rolling update.
+	setImage(t, dir, `image    = "`+testcluster.ImageV1+`"`, `image    = "`+testcluster.ImageV2+`"`)
+	r = berth(t, nil, "plan", "-detailed-exitcode", dir)
+	if r.code != 2 || !strings.Contains(r.out, "~   service echo (update)") ||
+		!strings.Contains(r.out, "~ image: "+testcluster.ImageV1+" (image ") || !strings.Contains(r.out, "-> "+testcluster.ImageV2+" (image ") ||
+		strings.Contains(r.out, "service api (") {
+		t.Errorf("image change plan:\n%s", r)
+	}
+	t0 = time.Now()
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	t.Logf("image update applied in %s", time.Since(t0).Round(time.Millisecond))
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, port, "/"); !strings.Contains(body, "echo v2") {
+			t.Errorf("after the update, port %d on %s answers %q, want echo v2", port, n.Name, body)
+		}
+	}
+	r = berth(t, nil, "plan", "-detailed-exitcode", dir)
+	if r.code != 0 {
+		t.Errorf("plan after the update: want no changes:\n%s", r)
+	}
+
+	// A saved plan, then a concurrent docker service update: refused.
+	setImage(t, dir, `image    = "`+testcluster.ImageV2+`"`, `image    = "`+testcluster.ImageV1+`"`)
+	planFile := filepath.Join(t.TempDir(), "swarm.plan")
+	if r := berth(t, nil, "plan", "-out", planFile, dir); r.code != 0 {
+		t.Fatalf("plan -out:\n%s", r)
+	}
+	svc, _, err := mgr.ServiceInspectWithRaw(ctx, project+"-echo", swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := svc.Spec
+	spec.Labels["changed-by"] = "hand"
+	if _, err := mgr.ServiceUpdate(ctx, svc.ID, svc.Version, spec, swarm.ServiceUpdateOptions{}); err != nil {
+		t.Fatalf("docker service update by hand: %v", err)
+	}
+	r = berth(t, nil, "apply", planFile)
+	if r.code != 1 || !strings.Contains(r.out+r.err, "service "+project+"-echo version") {
+		t.Errorf("stale saved plan: want exit 1 naming the service:\n%s", r)
+	}
+	after, _, err := mgr.ServiceInspectWithRaw(ctx, svc.ID, swarm.ServiceInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version.Index != svc.Version.Index+1 || !strings.Contains(after.Spec.TaskTemplate.ContainerSpec.Image, "sha256:") ||
+		after.Spec.Labels["berth.image"] != testcluster.ImageV2 {
+		t.Errorf("the refused plan changed the service: version %d (hand update made %d), image label %q",
+			after.Version.Index, svc.Version.Index+1, after.Spec.Labels["berth.image"])
+	}
+	t.Logf("whole test (swarm up, plans, 2 applies) %s", time.Since(start).Round(time.Millisecond))
+}
