@@ -25,6 +25,10 @@ import (
 func swarmUp(t *testing.T, c *testcluster.Cluster, project string) {
 	t.Helper()
 	c.Exclusive(t)
+	start := time.Now()
+	defer func() {
+		t.Logf("swarm formed in %s (once the cluster was ours)", time.Since(start).Round(time.Millisecond))
+	}()
 	ctx := context.Background()
 	addr := map[string]string{}
 	for _, n := range c.Nodes {
@@ -136,6 +140,10 @@ service "api" {
   placement {
     constraint = node.labels.role == "db"
   }
+  health {
+    cmd      = ["/echo", "check", "http://127.0.0.1:9090/healthz"]
+    interval = "500ms"
+  }
   update {
     monitor = "1s"
   }
@@ -144,7 +152,7 @@ service "api" {
 	// After ConfigDirProject, so that its cleanup (which removes the
 	// project's containers) runs after the swarm is gone.
 	swarmUp(t, c, project)
-	t.Logf("swarm formed in %s", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
 	mgr := c.Docker(t, "node1")
 	ctx := context.Background()
 
@@ -274,5 +282,49 @@ service "api" {
 		t.Errorf("the refused plan changed the service: version %d (hand update made %d), image label %q",
 			after.Version.Index, svc.Version.Index+1, after.Spec.Labels["berth.image"])
 	}
-	t.Logf("whole test (swarm up, plans, 2 applies) %s", time.Since(start).Round(time.Millisecond))
+
+	// One apply changes echo (back to v1, converges) and then api (to the
+	// broken image, whose health check fails): Swarm rolls api back, berth
+	// rolls echo back too, with Swarm's rollback, and says so.
+	setImage(t, dir, `image      = "`+testcluster.ImageV1+`"`, `image      = "`+testcluster.ImageBroken+`"`)
+	t0 = time.Now()
+	r = berth(t, nil, "apply", "-auto-approve", dir)
+	t.Logf("failing apply %s:\n%s", time.Since(t0).Round(time.Millisecond), r)
+	if r.code != 1 || !strings.Contains(r.out+r.err, "Swarm rolled it back") || !strings.Contains(r.out+r.err, "every service this apply changed was rolled back") {
+		t.Errorf("apply of the broken image: want exit 1, rolled back:\n%s", r)
+	}
+	for name, want := range map[string]string{"echo": testcluster.ImageV2, "api": testcluster.ImageV1} {
+		s, _, err := mgr.ServiceInspectWithRaw(ctx, project+"-"+name, swarm.ServiceInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Spec.Labels["berth.image"]; got != want {
+			t.Errorf("after the rollback, %s runs %s, want %s", name, got, want)
+		}
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, port, "/"); !strings.Contains(body, "echo v2") {
+			t.Errorf("after the rollback, port %d on %s answers %q, want echo v2", port, n.Name, body)
+		}
+	}
+
+	// destroy removes the services, the network and berth's node labels.
+	t0 = time.Now()
+	r = mustBerth(t, nil, "destroy", "-auto-approve", dir)
+	t.Logf("destroy %s:\n%s", time.Since(t0).Round(time.Millisecond), r.out)
+	if svcs, _ := mgr.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))}); len(svcs) != 0 {
+		t.Errorf("after destroy, %d services are left", len(svcs))
+	}
+	nodes, _ := mgr.NodeList(ctx, swarm.NodeListOptions{})
+	for _, n := range nodes {
+		for k := range n.Spec.Labels {
+			if strings.HasPrefix(k, "berth."+project+".") {
+				t.Errorf("after destroy, node %s keeps label %s", n.Description.Hostname, k)
+			}
+		}
+	}
+	if _, err := mgr.NetworkInspect(ctx, "berth-swarm-"+project, network.InspectOptions{}); err == nil {
+		t.Errorf("after destroy, the network is left")
+	}
+	t.Logf("plans, 4 applies and destroy on the swarm: %s", time.Since(start).Round(time.Millisecond))
 }

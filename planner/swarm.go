@@ -36,6 +36,9 @@ type SwarmNetwork struct {
 	// robin; needs no IPVS) or "vip".
 	EndpointMode string `json:"endpoint_mode"`
 	Create       bool   `json:"create,omitempty"`
+	// Remove is set by a destroy: the network goes once the services
+	// are gone.
+	Remove bool `json:"remove,omitempty"`
 }
 
 // SwarmNodeLabel is one node label berth sets or removes.
@@ -89,7 +92,7 @@ type SwarmSecret struct {
 
 // swarmEmpty reports whether the Swarm part changes nothing beyond Actions.
 func (sp *SwarmPlan) swarmEmpty() bool {
-	return sp == nil || (len(sp.NodeLabels) == 0 && !sp.Network.Create)
+	return sp == nil || (len(sp.NodeLabels) == 0 && !sp.Network.Create && !sp.Network.Remove)
 }
 
 // Symbol is the label change's mark.
@@ -106,6 +109,9 @@ func (p *Plan) writeSwarmText(r *textRenderer) {
 	fmt.Fprintf(b, "Swarm (through manager %s): network %s (overlay, attachable, endpoint mode %s)", sp.Manager, sp.Network.Name, sp.Network.EndpointMode)
 	if sp.Network.Create {
 		b.WriteString(": " + r.style(PartSymbol, Create, "+") + " to create")
+	}
+	if sp.Network.Remove {
+		b.WriteString(": " + r.style(PartSymbol, Delete, "-") + " to remove once its services are gone")
 	}
 	b.WriteString("\n\n")
 	if len(sp.NodeLabels) > 0 {

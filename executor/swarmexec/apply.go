@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
 
 	"github.com/berth-dev/berth/executor"
 	"github.com/berth-dev/berth/planner"
@@ -36,6 +37,9 @@ type applier struct {
 	applyID string
 	event   func(executor.Event)
 	redact  func(string) string
+	// started is when the apply began (task failures before it are not
+	// its own); the manager's clock is assumed to be close to ours.
+	started time.Time
 
 	done []planner.Action
 	// changed are the services this apply created or updated, in order.
@@ -160,7 +164,31 @@ func (a *applier) apply(ctx context.Context) error {
 		a.done = append(a.done, *act)
 		a.emit(executor.EvActionDone, act, "done")
 	}
+	if sp.Network.Remove {
+		a.emit(executor.EvPhase, nil, "remove network "+sp.Network.Name)
+		return a.removeNetwork(ctx)
+	}
 	return nil
+}
+
+// removeNetwork removes the project's network once the tasks of the
+// removed services left it (Swarm stops them after the service is gone).
+func (a *applier) removeNetwork(ctx context.Context) error {
+	deadline := time.Now().Add(convergeTimeout)
+	for {
+		err := a.m.cli.NetworkRemove(ctx, a.p.Swarm.Network.ID)
+		if err == nil || client.IsErrNotFound(err) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("remove network %s: %w", a.p.Swarm.Network.Name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 // nodeLabels applies the plan's label changes, one update per node, each
@@ -256,9 +284,45 @@ func (a *applier) action(ctx context.Context, act *planner.Action) error {
 		if err := cli.ServiceRemove(ctx, ss.ID); err != nil {
 			return fmt.Errorf("remove service %s: %w", ss.Name, err)
 		}
-		return nil
+		return a.waitGone(ctx, act, ss)
 	}
 	return fmt.Errorf("service %q: unknown action %q", act.Service, act.Kind)
+}
+
+// waitGone waits until Swarm removed every task of a removed service (their
+// containers stopped), so that what follows (the network's removal, a
+// dependency's) finds them gone.
+func (a *applier) waitGone(ctx context.Context, act *planner.Action, ss *planner.SwarmService) error {
+	deadline := time.Now().Add(convergeTimeout)
+	last := -1
+	for {
+		// A filter on a removed service is an error: list them all.
+		all, err := a.m.cli.TaskList(ctx, swarm.TaskListOptions{})
+		if err != nil {
+			return fmt.Errorf("list tasks: %w", err)
+		}
+		n := 0
+		for _, t := range all {
+			if t.ServiceID == ss.ID {
+				n++
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if n != last {
+			last = n
+			a.emit(executor.EvStep, act, fmt.Sprintf("%d task(s) still stopping", last))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service %s: %d task(s) still there after its removal", ss.Name, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 func sameJSON(a, b any) bool {
@@ -280,7 +344,7 @@ func (a *applier) follow(ctx context.Context, act *planner.Action, ss *planner.S
 	image := spec.TaskTemplate.ContainerSpec.Image
 	var stableSet string
 	var stableSince time.Time
-	last := ""
+	last, lastFailure := "", ""
 	say := func(msg string) {
 		if msg != last {
 			last = msg
@@ -299,21 +363,24 @@ func (a *applier) follow(ctx context.Context, act *planner.Action, ss *planner.S
 				updated = true
 			case swarm.UpdateStatePaused:
 				a.paused = true
-				return &ConvergeError{Service: act.Service, Why: "Swarm paused the update (failure_action pause): " + us.Message}
+				return &ConvergeError{Service: act.Service, Why: "Swarm paused the update (failure_action pause): " + us.Message + failure(lastFailure)}
 			case swarm.UpdateStateRollbackCompleted:
-				return &ConvergeError{Service: act.Service, Why: us.Message, SwarmRolledBack: true}
+				return &ConvergeError{Service: act.Service, Why: "the update failed" + failure(lastFailure), SwarmRolledBack: true}
 			case swarm.UpdateStateRollbackPaused:
 				return &ConvergeError{Service: act.Service, Why: "Swarm's rollback paused: " + us.Message}
 			default:
 				say(fmt.Sprintf("%s: %s", us.State, us.Message))
 			}
 		}
+		tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id))})
+		if err != nil {
+			return fmt.Errorf("list tasks of %s: %w", ss.Name, err)
+		}
+		running, other, failed, why := count(tasks, image, a.started)
+		if why != "" {
+			lastFailure = why
+		}
 		if updated {
-			tasks, err := cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", id))})
-			if err != nil {
-				return fmt.Errorf("list tasks of %s: %w", ss.Name, err)
-			}
-			running, other, failed, why := count(tasks, image)
 			msg := fmt.Sprintf("%d/%d tasks running", running, ss.Replicas)
 			if why != "" {
 				msg += " (" + why + ")"
@@ -346,9 +413,17 @@ func (a *applier) follow(ctx context.Context, act *planner.Action, ss *planner.S
 	}
 }
 
+func failure(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (" + why + ")"
+}
+
 // count sorts the service's tasks: desired running and running image;
-// desired running but not (yet) so; failed ones; and the latest failure.
-func count(tasks []swarm.Task, image string) (running, other, failed int, why string) {
+// desired running but not (yet) so; failed ones since the apply started;
+// and the latest failure.
+func count(tasks []swarm.Task, image string, since time.Time) (running, other, failed int, why string) {
 	var latest time.Time
 	for _, t := range tasks {
 		switch {
@@ -357,11 +432,14 @@ func count(tasks []swarm.Task, image string) (running, other, failed int, why st
 		case t.DesiredState == swarm.TaskStateRunning:
 			other++
 		}
-		if t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected {
+		if (t.Status.State == swarm.TaskStateFailed || t.Status.State == swarm.TaskStateRejected) && !t.Status.Timestamp.Before(since) {
 			failed++
 			if t.Status.Timestamp.After(latest) {
 				latest = t.Status.Timestamp
 				why = fmt.Sprintf("task %d %s: %s", t.Slot, t.Status.State, t.Status.Err)
+				if t.Status.Err == "" {
+					why = fmt.Sprintf("task %d %s: %s", t.Slot, t.Status.State, t.Status.Message)
+				}
 			}
 		}
 	}

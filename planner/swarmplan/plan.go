@@ -65,7 +65,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*planner.Plan, hcl.Diag
 	}
 	sp := &planner.SwarmPlan{
 		Manager: live.Manager,
-		Network: planner.SwarmNetwork{Name: NetworkName(project), ID: live.NetworkID, EndpointMode: string(EndpointMode), Create: live.NetworkID == "" && !opts.Destroy},
+		Network: planner.SwarmNetwork{Name: NetworkName(project), ID: live.NetworkID, EndpointMode: string(EndpointMode), Create: live.NetworkID == "" && !opts.Destroy, Remove: live.NetworkID != "" && opts.Destroy},
 	}
 	p.Swarm = sp
 	for _, e := range live.Errors {
