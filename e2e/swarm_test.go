@@ -270,6 +270,7 @@ service "api" {
 		t.Fatalf("docker service update by hand: %v", err)
 	}
 	r = berth(t, nil, "apply", planFile)
+	t.Logf("apply of the stale plan:\n%s", r.err)
 	if r.code != 1 || !strings.Contains(r.out+r.err, "service "+project+"-echo version") {
 		t.Errorf("stale saved plan: want exit 1 naming the service:\n%s", r)
 	}

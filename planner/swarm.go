@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -66,8 +67,8 @@ type SwarmService struct {
 	// Spec is the desired Swarm service spec (Engine API JSON) with every
 	// sensitive env value replaced by SwarmSecretPlaceholder; Secrets say
 	// which, with their hashes.
-	Spec    []byte        `json:"spec,omitempty"`
-	Secrets []SwarmSecret `json:"secrets,omitempty"`
+	Spec    json.RawMessage `json:"spec,omitempty"`
+	Secrets []SwarmSecret   `json:"secrets,omitempty"`
 	// Image is the image as configured; ImagePin what the spec runs
 	// (name@sha256:digest, or the image ID for an image without a
 	// registry digest).
