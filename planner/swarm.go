@@ -50,7 +50,8 @@ type SwarmNodeLabel struct {
 	Label  string     `json:"label"`
 	Value  string     `json:"value,omitempty"`
 	Old    string     `json:"old,omitempty"`
-	// Version is the node's version index the change was planned against.
+	// Version is the node's version index when planned (for information:
+	// a node's version moves on its own; apply checks the label's value).
 	Version uint64 `json:"version"`
 }
 
@@ -116,7 +117,7 @@ func (p *Plan) writeSwarmText(r *textRenderer) {
 	}
 	b.WriteString("\n\n")
 	if len(sp.NodeLabels) > 0 {
-		b.WriteString("Node labels (set before any service changes; placement constraints refer to them):\n\n")
+		b.WriteString("Node labels (set before any service changes, removed after them; placement constraints refer to them):\n\n")
 		for i := range sp.NodeLabels {
 			l := &sp.NodeLabels[i]
 			s := l.Symbol()

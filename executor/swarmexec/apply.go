@@ -131,9 +131,9 @@ func (a *applier) run(ctx context.Context) error {
 func (a *applier) apply(ctx context.Context) error {
 	sp := a.p.Swarm
 	cli := a.m.cli
-	if len(sp.NodeLabels) > 0 {
+	if a.hasLabels(false) {
 		a.emit(executor.EvPhase, nil, "node labels")
-		if err := a.nodeLabels(ctx); err != nil {
+		if err := a.nodeLabels(ctx, false); err != nil {
 			return err
 		}
 	}
@@ -164,11 +164,28 @@ func (a *applier) apply(ctx context.Context) error {
 		a.done = append(a.done, *act)
 		a.emit(executor.EvActionDone, act, "done")
 	}
+	if a.hasLabels(true) {
+		a.emit(executor.EvPhase, nil, "node labels no longer used")
+		if err := a.nodeLabels(ctx, true); err != nil {
+			return err
+		}
+	}
 	if sp.Network.Remove {
 		a.emit(executor.EvPhase, nil, "remove network "+sp.Network.Name)
 		return a.removeNetwork(ctx)
 	}
 	return nil
+}
+
+// hasLabels reports whether the plan removes (remove) or sets (!remove)
+// node labels.
+func (a *applier) hasLabels(remove bool) bool {
+	for _, l := range a.p.Swarm.NodeLabels {
+		if (l.Kind == planner.Delete) == remove {
+			return true
+		}
+	}
+	return false
 }
 
 // removeNetwork removes the project's network once the tasks of the
@@ -191,12 +208,17 @@ func (a *applier) removeNetwork(ctx context.Context) error {
 	}
 }
 
-// nodeLabels applies the plan's label changes, one update per node, each
-// against the node version the plan saw.
-func (a *applier) nodeLabels(ctx context.Context) error {
+// nodeLabels applies the plan's label changes, one update per node: the
+// labels it sets before the services change (remove false), the ones it
+// removes after (remove true). Each label must still have the value the
+// plan saw, and the update passes the version just read, so a concurrent
+// change of the node is refused.
+func (a *applier) nodeLabels(ctx context.Context, remove bool) error {
 	byNode := map[string][]planner.SwarmNodeLabel{}
 	for _, l := range a.p.Swarm.NodeLabels {
-		byNode[l.NodeID] = append(byNode[l.NodeID], l)
+		if (l.Kind == planner.Delete) == remove {
+			byNode[l.NodeID] = append(byNode[l.NodeID], l)
+		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(byNode)) {
 		ls := byNode[id]
@@ -204,8 +226,13 @@ func (a *applier) nodeLabels(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("inspect swarm node %s: %w", ls[0].Node, err)
 		}
-		if n.Version.Index != ls[0].Version {
-			return fmt.Errorf("swarm node %s changed since the plan was made (version %d planned, %d now): run berth plan again", ls[0].Node, ls[0].Version, n.Version.Index)
+		// A node's version moves on its own (status updates): what the
+		// plan relied on is the label's value.
+		for _, l := range ls {
+			cur, ok := n.Spec.Labels[l.Label]
+			if l.Kind == planner.Create && ok || l.Kind != planner.Create && cur != l.Old {
+				return fmt.Errorf("swarm node %s: label %s changed since the plan was made (%q planned, %q now): run berth plan again", l.Node, l.Label, l.Old, cur)
+			}
 		}
 		spec := n.Spec
 		spec.Labels = maps.Clone(spec.Labels)
@@ -215,12 +242,13 @@ func (a *applier) nodeLabels(ctx context.Context) error {
 		for _, l := range ls {
 			if l.Kind == planner.Delete {
 				delete(spec.Labels, l.Label)
+				a.emit(executor.EvStep, nil, fmt.Sprintf("node %s: remove label %s", l.Node, l.Label))
 			} else {
 				spec.Labels[l.Label] = l.Value
+				a.emit(executor.EvStep, nil, fmt.Sprintf("node %s: set label %s=%s", l.Node, l.Label, l.Value))
 			}
-			a.emit(executor.EvStep, nil, fmt.Sprintf("node %s: %s %s=%s", l.Node, l.Kind, l.Label, l.Value))
 		}
-		if err := a.m.cli.NodeUpdate(ctx, id, swarm.Version{Index: ls[0].Version}, spec); err != nil {
+		if err := a.m.cli.NodeUpdate(ctx, id, n.Version, spec); err != nil {
 			return fmt.Errorf("set labels on swarm node %s: %w", ls[0].Node, err)
 		}
 	}

@@ -181,7 +181,9 @@ func Make(cfg *config.Config, live *Live, opts Options) (*planner.Plan, hcl.Diag
 		p.Actions[i].Step = i + 1
 		p.Actions[i].Batch = i + 1
 	}
-	p.Warnings = append(p.Warnings, fmt.Sprintf("services use endpoint mode %s (DNS round robin) on the overlay network %s: Swarm's virtual IPs and routing mesh need IPVS, which berth does not assume; ports are published in host mode, on the nodes where a task runs", EndpointMode, sp.Network.Name))
+	if !opts.Destroy {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("services use endpoint mode %s (DNS round robin) on the overlay network %s: Swarm's virtual IPs and routing mesh need IPVS, which berth does not assume; ports are published in host mode, on the nodes where a task runs", EndpointMode, sp.Network.Name))
+	}
 	sp.Snapshot = Snapshot(project, live)
 	p.Nodes[0].Items = sp.Snapshot
 	p.Nodes[0].Fingerprint = hashLines(sp.Snapshot)
