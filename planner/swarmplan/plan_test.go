@@ -3,6 +3,7 @@ package swarmplan
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,14 +223,11 @@ func TestPlanConvergesWithoutPerpetualDiff(t *testing.T) {
 	// An image change is one field.
 	cfg2 := load(t, "web:v2")
 	p3, _ := Make(cfg2, live, Options{})
-	if len(p3.Actions) != 1 || p3.Actions[0].Kind != planner.Update || len(p3.Actions[0].Changes) != 2 {
+	if len(p3.Actions) != 1 || p3.Actions[0].Kind != planner.Update || len(p3.Actions[0].Changes) != 1 {
 		t.Fatalf("image change: %+v", p3.Actions)
 	}
 	if c := p3.Actions[0].Changes[0]; c.Field != "image" || c.Old != "web:v1 (image 111111111111)" || c.New != "web:v2 (image 222222222222)" {
 		t.Errorf("image change: %+v", c)
-	}
-	if c := p3.Actions[0].Changes[1]; c.Field != "labels.berth.image" {
-		t.Errorf("second change: %+v", c)
 	}
 	if ss := p3.Swarm.Services[1]; ss.Version != 100 || ss.ID != "svc-web" {
 		t.Errorf("the update is planned against %+v", ss)
@@ -275,5 +273,37 @@ func TestDestroyDeletesEveryService(t *testing.T) {
 	// The labels berth set are removed too.
 	if len(d.Swarm.NodeLabels) != 4 || d.Swarm.NodeLabels[0].Kind != planner.Delete {
 		t.Errorf("destroy labels: %+v", d.Swarm.NodeLabels)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// TestPlanTextGolden renders a first plan and an image change as text.
+func TestPlanTextGolden(t *testing.T) {
+	cfg := load(t, "web:v1")
+	live := testLive()
+	p, _ := Make(cfg, live, Options{})
+	var b bytes.Buffer
+	p.WriteText(&b)
+	converge(t, p, cfg, live)
+	p2, _ := Make(load(t, "web:v2"), live, Options{})
+	b.WriteString("\n----\n\n")
+	p2.WriteText(&b)
+	golden := filepath.Join("testdata", "plan.txt")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != b.String() {
+		t.Errorf("plan text differs from %s:\n%s", golden, b.String())
 	}
 }

@@ -230,7 +230,9 @@ func fields(spec *swarm.ServiceSpec, sensitive map[string]bool, netName func(str
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Labels)) {
-		add("labels."+k, fmt.Sprintf("%q", spec.Labels[k]))
+		if k != LabelImage { // part of "image"
+			add("labels."+k, fmt.Sprintf("%q", spec.Labels[k]))
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cs.Labels)) {
 		add("container_labels."+k, fmt.Sprintf("%q", cs.Labels[k]))
