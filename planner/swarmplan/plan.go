@@ -356,7 +356,7 @@ func nodeLabels(cfg *config.Config, live *Live, services []*config.Service) ([]p
 		if cn != nil {
 			info := config.NodeInfo{Name: cn.Name, Address: cn.Address, Labels: cn.Labels,
 				CPUs: int(n.Description.Resources.NanoCPUs / 1e9), MemoryBytes: n.Description.Resources.MemoryBytes,
-				Arch: n.Description.Platform.Architecture, OS: n.Description.Platform.OS}
+				Arch: goArch(n.Description.Platform.Architecture), OS: n.Description.Platform.OS}
 			ctx := config.PlacementContext(config.NodeValue(info))
 			for _, svc := range services {
 				if c := svc.Placement.Constraint; c != nil {
@@ -392,6 +392,22 @@ func nodeLabels(cfg *config.Config, live *Live, services []*config.Service) ([]p
 		}
 	}
 	return out, diags
+}
+
+// goArch spells a Swarm node's architecture (uname's) as berth's own
+// engine facts do (Go's, from the engine's version): x86_64 is amd64.
+func goArch(a string) string {
+	switch a {
+	case "x86_64":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	case "i386", "i686":
+		return "386"
+	case "armv7l", "armv6l":
+		return "arm"
+	}
+	return a
 }
 
 // Snapshot lists what a plan relies on: each project service's version
