@@ -309,6 +309,24 @@ service "api" {
 		}
 	}
 
+	// Ctrl-C once echo's update was sent (v2 -> v1): Swarm's rollback
+	// brings v2 back, berth exits 130.
+	setImage(t, dir, `image      = "`+testcluster.ImageBroken+`"`, `image      = "`+testcluster.ImageV1+`"`)
+	t0 = time.Now()
+	r = berth(t, []string{"BERTH_TEST_KILL_AT=swarm-updated#1", "BERTH_TEST_KILL_SIGNAL=INT"}, "apply", "-auto-approve", dir)
+	t.Logf("interrupted apply %s:\n%s", time.Since(t0).Round(time.Millisecond), r)
+	if r.code != 130 {
+		t.Errorf("SIGINT: want exit 130:\n%s", r)
+	}
+	if s, _, err := mgr.ServiceInspectWithRaw(ctx, project+"-echo", swarm.ServiceInspectOptions{}); err != nil || s.Spec.Labels["berth.image"] != testcluster.ImageV2 {
+		t.Errorf("after SIGINT, echo is not rolled back to v2 (%v)", err)
+	}
+	for _, n := range c.Nodes {
+		if body := get(n.Addr, port, "/"); !strings.Contains(body, "echo v2") {
+			t.Errorf("after SIGINT, port %d on %s answers %q, want echo v2", port, n.Name, body)
+		}
+	}
+
 	// destroy removes the services, the network and berth's node labels.
 	t0 = time.Now()
 	r = mustBerth(t, nil, "destroy", "-auto-approve", dir)
@@ -327,5 +345,5 @@ service "api" {
 	if _, err := mgr.NetworkInspect(ctx, "berth-swarm-"+project, network.InspectOptions{}); err == nil {
 		t.Errorf("after destroy, the network is left")
 	}
-	t.Logf("plans, 4 applies and destroy on the swarm: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("plans, 5 applies and destroy on the swarm: %s", time.Since(start).Round(time.Millisecond))
 }

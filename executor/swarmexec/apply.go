@@ -37,6 +37,9 @@ type applier struct {
 	applyID string
 	event   func(executor.Event)
 	redact  func(string) string
+	// hook is called at apply's boundaries ("swarm-created",
+	// "swarm-updated"); tests only (BERTH_TEST_KILL_AT).
+	hook func(point string)
 	// started is when the apply began (task failures before it are not
 	// its own); the manager's clock is assumed to be close to ours.
 	started time.Time
@@ -278,6 +281,7 @@ func (a *applier) action(ctx context.Context, act *planner.Action) error {
 			return fmt.Errorf("create service %s: %w", ss.Name, err)
 		}
 		a.changed = append(a.changed, changedService{action: act, id: resp.ID, create: true})
+		a.boundary("swarm-created")
 		return a.follow(ctx, act, ss, resp.ID, nil, spec)
 	case planner.Update:
 		live, _, err := cli.ServiceInspectWithRaw(ctx, ss.ID, swarm.ServiceInspectOptions{})
@@ -300,6 +304,7 @@ func (a *applier) action(ctx context.Context, act *planner.Action) error {
 			return fmt.Errorf("update service %s: %w", ss.Name, err)
 		}
 		a.changed = append(a.changed, changedService{action: act, id: ss.ID})
+		a.boundary("swarm-updated")
 		var before *swarm.UpdateStatus
 		if !sameJSON(live.Spec.TaskTemplate, spec.TaskTemplate) {
 			before = live.UpdateStatus
@@ -350,6 +355,12 @@ func (a *applier) waitGone(ctx context.Context, act *planner.Action, ss *planner
 			return ctx.Err()
 		case <-time.After(pollEvery):
 		}
+	}
+}
+
+func (a *applier) boundary(point string) {
+	if a.hook != nil {
+		a.hook(point)
 	}
 }
 
@@ -511,7 +522,7 @@ func (a *applier) rollback(ctx context.Context) {
 			continue
 		}
 		if us := svc.UpdateStatus; us != nil && (us.State == swarm.UpdateStateRollbackCompleted || us.State == swarm.UpdateStateRollbackStarted) {
-			if err := a.waitRollback(ctx, c.id); err != nil {
+			if err := a.waitRollback(ctx, c.action, c.id); err != nil {
 				a.undoErrs = append(a.undoErrs, fmt.Errorf("service %s: %w", c.action.Container, err))
 				continue
 			}
@@ -526,7 +537,7 @@ func (a *applier) rollback(ctx context.Context) {
 			a.undoErrs = append(a.undoErrs, fmt.Errorf("roll back service %s: %w", c.action.Container, err))
 			continue
 		}
-		if err := a.waitRollback(ctx, c.id); err != nil {
+		if err := a.waitRollback(ctx, c.action, c.id); err != nil {
 			a.undoErrs = append(a.undoErrs, fmt.Errorf("service %s: %w", c.action.Container, err))
 			continue
 		}
@@ -536,14 +547,19 @@ func (a *applier) rollback(ctx context.Context) {
 }
 
 // waitRollback waits until Swarm finished rolling the service back.
-func (a *applier) waitRollback(ctx context.Context, id string) error {
+func (a *applier) waitRollback(ctx context.Context, act *planner.Action, id string) error {
 	deadline := time.Now().Add(convergeTimeout)
+	last := ""
 	for {
 		svc, _, err := a.m.cli.ServiceInspectWithRaw(ctx, id, swarm.ServiceInspectOptions{})
 		if err != nil {
 			return err
 		}
 		if us := svc.UpdateStatus; us != nil {
+			if msg := fmt.Sprintf("%s: %s", us.State, us.Message); msg != last {
+				last = msg
+				a.emit(executor.EvStep, act, msg)
+			}
 			switch us.State {
 			case swarm.UpdateStateRollbackCompleted:
 				return nil

@@ -241,7 +241,7 @@ func Run(ctx context.Context, cfg *config.Config, req executor.Request, view exe
 	out.ApplyID = lock.Info.ApplyID
 	out.Started = time.Now()
 	view.Applying(p, out.Started)
-	a := &applier{m: m, p: p, specs: specs, applyID: out.ApplyID, event: view.Event, redact: req.Redact, started: out.Started.Add(-time.Second)}
+	a := &applier{m: m, p: p, specs: specs, applyID: out.ApplyID, event: view.Event, redact: req.Redact, hook: req.Hook, started: out.Started.Add(-time.Second)}
 	err = a.run(ctx)
 	out.Done = a.done
 	out.Result = a.result(err)
