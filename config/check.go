@@ -36,7 +36,63 @@ func (l *loader) checkServices() {
 		l.checkServiceRefs(s, byName)
 	}
 	l.checkDependencyCycles(byName)
+	l.checkIngressRoutes()
 }
+
+// checkIngressRoutes reports two ingress ports on one published port whose
+// host and path are the same (the proxy could not tell them apart), and a
+// host mode port on a published port the ingress proxy serves.
+func (l *loader) checkIngressRoutes() {
+	type at struct {
+		s *Service
+		i int
+	}
+	var ingress []at
+	for _, s := range l.cfg.Services {
+		for i, p := range s.Ports {
+			if p.Ingress() && p.Published != 0 {
+				ingress = append(ingress, at{s, i})
+			}
+		}
+	}
+	rng := func(a at, attr string) hcl.Range { return a.s.Range(fmt.Sprintf("port[%d].%s", a.i, attr)) }
+	for k, a := range ingress {
+		p := a.s.Ports[a.i]
+		for _, b := range ingress[:k] {
+			q := b.s.Ports[b.i]
+			if p.Published != q.Published || p.HostName != q.HostName || p.Path != q.Path {
+				continue
+			}
+			route := fmt.Sprintf("port %d", p.Published)
+			if p.HostName != "" {
+				route += " host " + p.HostName
+			}
+			if p.Path != "" {
+				route += " path " + p.Path
+			}
+			l.duplicatef(rng(a, "published"), rng(b, "published"), "Duplicate ingress route",
+				"The ingress ports of %s and %s both take %s: give them a distinct host or path.", portOwner(a.s, a.i), portOwner(b.s, b.i), route)
+			break
+		}
+	}
+	for _, s := range l.cfg.Services {
+		for i, p := range s.Ports {
+			if p.Ingress() || p.Published == 0 || p.Protocol != "tcp" {
+				continue
+			}
+			for _, b := range ingress {
+				if b.s.Ports[b.i].Published == p.Published {
+					l.errorf(s.Range(fmt.Sprintf("port[%d].published", i)), "Port taken by the ingress",
+						"The service %q publishes host port %d, which the ingress proxy serves on every ingress node for %s at %s.",
+						s.Name, p.Published, portOwner(b.s, b.i), rangeString(rng(b, "published")))
+					break
+				}
+			}
+		}
+	}
+}
+
+func portOwner(s *Service, i int) string { return fmt.Sprintf("service %q (port[%d])", s.Name, i) }
 
 // dependsRange is the range of s's dependency on dep.
 func (l *loader) dependsRange(s *Service, dep string) hcl.Range {
@@ -144,14 +200,16 @@ func (l *loader) checkFit(s *Service) {
 			"The service %q asks for %d replicas, but with max_per_node = %d at most %d fit on the %d declared node(s).", s.Name, s.Replicas, m, m*n, n)
 		return
 	}
-	if len(s.Ports) > 0 && n < s.Replicas {
-		// Every port block publishes a host port (berth assigns one when
-		// published is left out, the same for every replica), and one host
-		// port can be bound by one container per node.
-		p := s.Ports[0]
-		path, what := "port[0]", fmt.Sprintf("a host port for container port %d", p.Target)
+	first := slices.IndexFunc(s.Ports, func(p Port) bool { return !p.Ingress() })
+	if first >= 0 && n < s.Replicas {
+		// Every host mode port block publishes a host port (berth assigns
+		// one when published is left out, the same for every replica), and
+		// one host port can be bound by one container per node. Ingress
+		// ports set no such bound: each replica has its own backend port.
+		p := s.Ports[first]
+		path, what := fmt.Sprintf("port[%d]", first), fmt.Sprintf("a host port for container port %d", p.Target)
 		if p.Published != 0 {
-			path, what = "port[0].published", fmt.Sprintf("host port %d", p.Published)
+			path, what = path+".published", fmt.Sprintf("host port %d", p.Published)
 		}
 		l.errorf(s.Range(path), "Replicas cannot fit",
 			"The service %q publishes %s, which only one replica per node can bind, but asks for %d replicas on %d declared node(s). Add nodes or lower replicas.", s.Name, what, s.Replicas, n)

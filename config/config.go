@@ -41,6 +41,10 @@ const (
 	// healthy before it counts the replica as failed.
 	DefaultHealthDeadline = 60 * time.Second
 
+	// DefaultIngressImage is the proxy image of the ingress (Caddy).
+	DefaultIngressImage = "caddy:2.11.9"
+	DefaultIngressTLS   = "off"
+
 	// AutoPortMin and AutoPortMax bound the published ports berth assigns when
 	// a port block leaves `published` out (Swarm's range).
 	AutoPortMin = 30000
@@ -92,9 +96,56 @@ type Project struct {
 	SSH  SSHDefaults
 	// Swarm is set when the project runs on Docker Swarm (a swarm block).
 	Swarm *Swarm
+	// Ingress is the project's ingress block, or nil when absent (the
+	// defaults then apply as soon as a service has an ingress port).
+	Ingress *Ingress
 	// DeclRange is the project block's header, or an empty range when the
 	// block is absent.
 	DeclRange hcl.Range
+}
+
+// IngressServiceName is the service name of berth's ingress proxy
+// containers; no configured service may take it.
+const IngressServiceName = "berth-ingress"
+
+// Ingress configures the proxy that serves the services' ingress ports on
+// every ingress node (the routing mesh).
+type Ingress struct {
+	Image string // default DefaultIngressImage
+	// Nodes is a bool expression over `node` (like a placement constraint):
+	// the nodes that run a proxy; nil means every node.
+	Nodes hcl.Expression
+	TLS   string // "off" | "internal" | "auto"
+
+	DeclRange  hcl.Range
+	NodesRange hcl.Range
+}
+
+// IngressOf returns the project's ingress settings, defaults filled in.
+func (c *Config) IngressOf() Ingress {
+	in := Ingress{Image: DefaultIngressImage, TLS: DefaultIngressTLS}
+	if c.Project.Ingress != nil {
+		in = *c.Project.Ingress
+		if in.Image == "" {
+			in.Image = DefaultIngressImage
+		}
+		if in.TLS == "" {
+			in.TLS = DefaultIngressTLS
+		}
+	}
+	return in
+}
+
+// HasIngress reports whether any service has an ingress port.
+func (c *Config) HasIngress() bool {
+	for _, s := range c.Services {
+		for _, p := range s.Ports {
+			if p.Ingress() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SSHDefaults are the project-wide defaults for every node's SSH settings.
@@ -139,6 +190,9 @@ type Node struct {
 	// services (service.NAME.address): private_address, else Address, else
 	// 127.0.0.1 for the local engine.
 	PrivateAddress string
+	// Drain takes the node out of placement: its replicas move to other
+	// nodes and no new replica goes there. It stays reachable and read.
+	Drain bool
 
 	DeclRange hcl.Range
 }
@@ -228,7 +282,18 @@ type Port struct {
 	HostIP    string `json:"host_ip,omitempty"` // "" means all addresses
 	// Assigned is true when berth chose Published from the auto range; the
 	// configuration never sets it.
-	Assigned  bool      `json:"assigned,omitempty"`
+	Assigned bool `json:"assigned,omitempty"`
+	// Mode is "host" (bind Published on the replica's node; "" means host)
+	// or "ingress" (the project's proxy serves Published on every ingress
+	// node and balances over the replicas).
+	Mode string `json:"mode,omitempty"`
+	// HostName and Path (a prefix) route an ingress port's requests.
+	HostName string `json:"host,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Backend is, for an ingress port of one replica's container, the host
+	// port (on HostIP, the node's private address) the proxy sends
+	// requests to; the planner assigns it. 0 in the configuration.
+	Backend   int       `json:"backend,omitempty"`
 	DeclRange hcl.Range `json:"-"`
 }
 

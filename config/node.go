@@ -23,6 +23,7 @@ var nodeSchema = &hcl.BodySchema{
 		{Name: "docker_socket"},
 		{Name: "labels"},
 		{Name: "private_address"},
+		{Name: "drain"},
 	},
 }
 
@@ -127,6 +128,9 @@ func (l *loader) decodeNodes(blocks hcl.Blocks) {
 			}
 		}
 		l.decodePrivateAddress(n, attrs["private_address"])
+		if b, ok := l.boolean(attrs["drain"]); ok {
+			n.Drain = b
+		}
 	}
 	slices.SortStableFunc(l.cfg.Nodes, func(a, b *Node) int { return strings.Compare(a.Name, b.Name) })
 

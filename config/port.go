@@ -55,14 +55,34 @@ func WildcardIP(ip string) bool {
 	return parsed != nil && parsed.IsUnspecified()
 }
 
-// Host is the node side of the port: what it binds on the node.
+// Port modes.
+const (
+	ModeHost    = "host"
+	ModeIngress = "ingress"
+)
+
+// Ingress reports whether the port is served by the project's ingress proxy.
+func (p Port) Ingress() bool { return p.Mode == ModeIngress }
+
+// Host is the node side of the port: what it binds on the node. For an
+// ingress port that is the replica's backend port (0 until assigned), not
+// the published port the proxy serves.
 func (p Port) Host() HostPort {
+	if p.Ingress() {
+		return HostPort{Protocol: p.Protocol, IP: p.HostIP, Port: p.Backend}
+	}
 	return HostPort{Protocol: p.Protocol, IP: p.HostIP, Port: p.Published}
 }
 
 // String renders the mapping as "[ip:]published:target/proto", the form
-// berth's spec label stores and ParsePort reads back.
+// berth's spec label stores and ParsePort reads back. An ingress port is
+// "ingress:target/proto": its published port, host and path are routes,
+// and its backend port is per replica, so none of them is a container
+// field whose change forces a replace.
 func (p Port) String() string {
+	if p.Ingress() {
+		return ModeIngress + ":" + strconv.Itoa(p.Target) + "/" + p.Protocol
+	}
 	s := strconv.Itoa(p.Published) + ":" + strconv.Itoa(p.Target) + "/" + p.Protocol
 	if p.HostIP != "" {
 		s = p.HostIP + ":" + s
@@ -77,6 +97,12 @@ func ParsePort(s string) (p Port, ok bool) {
 		return p, false
 	}
 	p.Protocol = proto
+	if t, ok := strings.CutPrefix(body, ModeIngress+":"); ok {
+		p.Mode = ModeIngress
+		var err error
+		p.Target, err = strconv.Atoi(t)
+		return p, err == nil
+	}
 	parts := strings.Split(body, ":")
 	if len(parts) == 3 {
 		p.HostIP = parts[0]

@@ -1,10 +1,20 @@
 package config
 
-import "github.com/hashicorp/hcl/v2"
+import (
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+)
 
 var projectSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "swarm"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "ingress"}, {Type: "swarm"}},
 }
+
+var ingressSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "image"}, {Name: "nodes"}, {Name: "tls"}},
+}
+
+// IngressTLS are the values of the ingress block's tls.
+var IngressTLS = []string{"off", "internal", "auto"}
 
 var sshSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
@@ -47,10 +57,19 @@ func (l *loader) decodeProjectSSH() {
 	if content == nil {
 		return
 	}
-	var first, swarm *hcl.Block
+	var first, ingress, swarm *hcl.Block
 	for _, b := range content.Blocks {
 		if b.Type == "swarm" {
 			l.decodeSwarm(b, &swarm)
+			continue
+		}
+		if b.Type == "ingress" {
+			if ingress != nil {
+				l.duplicatef(b.DefRange, ingress.DefRange, "Duplicate ingress block", "A project has at most one ingress block.")
+				continue
+			}
+			ingress = b
+			l.decodeIngress(b)
 			continue
 		}
 		if first != nil {
@@ -79,5 +98,42 @@ func (l *loader) decodeProjectSSH() {
 		if s, _, ok := l.str(c.Attributes["known_hosts"]); ok {
 			ssh.KnownHosts = s
 		}
+	}
+}
+
+// decodeIngress reads the project's ingress block.
+func (l *loader) decodeIngress(b *hcl.Block) {
+	in := &Ingress{Image: DefaultIngressImage, TLS: DefaultIngressTLS, DeclRange: b.DefRange}
+	l.cfg.Project.Ingress = in
+	c, diags := b.Body.Content(ingressSchema)
+	l.diags = append(l.diags, diags...)
+	if c == nil {
+		return
+	}
+	if s, r, ok := l.str(c.Attributes["image"]); ok {
+		if s == "" {
+			l.errorf(r.rng, "Invalid image", "image must not be empty; leave it out for %s.", DefaultIngressImage)
+		} else {
+			in.Image = s
+		}
+	}
+	if v, ok := l.oneOf(c.Attributes["tls"], "tls mode", IngressTLS...); ok {
+		in.TLS = v
+	}
+	if a := c.Attributes["nodes"]; a != nil {
+		in.NodesRange = a.Expr.Range()
+		if !l.checkRefs(a.Expr, scopePlacement, "") {
+			return
+		}
+		v, diags := a.Expr.Value(PlacementContext(UnknownNodeValue()))
+		l.diags = append(l.diags, diags...)
+		if diags.HasErrors() {
+			return
+		}
+		if ty := v.Type(); ty != cty.DynamicPseudoType && ty != cty.Bool {
+			l.errorf(a.Expr.Range(), "Invalid ingress nodes", "nodes must be a bool expression over node, such as node.labels.edge == \"true\"; this one is %s.", ty.FriendlyName())
+			return
+		}
+		in.Nodes = a.Expr
 	}
 }

@@ -47,6 +47,7 @@ var serviceSchema = &hcl.BodySchema{
 
 var portSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "target", Required: true}, {Name: "published"}, {Name: "protocol"}, {Name: "host_ip"},
+	{Name: "mode"}, {Name: "host"}, {Name: "path"},
 }}
 
 var placementSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -79,6 +80,7 @@ var (
 	RestartPolicies = []string{"no", "always", "on-failure", "unless-stopped"}
 	PullPolicies    = []string{"missing", "always", "never"}
 	Protocols       = []string{"tcp", "udp"}
+	PortModes       = []string{ModeHost, ModeIngress}
 	UpdateOrders    = []string{"start-first", "stop-first"}
 	FailureActions  = []string{"rollback", "pause"}
 )
@@ -103,6 +105,8 @@ func (l *loader) decodeServices(blocks hcl.Blocks) {
 		name := b.Labels[0]
 		if !ValidName(name) {
 			l.errorf(b.LabelRanges[0], "Invalid service name", "%q is not a valid service name. %s", name, nameRule)
+		} else if name == IngressServiceName {
+			l.errorf(b.LabelRanges[0], "Reserved service name", "%q is the name of berth's ingress proxies; choose another name.", name)
 		}
 		if prev, dup := byName[name]; dup {
 			l.duplicatef(b.DefRange, prev.DeclRange, "Duplicate service", "A service named %q was already declared.", name)
@@ -357,6 +361,40 @@ func (l *loader) decodePort(s *Service, i int, b *hcl.Block) {
 		}
 		p.HostIP = v
 	}
+	if v, ok := l.oneOf(attrs["mode"], "port mode", PortModes...); ok && v == ModeIngress {
+		p.Mode = v
+	}
+	if v, r, ok := l.str(attrs["host"]); ok {
+		if v == "" || strings.ContainsAny(v, "/: \t") {
+			l.errorf(r.rng, "Invalid host", "host must be a host name such as \"app.example.com\" (or \"*.example.com\"), not %s.", l.show(r, fmt.Sprintf("%q", v)))
+		}
+		p.HostName = v
+	}
+	if v, r, ok := l.str(attrs["path"]); ok {
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "*?# \t") {
+			l.errorf(r.rng, "Invalid path", "path must be a path prefix starting with '/', such as \"/api\", not %s.", l.show(r, fmt.Sprintf("%q", v)))
+		}
+		p.Path = v
+	}
+	if p.Ingress() {
+		ingressOnly := "An ingress port is HTTP, served by the project's proxy (Caddy) on every ingress node; TCP and UDP ports stay in host mode."
+		switch {
+		case p.Protocol == "udp":
+			l.errorf(s.Range(prefix+".protocol"), "UDP port in ingress mode", "The ingress proxies HTTP only: a udp port must use mode = \"host\" (the default). %s", ingressOnly)
+		case attrs["published"] == nil:
+			l.errorf(b.DefRange, "Ingress port has no published port", "An ingress port needs published: the port the proxy serves on every ingress node.")
+		}
+		if attrs["host_ip"] != nil {
+			l.errorf(s.Range(prefix+".host_ip"), "host_ip in ingress mode", "host_ip applies to host mode ports: an ingress port's replicas listen on their node's private address, and the proxy on every address.")
+		}
+	} else {
+		for _, a := range []string{"host", "path"} {
+			if attrs[a] != nil {
+				l.errorf(s.Range(prefix+"."+a), fmt.Sprintf("%s without ingress", a),
+					"%s routes HTTP requests of an ingress port: it needs mode = \"ingress\" in this port block.", a)
+			}
+		}
+	}
 	s.Ports = append(s.Ports, p)
 }
 
@@ -364,12 +402,12 @@ func (l *loader) decodePort(s *Service, i int, b *hcl.Block) {
 // An unspecified host_ip binds every address, so it clashes with any other.
 func (l *loader) checkPublishedPorts(s *Service) {
 	for i, p := range s.Ports {
-		if p.Published == 0 {
-			continue
+		if p.Published == 0 || p.Ingress() {
+			continue // ingress routes are checked across services
 		}
 		for j := 0; j < i; j++ {
 			q := s.Ports[j]
-			if !p.Host().Overlaps(q.Host()) {
+			if q.Ingress() || !p.Host().Overlaps(q.Host()) {
 				continue
 			}
 			l.duplicatef(s.Range(fmt.Sprintf("port[%d].published", i)), s.Range(fmt.Sprintf("port[%d].published", j)),

@@ -64,6 +64,8 @@ var swarmUnsupported = []struct{ path, why string }{
 	{"health.http", "Swarm's health check runs inside the container, not from berth; write cmd = [\"wget\", \"-q\", \"-O-\", \"http://127.0.0.1:PORT/PATH\"] (or curl) if the image has such a tool"},
 	{"health.tcp", "Swarm's health check runs inside the container, not from berth; write a cmd that connects to the port (nc -z 127.0.0.1 PORT) if the image has such a tool"},
 	{"health.port", "it only applies to berth's own http and tcp probes"},
+	{"port[].host", "it is a route of berth's ingress proxy, which does not run on Swarm"},
+	{"port[].path", "it is a route of berth's ingress proxy, which does not run on Swarm"},
 }
 
 // checkSwarm checks the swarm block against the nodes, and every service
@@ -92,6 +94,9 @@ func (l *loader) checkSwarm() {
 		}
 		seen[m] = true
 	}
+	if in := l.cfg.Project.Ingress; in != nil {
+		l.errorf(in.DeclRange, "Not supported with swarm", "The project's ingress block has no Swarm equivalent: berth's ingress proxy does not run on Swarm.")
+	}
 	for _, s := range l.cfg.Services {
 		for _, u := range swarmUnsupported {
 			for _, path := range sortedKeys(s.AttrRanges) {
@@ -101,6 +106,11 @@ func (l *loader) checkSwarm() {
 			}
 		}
 		for i, p := range s.Ports {
+			if p.Ingress() {
+				l.errorf(s.Range(fmt.Sprintf("port[%d].mode", i)), "Not supported with swarm",
+					"port[%d].mode = %q (service %q) has no Swarm equivalent here: berth's ingress proxy does not run on Swarm, and Swarm's routing mesh needs IPVS, which berth does not assume; use mode = \"host\".", i, p.Mode, s.Name)
+				continue
+			}
 			if p.Published == 0 {
 				l.errorf(s.Range(fmt.Sprintf("port[%d]", i)), "Not supported with swarm",
 					"port[%d] of service %q has no published port: with swarm, set published (berth keeps no port assignment of its own there).", i, s.Name)

@@ -153,7 +153,7 @@ type Result struct {
 // Boundaries are the names passed to ApplyOptions.Hook, for kill tests
 // ("recovered" only when the plan recovers an interrupted apply). The lock
 // is released by the caller, after the last of them.
-var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "action", "batch", "commit-marked", "committed"}
+var Boundaries = []string{"locked", "preflight", "recovered", "stopped", "renamed", "created", "started", "healthy", "routed", "unrouted", "action", "batch", "commit-marked", "committed"}
 
 type applier struct {
 	s      *Session
@@ -165,6 +165,7 @@ type applier struct {
 	mu     sync.Mutex
 	steps  []*txStep // every started action, in start order
 	result *Result
+	routes *router // nil when the plan has no ingress node
 	// netsCreated are the networks this apply created, for the rollback.
 	netsCreated []netRef
 }
@@ -180,6 +181,8 @@ type txStep struct {
 	stopped    bool // the old container was stopped
 	renamed    bool // the old container was renamed aside
 	newID      string
+	routed     bool              // the new container was added to the proxies
+	unrouted   bool              // the old container was removed from the proxies
 	prev       planner.Container // before an in-place update
 	updated    bool
 	// left and joined are the networks an update's repair left and joined.
@@ -222,6 +225,8 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 		ap.hook("recovered")
 	}
 	ap.s.ClearStaleMarkers(ctx, ap.live, ap.lock)
+	ap.routes = newRouter(ap)
+	defer ap.routes.close()
 	var failed error
 	var failedAction *planner.Action
 	if err := ap.createNetworks(ctx); err != nil {
@@ -233,6 +238,14 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 			break
 		}
 		ap.phase(fmt.Sprintf("batch %d of %d", bi+1, len(batches)))
+		// The proxies come first (their own batch); then every proxy gets
+		// the table of the replicas running now.
+		if !isProxyOnly(batch) {
+			if err := ap.routes.start(ctx); err != nil {
+				failed = fmt.Errorf("ingress: %w", err)
+				break
+			}
+		}
 		if err := ap.runBatch(ctx, batch); err != nil {
 			failed = err
 			var re *ReplicaError
@@ -264,6 +277,12 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 				Replica: failedAction.Replica, Node: failedAction.Node, Container: failedAction.Container}
 		}
 		return ap.result, ap.rollback(failed)
+	}
+	if ap.routes != nil {
+		ap.phase("ingress: final routes")
+		if err := ap.routes.reset(ctx, ap.plan.Ingress.Routes); err != nil {
+			return ap.result, ap.rollback(fmt.Errorf("ingress: %w", err))
+		}
 	}
 	if err := ap.commit(context.WithoutCancel(ctx)); err != nil {
 		return ap.result, err
@@ -637,7 +656,18 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 			return wrap("health", err)
 		}
 		ap.hook("healthy")
+		if len(a.Upstreams) > 0 && ap.routes != nil {
+			ap.stepEvent(a, "add to the ingress proxies")
+			st.routed = true
+			if err := ap.routes.add(ctx, a.Upstreams); err != nil {
+				return wrap("ingress", err)
+			}
+			ap.hook("routed")
+		}
 		if a.Kind == planner.Replace && st.oldRunning && !st.stopped {
+			if err := ap.unroute(ctx, st); err != nil {
+				return wrap("ingress", err)
+			}
 			ap.stepEvent(a, "stop the old container")
 			if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
 				return wrap(oldContainer(a, "old container %s"), err)
@@ -667,6 +697,22 @@ func graceOf(a *planner.Action) time.Duration {
 	return 10 * time.Second
 }
 
+// unroute removes the old container of st from every proxy and waits for
+// its requests in flight to finish (at most its stop grace).
+func (ap *applier) unroute(ctx context.Context, st *txStep) error {
+	a := st.a
+	if ap.routes == nil || len(a.OldUpstreams) == 0 {
+		return nil
+	}
+	ap.stepEvent(a, "remove "+a.Old.Name+" from the ingress proxies and drain it")
+	st.unrouted = true
+	if err := ap.routes.remove(ctx, a.OldUpstreams, graceOf(a)); err != nil {
+		return err
+	}
+	ap.hook("unrouted")
+	return nil
+}
+
 // setAside optionally stops the old container and renames it aside, where
 // it stays until the commit (or is restored by a rollback).
 func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
@@ -677,6 +723,9 @@ func (ap *applier) setAside(ctx context.Context, st *txStep, stop bool) error {
 	}
 	st.oldRunning = old.Running()
 	if stop && st.oldRunning {
+		if err := ap.unroute(ctx, st); err != nil {
+			return fmt.Errorf("ingress: %w", err)
+		}
 		ap.stepEvent(a, "stop "+a.Old.Name)
 		if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
 			return err
@@ -731,6 +780,15 @@ func (ap *applier) rollback(cause error) error {
 		wg.Wait()
 		i = j
 	}
+	if ap.routes != nil {
+		// The old containers run again: every proxy goes back to the
+		// table of the replicas that ran before, then the new replicas
+		// that served are drained and removed.
+		if err := ap.routes.reset(ctx, ap.plan.Ingress.Start); err != nil {
+			re.Failed = append(re.Failed, fmt.Errorf("ingress: %w", err))
+		}
+		re.Failed = append(re.Failed, ap.removeServedNew(ctx, steps)...)
+	}
 	if err := ap.removeCreatedNetworks(ctx); err != nil {
 		re.Failed = append(re.Failed, err)
 	}
@@ -745,13 +803,23 @@ func (ap *applier) rollback(cause error) error {
 // had changed nothing yet.
 func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 	a := st.a
-	if st.newID == "" && !st.renamed && !st.stopped && !st.updated && st.joined == "" && len(st.left) == 0 {
+	if st.newID == "" && !st.renamed && !st.stopped && !st.updated && !st.unrouted && st.joined == "" && len(st.left) == 0 {
 		return false, nil
 	}
 	ap.emit(Event{Type: EvUndo, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service, Replica: a.Replica,
 		Node: a.Node, Container: a.Container, Message: "undo " + string(a.Kind)})
 	var errs []error
-	if st.newID != "" {
+	if st.routed {
+		// It serves through the proxies: it stays until the old container
+		// runs again and the start table is pushed (removeServedNew); it
+		// only gives its name back. A run killed now leaves it labelled
+		// with this apply, so the next apply discards it.
+		if st.renamed {
+			if err := st.node.RenameContainer(ctx, st.newID, undoName(a.Container, ap.id)); err != nil {
+				errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
+			}
+		}
+	} else if st.newID != "" {
 		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
 			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", a.Container, a.Node, err))
 		}
@@ -786,7 +854,43 @@ func (ap *applier) undo(ctx context.Context, st *txStep) (did bool, err error) {
 			_ = waitHealthy(ctx, st.oldNode, a.Old.ID, &old, ap.opts.Poll, false)
 		}
 	}
+	// An old container taken out of the proxies is back in the start
+	// table, which the rollback pushes once every old container runs.
 	return true, errors.Join(errs...)
+}
+
+// undoName is the name a new container that served through the ingress
+// takes during a rollback, until it is removed: its own name goes back to
+// the old container.
+func undoName(name, applyID string) string { return name + "_berth_undo_" + applyID }
+
+// removeServedNew removes, once the start table is pushed, the new
+// containers of a rollback that served through the proxies, after their
+// requests in flight finished (at most their stop grace).
+func (ap *applier) removeServedNew(ctx context.Context, steps []*txStep) []error {
+	var served []*txStep
+	var addrs []string
+	grace := time.Duration(0)
+	for _, st := range steps {
+		if st.routed && st.newID != "" {
+			served = append(served, st)
+			for _, u := range st.a.Upstreams {
+				addrs = append(addrs, u.Address)
+			}
+			grace = max(grace, graceOf(st.a))
+		}
+	}
+	if len(served) == 0 {
+		return nil
+	}
+	ap.routes.drain(ctx, addrs, grace)
+	var errs []error
+	for _, st := range served {
+		if err := st.node.RemoveContainer(ctx, st.newID); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("new container %s on node %s: %w", st.a.Container, st.a.Node, err))
+		}
+	}
+	return errs
 }
 
 // commit makes the apply final: a commit marker on every touched node (so a

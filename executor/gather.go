@@ -100,6 +100,7 @@ func gatherNode(ctx context.Context, n Node, project string, hostPorts bool) (*p
 		}
 		return nil, err
 	}
+	st.Ingress = gatherIngress(ctx, n, project, st.Containers)
 	return st, nil
 }
 

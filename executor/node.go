@@ -19,6 +19,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/berth-dev/berth/executor/engine"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -63,6 +64,15 @@ type Node interface {
 	UpdateContainer(ctx context.Context, id string, spec *planner.ContainerSpec) error
 	// Logs returns the last lines of a container's output.
 	Logs(ctx context.Context, id string, tail int) (string, error)
+	// LogStream sends a container's output lines, stdout and stderr, each
+	// with the engine's timestamp, to line (from one goroutine at a time)
+	// and returns when the stream ends: at once without opts.Follow, else
+	// when the container is no longer running, is removed, or ctx ends.
+	// It has no deadline but ctx's.
+	LogStream(ctx context.Context, id string, opts LogOptions, line func(LogLine)) error
+	// Exec runs a command in a running container and returns its exit
+	// code; it has no deadline but ctx's.
+	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
 
 	// CreateVolume creates a named volume with labels, or returns the existing
 	// volume of that name with its own labels (atomic on the engine: the
@@ -102,3 +112,11 @@ type Node interface {
 	// Close releases the connection.
 	Close() error
 }
+
+// The types of Node's streams (the engine's own: sub-packages never import
+// the core).
+type (
+	LogOptions  = engine.LogOptions
+	LogLine     = engine.LogLine
+	ExecOptions = engine.ExecOptions
+)

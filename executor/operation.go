@@ -31,6 +31,8 @@ const (
 	OpDestroy     Op = "destroy"      // OpApply with a plan that removes every container
 	OpStatus      Op = "status"       // gather
 	OpForceUnlock Op = "force-unlock" // remove a lock left by a run that is gone
+	OpLogs        Op = "logs"         // read (and follow) the replicas' output
+	OpExec        Op = "exec"         // run a command in a replica
 )
 
 // The results of an apply, in its Outcome and its audit record.
@@ -75,6 +77,10 @@ type Request struct {
 	// RemoveVolumes also removes the named volumes of the removed
 	// containers (destroy -volumes).
 	RemoveVolumes bool
+	// Logs is what OpLogs reads and where it sends it.
+	Logs *LogsRequest
+	// Exec is the command OpExec runs.
+	Exec *ExecRequest
 	// Hook is apply's boundary hook (see ApplyOptions.Hook); tests only.
 	Hook func(point string)
 	// Redact removes sensitive values from the text of errors.
@@ -126,7 +132,8 @@ type Outcome struct {
 	Op Op
 	// Plan is the plan made or applied (nil for status and force-unlock).
 	Plan *planner.Plan
-	// Live is the state gathered (status, plan, apply).
+	// Live is the state gathered (status, plan, apply; logs and exec: the
+	// project's containers only).
 	Live *planner.Live
 	// The apply's, once it began (Result is "" when nothing was applied:
 	// an empty plan, or a failure before the apply).
@@ -144,6 +151,8 @@ type Outcome struct {
 	Err error
 	// Unlocked are the nodes OpForceUnlock removed the lock from.
 	Unlocked []string
+	// ExitCode is the command's of OpExec.
+	ExitCode int
 }
 
 // HostKeyMismatchError is returned when a node (or its jump host) offered
@@ -268,8 +277,9 @@ type operation struct {
 // refuses a node whose host key changed, locks, gathers, plans, asks
 // through view, applies (images first), writes the audit record and
 // releases the lock, as req.Op needs. The Outcome is returned also with an
-// error, holding what was done. view may be nil for OpStatus and
-// OpForceUnlock, which show nothing while they run.
+// error, holding what was done. view may be nil for OpStatus,
+// OpForceUnlock, OpLogs and OpExec, which show nothing through it (logs
+// and exec send their output through their requests).
 func Run(ctx context.Context, cfg *config.Config, req Request, view View) (*Outcome, error) {
 	op := &operation{cfg: cfg, req: req, view: view, out: &Outcome{Op: req.Op}}
 	if req.Op == OpApplySaved {
@@ -293,6 +303,15 @@ func Run(ctx context.Context, cfg *config.Config, req Request, view View) (*Outc
 		err = ctx.Err()
 	case OpForceUnlock:
 		err = op.forceUnlock(ctx)
+	case OpLogs, OpExec:
+		if err = refuseHostKeyMismatch(op.sess); err != nil {
+			break
+		}
+		if req.Op == OpLogs {
+			err = op.logs(ctx)
+		} else {
+			err = op.exec(ctx)
+		}
 	case OpPlan, OpApply, OpApplySaved, OpDestroy:
 		if err = refuseHostKeyMismatch(op.sess); err != nil {
 			break

@@ -26,6 +26,18 @@ type serviceDesired struct {
 	causes []refCause
 }
 
+// hostPorts are the service's host mode ports (each binds the same host
+// port on every node it runs on).
+func (d *serviceDesired) hostPorts() []PortSpec {
+	var out []PortSpec
+	for _, p := range d.ports {
+		if !p.Ingress() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // SecretHash identifies a sensitive env value without revealing it: SHA-256
 // over the project, service, variable name and value.
 func SecretHash(project, service, name, value string) string {

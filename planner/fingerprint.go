@@ -114,6 +114,16 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 			}
 		}
 	}
+	// The routes the project's proxy serves: a saved plan's route pushes
+	// were computed against them.
+	if in := st.Ingress; in != nil {
+		if !in.Loaded {
+			items = append(items, "ingress proxy without berth's routes")
+		}
+		for _, r := range in.Routes {
+			items = append(items, fmt.Sprintf("ingress route %s -> %s", r, strings.Join(r.Upstreams, ",")))
+		}
+	}
 	slices.Sort(items)
 	return items
 }

@@ -338,6 +338,9 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 				st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: tw.Port})
 			}
 			st.Foreign = append(st.Foreign, c)
+		case "ingress-clear":
+			// The node's proxy lost its routes (a restart without its volume).
+			live.Nodes[tw.Node].Ingress = &IngressState{}
 		case "unreachable":
 			live.Nodes[tw.Node] = &NodeState{Name: tw.Node, Reachable: false, Error: tw.Error}
 		case "image":

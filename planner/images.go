@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/config"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -56,6 +57,9 @@ func (p *planState) planImages() hcl.Diagnostics {
 				continue
 			}
 			svc := p.cfg.Service(a.Service)
+			if svc == nil {
+				svc = &config.Service{Name: a.Service, Pull: config.DefaultPull} // the ingress proxy
+			}
 			n := p.nodeByName[a.Node]
 			ref := NormalizeRef(a.Spec.Image)
 			built := svc.Build != nil

@@ -41,6 +41,9 @@ type NodeState struct {
 	// (matched to services by name). Other projects' and anonymous volumes
 	// are left out.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Ingress is what the project's ingress proxy on the node serves; nil
+	// when the node runs no proxy of the project (or it was not read).
+	Ingress *IngressState `json:"ingress,omitempty"`
 	// Networks are the networks labelled with this project and any
 	// network named as the project network (NetworkName), with the
 	// containers attached to each.
@@ -57,6 +60,9 @@ type EngineFacts struct {
 	Arch        string `json:"arch,omitempty"`
 	CPUs        int    `json:"cpus,omitempty"`
 	MemoryBytes int64  `json:"memory_bytes,omitempty"`
+	// Containers is how many containers the engine has, of every project
+	// and none.
+	Containers int `json:"containers,omitempty"`
 }
 
 // Container is one container as the engine reports it.
@@ -111,7 +117,8 @@ func (b PortBinding) Port() PortSpec {
 
 // Binding is the port mapping as the engine reports it once published.
 func Binding(p PortSpec) PortBinding {
-	return PortBinding{HostIP: p.HostIP, HostPort: p.Published, ContainerPort: p.Target, Protocol: p.Protocol}
+	h := p.Host()
+	return PortBinding{HostIP: h.IP, HostPort: h.Port, ContainerPort: p.Target, Protocol: p.Protocol}
 }
 
 // Mount is a container mount.

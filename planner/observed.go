@@ -208,6 +208,16 @@ func (o *Observed) indexHolds(node string, st *NodeState) {
 			holds = append(holds, PortHold{HostPort: b.Host(), Holder: who})
 		}
 	}
+	// The project's proxy serves its routes' ports itself (host network).
+	if st.Ingress != nil {
+		for _, r := range st.Ingress.Routes {
+			hp := HostPort{Protocol: "tcp", Port: r.Port}
+			if !bound[hp.Key()] {
+				bound[hp.Key()] = true
+				holds = append(holds, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressService})
+			}
+		}
+	}
 	for _, hp := range st.HostPorts {
 		if !bound[hp.Key()] {
 			holds = append(holds, PortHold{HostPort: hp, Holder: "a host process"})

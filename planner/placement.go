@@ -173,8 +173,8 @@ func (pl *placement) unplaced() []int {
 // (its engine was not read), so resources set no bound here.
 func (pl *placement) nodeBound() (int, string) {
 	bound, why := -1, ""
-	if len(pl.d.ports) > 0 {
-		bound, why = 1, fmt.Sprintf("it publishes host port %s: one replica per node", pl.d.ports[0].Host())
+	if hp := pl.d.hostPorts(); len(hp) > 0 {
+		bound, why = 1, fmt.Sprintf("it publishes host port %s: one replica per node", hp[0].Host())
 	}
 	if m := pl.svc.Placement.MaxPerNode; m > 0 && (bound < 0 || m < bound) {
 		bound, why = m, fmt.Sprintf("max_per_node = %d", m)
@@ -231,6 +231,9 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 		return fmt.Sprintf("max_per_node = %d reached", m), "placement.max_per_node"
 	}
 	for i, pt := range pl.d.ports {
+		if pt.Ingress() {
+			continue // each replica gets its own backend port
+		}
 		for _, h := range n.ports {
 			if h.Overlaps(pt.Host()) {
 				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.Holder), "port[" + strconv.Itoa(i) + "]"
@@ -274,7 +277,7 @@ func (pl *placement) claim(n *nodeView, replica int) {
 	n.count++
 	n.usedCPUs += pl.d.template.NanoCPUs
 	n.usedMem += pl.d.template.MemoryBytes
-	for _, pt := range pl.d.ports {
+	for _, pt := range pl.d.hostPorts() {
 		n.ports = append(n.ports, PortHold{HostPort: pt.Host(), Holder: replicaHolder(pl.svc.Name, replica), Service: pl.svc.Name})
 	}
 	if g := pl.nodeGroup[n]; g != nil {
@@ -301,6 +304,10 @@ func (pl *placement) eligibility() {
 		n.count = 0
 		if !n.reachable {
 			pl.rule(n, "unreachable: "+n.reason, "replicas")
+			continue
+		}
+		if n.cfg != nil && n.cfg.Drain {
+			pl.rule(n, "drained (drain = true)", "replicas")
 			continue
 		}
 		if c != nil {

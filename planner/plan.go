@@ -84,6 +84,10 @@ type Plan struct {
 	// hold one action per Swarm service.
 	Swarm *SwarmPlan `json:"swarm,omitempty"`
 
+	// Ingress is the routing mesh: the route table of every ingress node,
+	// live and to be. Nil when the project has no ingress node.
+	Ingress *IngressPlan `json:"ingress,omitempty"`
+
 	// Warnings explain things the user should know that change nothing
 	// (a volume's data staying behind on a node, an unreachable node).
 	Warnings []string `json:"warnings,omitempty"`
@@ -132,6 +136,12 @@ type Action struct {
 	// live state); for restore, those the restored container publishes.
 	// Always present, empty when there are none.
 	Ports []PortSpec `json:"ports"`
+
+	// Upstreams are the ingress routes the new container serves (apply
+	// adds it to every proxy once healthy); OldUpstreams those of the old
+	// container (removed from every proxy, and drained, before it stops).
+	Upstreams    []Upstream `json:"upstreams,omitempty"`
+	OldUpstreams []Upstream `json:"old_upstreams,omitempty"`
 
 	Reason  string        `json:"reason"`
 	Drift   bool          `json:"drift,omitempty"`
@@ -232,7 +242,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && p.Swarm.swarmEmpty()
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed() && p.Swarm.swarmEmpty()
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.

@@ -73,6 +73,15 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 	if diags.HasErrors() {
 		return nil, diags
 	}
+	p.ing = &ingressState{}
+	if !opts.Destroy {
+		if diags := p.planIngress(); diags.HasErrors() {
+			return nil, diags
+		}
+		p.ing.start = p.startTable(live)
+	} else {
+		p.deleteAll(IngressService, "destroy")
+	}
 	p.removedServices()
 	if !opts.Destroy {
 		p.assignPorts(order)
@@ -101,6 +110,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		return nil, diags
 	}
 	p.finish()
+	p.finishIngress(live)
 	p.plan.Nodes = p.snapshots(original)
 	p.plan.ID = planID(p.plan)
 	return p.plan, diags
@@ -127,6 +137,8 @@ type planState struct {
 	resolvedPorts map[string][]PortSpec
 	// batches of actions in execution order.
 	batches [][]Action
+	// ing is the ingress work (ingress.go).
+	ing *ingressState
 	// targets are the placed services with a port, by name, for the
 	// services that refer to them (refs.go).
 	targets map[string]*refTarget
@@ -292,7 +304,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 func (p *planState) removedServices() {
 	var names []string
 	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
-		if p.cfg.Service(svc) == nil {
+		if p.cfg.Service(svc) == nil && svc != IngressService {
 			names = append(names, svc)
 		}
 	}

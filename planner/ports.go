@@ -19,7 +19,7 @@ func (p *planState) assignPorts(order []*config.Service) {
 	for _, s := range p.cfg.Services {
 		for _, pt := range s.Ports {
 			if pt.Published != 0 {
-				taken[pt.Host().Key()] = true
+				taken[HostPort{Protocol: pt.Protocol, Port: pt.Published}.Key()] = true
 			}
 		}
 	}
@@ -29,8 +29,9 @@ func (p *planState) assignPorts(order []*config.Service) {
 	for _, s := range order {
 		ports := make([]PortSpec, len(s.Ports))
 		for i, pt := range s.Ports {
-			ports[i] = PortSpec{Target: pt.Target, Published: pt.Published, Protocol: pt.Protocol, HostIP: pt.HostIP}
-			if pt.Published == 0 {
+			ports[i] = PortSpec{Target: pt.Target, Published: pt.Published, Protocol: pt.Protocol, HostIP: pt.HostIP,
+				Mode: pt.Mode, HostName: pt.HostName, Path: pt.Path}
+			if pt.Published == 0 && !pt.Ingress() {
 				ports[i].Assigned = true
 				if kept := p.keptPort(s.Name, pt); kept != 0 {
 					ports[i].Published = kept

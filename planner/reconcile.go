@@ -90,10 +90,14 @@ func (rc *reconcile) replica(i int) {
 	}
 }
 
-// spec is replica i's spec on node n, with the replica count recorded.
-func (rc *reconcile) spec(i int, n *nodeView) *ContainerSpec {
+// spec is replica i's spec on node n, with the replica count recorded and
+// its ingress backends: those of keep (a container kept in place), or new
+// ones. Its upstreams go into the final route table.
+func (rc *reconcile) spec(i int, n *nodeView, keep *Container) *ContainerSpec {
 	spec := rc.d.replicaSpec(rc.p.project, n.name(), i)
 	spec.Labels[LabelReplicas] = strconv.Itoa(rc.svc.Replicas)
+	rc.p.withBackends(spec, n, keep)
+	rc.p.newUpstreams(spec)
 	return spec
 }
 
@@ -105,9 +109,14 @@ func (rc *reconcile) keep(i int, n *nodeView, oc *ownContainer) {
 	a, ok := rc.p.diffReplica(rc.d, oc, &rc.d.template, ContainerName(rc.p.project, rc.svc.Name, i), n)
 	if !ok {
 		rc.p.plan.unchanged(rc.svc.Name)
+		rc.p.keptUpstreams(rc.d, oc.c, n)
 		return
 	}
-	a.Spec = rc.spec(i, n)
+	var keep *Container
+	if a.Kind == Update {
+		keep = oc.c
+	}
+	a.Spec = rc.spec(i, n, keep)
 	rc.changes = append(rc.changes, a)
 }
 
@@ -115,7 +124,7 @@ func (rc *reconcile) keep(i int, n *nodeView, oc *ownContainer) {
 // n.
 func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
 	rc.used[oc.c] = true
-	spec := rc.spec(i, n)
+	spec := rc.spec(i, n, nil)
 	from := oc.node.name()
 	why := rc.pl.ruled[from]
 	if why == "" {
@@ -148,7 +157,7 @@ func orderOf(svc *config.Service) string {
 
 // create starts replica i on n: it has no container anywhere.
 func (rc *reconcile) create(i int, n *nodeView) {
-	spec := rc.spec(i, n)
+	spec := rc.spec(i, n, nil)
 	a := Action{Kind: Create, Service: rc.svc.Name, Replica: i, Node: n.name(), Container: spec.Name, Spec: spec,
 		Reason: "no existing container"}
 	if i <= rc.recorded {

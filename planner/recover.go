@@ -126,7 +126,8 @@ func (p *planState) recoveryAction(kind ActionKind, c Container, node, name, rea
 		// publishes what its spec label records (see restoreContainer).
 		if f, ok := parseSpecLabel(c.Labels); ok {
 			for _, ps := range f.Ports {
-				if pt, ok := config.ParsePort(ps); ok {
+				// An ingress port's backend is per container, not recorded.
+				if pt, ok := config.ParsePort(ps); ok && !pt.Ingress() {
 					a.Ports = append(a.Ports, pt)
 				}
 			}
@@ -175,7 +176,7 @@ func restoreContainer(st *NodeState, a Action) {
 		c.State = "running"
 		if f, ok := parseSpecLabel(c.Labels); ok && len(c.Ports) == 0 {
 			for _, ps := range f.Ports {
-				if pt, ok := config.ParsePort(ps); ok {
+				if pt, ok := config.ParsePort(ps); ok && !pt.Ingress() {
 					c.Ports = append(c.Ports, Binding(pt))
 					st.HostPorts = append(st.HostPorts, pt.Host())
 				}

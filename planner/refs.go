@@ -31,6 +31,17 @@ func endpoint(n *config.Node, ports []PortSpec) string {
 	return host + ":" + strconv.Itoa(ports[0].Published)
 }
 
+// reachedOn is the node whose address reaches a replica placed on n: n
+// itself, except for a service whose first port is an ingress port when n
+// runs no ingress proxy (ingress { nodes } leaves it out): then the first
+// ingress node, whose proxy reaches every replica.
+func (p *planState) reachedOn(n *nodeView, ports []PortSpec) *nodeView {
+	if len(ports) == 0 || !ports[0].Ingress() || p.ing == nil || len(p.ing.nodes) == 0 || slices.Contains(p.ing.nodes, n) {
+		return n
+	}
+	return p.ing.nodes[0]
+}
+
 // serviceInfo is a service's values given its replicas' endpoints by index
 // (1..R; "" for a replica with none).
 func serviceInfo(eps []string) (config.ServiceInfo, bool) {
@@ -82,7 +93,7 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 			continue
 		}
 		t.newNodes[i] = placed[i].name()
-		eps[i] = endpoint(placed[i].cfg, d.ports)
+		eps[i] = endpoint(p.reachedOn(placed[i], d.ports).cfg, d.ports)
 	}
 	t.info, t.ok = serviceInfo(eps)
 
@@ -103,7 +114,13 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 				t.oldPorts[i] = b.HostPort
 				pt := first
 				pt.Published = b.HostPort
-				oldEps = append(oldEps, endpoint(oc.node.cfg, []PortSpec{pt}))
+				if first.Ingress() {
+					// Reached through the ingress proxy on its node: the
+					// published port, not the replica's backend (which a
+					// replace changes).
+					t.oldPorts[i], pt.Published = first.Published, first.Published
+				}
+				oldEps = append(oldEps, endpoint(p.reachedOn(oc.node, d.ports).cfg, []PortSpec{pt}))
 				break
 			}
 		}

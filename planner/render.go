@@ -173,6 +173,7 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 		}
 		b.WriteString("\n")
 	}
+	r.writeIngress(p)
 	r.writeWarnings(p)
 	b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
 	if len(p.Recovery) > 0 {
@@ -214,6 +215,12 @@ func (r *textRenderer) writeWarnings(p *Plan) {
 }
 
 func (p *Plan) serviceHeader(name string) string {
+	if name == IngressService && !p.Destroy {
+		if p.Ingress != nil {
+			return fmt.Sprintf("# service %q (the ingress proxies): image %s; tls %s; on %s", name, p.Ingress.Image, p.Ingress.TLS, strings.Join(p.Ingress.NodeNames(), ", "))
+		}
+		return fmt.Sprintf("# service %q (the ingress proxies): no ingress node", name)
+	}
 	for _, s := range p.Services {
 		if s.Name != name {
 			continue
@@ -225,6 +232,9 @@ func (p *Plan) serviceHeader(name string) string {
 			var ps []string
 			for _, pt := range s.Ports {
 				x := pt.String()
+				if pt.Ingress() {
+					x = fmt.Sprintf("%d:%d/%s (ingress%s)", pt.Published, pt.Target, pt.Protocol, strings.TrimRight(" "+pt.HostName+pt.Path, " "))
+				}
 				if pt.Assigned {
 					x += " (assigned)"
 				}
@@ -381,4 +391,65 @@ func HumanBytes(n int64) string {
 		return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + " kB"
 	}
 	return strconv.FormatInt(n, 10) + " B"
+}
+
+// writeIngress renders the route changes of each ingress node, a line per
+// route that changes: "ingress on node1: web :18080 -> 6 upstreams, +2 -2".
+func (r *textRenderer) writeIngress(p *Plan) {
+	ip := p.Ingress
+	if !ip.Changed() {
+		return
+	}
+	b := &r.b
+	b.WriteString("Ingress routes (pushed to every ingress proxy):\n\n")
+	for _, n := range ip.Nodes {
+		if !n.Changed {
+			continue
+		}
+		live := map[RouteKey]Route{}
+		for _, lr := range n.Live {
+			live[lr.Key()] = lr
+		}
+		note := ""
+		if !n.Loaded {
+			note = " (new routes)"
+		}
+		wrote := false
+		for _, rt := range ip.Routes {
+			old, had := live[rt.Key()]
+			delete(live, rt.Key())
+			add, rm := DiffRoutes(routeList(old, had), []Route{rt})
+			if had && add == 0 && rm == 0 && n.Loaded && old.Service == rt.Service {
+				continue
+			}
+			fmt.Fprintf(b, "  ingress on %s: %s -> %d upstream%s, +%d -%d%s\n", n.Node, rt, len(rt.Upstreams), plural(len(rt.Upstreams)), add, rm, note)
+			wrote = true
+		}
+		for _, lr := range n.Live {
+			if _, gone := live[lr.Key()]; gone {
+				fmt.Fprintf(b, "  ingress on %s: %s removed, -%d\n", n.Node, lr, len(lr.Upstreams))
+				wrote = true
+			}
+		}
+		if !wrote {
+			fmt.Fprintf(b, "  ingress on %s: tls %s\n", n.Node, ip.TLS)
+		}
+	}
+	b.WriteString("\n")
+}
+
+func routeList(r Route, ok bool) []Route {
+	if !ok {
+		return nil
+	}
+	return []Route{r}
+}
+
+// NodeNames are the ingress nodes' names.
+func (ip *IngressPlan) NodeNames() []string {
+	var out []string
+	for _, n := range ip.Nodes {
+		out = append(out, n.Node)
+	}
+	return out
 }

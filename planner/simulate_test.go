@@ -77,6 +77,7 @@ func Simulate(live *Live, plan *Plan) *Live {
 			}
 		}
 	}
+	simulateIngress(out, plan)
 	// Networks go once their containers are gone (the commit).
 	for _, na := range plan.Networks {
 		if st := out.Node(na.Node); st != nil && na.Kind == Delete {
@@ -84,6 +85,35 @@ func Simulate(live *Live, plan *Plan) *Live {
 		}
 	}
 	return out
+}
+
+// simulateIngress leaves every ingress node's proxy serving the plan's
+// final table (commit pushes it), and nodes without a proxy with none.
+func simulateIngress(out *Live, plan *Plan) {
+	ingress := map[string]bool{}
+	if plan.Ingress != nil {
+		for _, n := range plan.Ingress.Nodes {
+			ingress[n.Node] = true
+		}
+	}
+	for name, st := range out.Nodes {
+		if st == nil || !st.Reachable {
+			continue
+		}
+		if !ingress[name] {
+			st.Ingress = nil
+			continue
+		}
+		routes := make([]Route, len(plan.Ingress.Routes))
+		for i, r := range plan.Ingress.Routes {
+			r.Upstreams = append([]string{}, r.Upstreams...)
+			routes[i] = r
+		}
+		st.Ingress = &IngressState{Loaded: true, TLS: plan.Ingress.TLS, Routes: routes}
+		for _, r := range routes {
+			st.HostPorts = append(st.HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: r.Port})
+		}
+	}
 }
 
 // dropContainer removes a container and the host ports its bindings held.

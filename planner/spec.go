@@ -50,6 +50,9 @@ type ContainerSpec struct {
 	Hostname         string       `json:"hostname,omitempty"`
 	ExtraHosts       []string     `json:"extra_hosts,omitempty"`
 	Update           UpdatePolicy `json:"update"`
+	// NetworkMode is Docker's network mode: "" (the default) or "host"
+	// (the ingress proxy, which serves the ingress ports on the node).
+	NetworkMode string `json:"network_mode,omitempty"`
 	// Network is the only network the container is created on (the project
 	// network), with Aliases as its DNS names there. Not compared through
 	// the spec label: the live networks are (see networkDrift).

@@ -192,6 +192,13 @@ func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, 
 }
 
 // writeEndpoints prints where each published port answers.
+func orSlash(path string) string {
+	if path == "" {
+		return "/"
+	}
+	return path
+}
+
 func writeEndpoints(s Streams, cfg *config.Config, p *planner.Plan) {
 	var lines []string
 	for _, sp := range p.Services {
@@ -208,6 +215,27 @@ func writeEndpoints(s Streams, cfg *config.Config, p *planner.Plan) {
 		}
 		sort.Strings(names)
 		for _, pt := range sp.Ports {
+			if pt.Ingress() {
+				// Served by the proxy on every ingress node.
+				if p.Ingress == nil {
+					continue
+				}
+				scheme := "http://"
+				if p.Ingress.TLS == "internal" || p.Ingress.TLS == "auto" {
+					scheme = "https://"
+				}
+				for _, nn := range p.Ingress.NodeNames() {
+					host := "localhost"
+					if n := cfg.Node(nn); n != nil && !n.IsLocal() {
+						host = n.Address
+					}
+					if pt.HostName != "" {
+						host = pt.HostName
+					}
+					lines = append(lines, fmt.Sprintf("  %s: %s%s:%d%s  (ingress on node %s, port %d)", sp.Name, scheme, host, pt.Published, orSlash(pt.Path), nn, pt.Target))
+				}
+				continue
+			}
 			for _, nn := range names {
 				host := pt.HostIP
 				if host == "" || host == "0.0.0.0" {

@@ -13,8 +13,13 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "0.1.0-dev"
+// Version is set at build time with -ldflags "-X main.Version=..." (see
+// .goreleaser.yaml); `berth version` falls back to the module version of a
+// `go install ...@version` build.
+var Version = defaultVersion
+
+// defaultVersion is the version of a build that set none.
+const defaultVersion = "0.1.0-dev"
 
 // Streams are the command's input and outputs, so that Run is testable.
 type Streams struct {

@@ -79,6 +79,43 @@ type statusReport struct {
 	Locks map[string]executor.LockInfo `json:"locks,omitempty"`
 	// Applies are the latest audit records (newest first), each apply once.
 	Applies []executor.AuditRecord `json:"applies,omitempty"`
+	// Ingress holds, per node running the project's ingress proxy, the
+	// routes it serves and each upstream's health.
+	Ingress []statusIngress `json:"ingress,omitempty"`
+}
+
+// statusIngress is one node's ingress proxy.
+type statusIngress struct {
+	Node   string        `json:"node"`
+	Loaded bool          `json:"loaded"`
+	TLS    string        `json:"tls,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	Routes []statusRoute `json:"routes"`
+}
+
+// statusRoute is one ingress endpoint: the port (host, path) a proxy
+// serves and the replicas it balances over.
+type statusRoute struct {
+	Service   string           `json:"service"`
+	Port      int              `json:"port"`
+	Host      string           `json:"host,omitempty"`
+	Path      string           `json:"path,omitempty"`
+	Upstreams []statusUpstream `json:"upstreams"`
+}
+
+// statusUpstream is one upstream of a route: the replica behind it (if
+// one of the project's containers publishes it), that container's state
+// and health, and the proxy's counts.
+type statusUpstream struct {
+	Address string `json:"address"`
+	// Replica is "SERVICE.N", or "" when no container publishes the address
+	// (a stale route: the next apply removes it).
+	Replica  string `json:"replica,omitempty"`
+	Node     string `json:"node,omitempty"`
+	State    string `json:"state"`
+	Health   string `json:"health,omitempty"`
+	Requests int    `json:"requests"`
+	Fails    int    `json:"fails"`
 }
 
 type statusService struct {
@@ -133,6 +170,10 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 			ss.Image = "build " + svc.Build.Context
 		}
 		for _, p := range svc.Ports {
+			if p.Ingress() {
+				ss.Ports = append(ss.Ports, fmt.Sprintf("ingress :%d%s->%d/%s", p.Published, routeSuffix(p.HostName, p.Path), p.Target, p.Protocol))
+				continue
+			}
 			ss.Ports = append(ss.Ports, portText(p.HostIP, p.Published, p.Target, p.Protocol))
 		}
 		byName[svc.Name] = ss
@@ -159,6 +200,7 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		}
 	}
 	obs := planner.Observe(cfg.Project.Name, live)
+	st.Ingress = ingressStatus(nodeNames, live, obs)
 	for _, svcName := range obs.Services() {
 		if svcName == "" {
 			continue // a project container berth keeps for itself
@@ -166,6 +208,17 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		ss := byName[svcName]
 		if ss == nil {
 			ss = &statusService{Name: svcName}
+			if svcName == planner.IngressService {
+				// berth's own: one proxy per ingress node.
+				ss.InConfiguration = true
+				ss.Image = cfg.IngressOf().Image
+				ss.Ports = []string{"ingress proxy (host network)"}
+				for _, row := range obs.Rows(svcName) {
+					if row.AsideApply == "" {
+						ss.DesiredReplicas++
+					}
+				}
+			}
 			byName[svcName] = ss
 		}
 		for _, row := range obs.Rows(svcName) {
@@ -217,6 +270,53 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		st.Services = []statusService{}
 	}
 	return st
+}
+
+// ingressStatus lists each node's proxy with its routes, each upstream
+// joined with the replica that publishes it.
+func ingressStatus(nodes []string, live *planner.Live, obs *planner.Observed) []statusIngress {
+	type who struct{ replica, node, state, health string }
+	byAddr := map[string]who{}
+	for _, svc := range obs.Services() {
+		for _, row := range obs.Rows(svc) {
+			if row.AsideApply != "" {
+				continue
+			}
+			c := row.Container
+			for _, b := range c.Ports {
+				if b.HostIP != "" {
+					byAddr[b.HostIP+":"+strconv.Itoa(b.HostPort)] = who{fmt.Sprintf("%s.%d", svc, row.Index), row.Node, c.State, c.Health}
+				}
+			}
+		}
+	}
+	var out []statusIngress
+	for _, name := range nodes {
+		ns := live.Nodes[name]
+		if ns == nil || ns.Ingress == nil {
+			continue
+		}
+		in := statusIngress{Node: name, Loaded: ns.Ingress.Loaded, TLS: ns.Ingress.TLS, Error: ns.Ingress.Error, Routes: []statusRoute{}}
+		load := map[string]planner.UpstreamLoad{}
+		for _, u := range ns.Ingress.Upstreams {
+			load[u.Address] = u
+		}
+		for _, r := range ns.Ingress.Routes {
+			sr := statusRoute{Service: r.Service, Port: r.Port, Host: r.Host, Path: r.Path, Upstreams: []statusUpstream{}}
+			for _, a := range r.Upstreams {
+				w, ok := byAddr[a]
+				u := statusUpstream{Address: a, Replica: w.replica, Node: w.node, State: w.state, Health: w.health,
+					Requests: load[a].Requests, Fails: load[a].Fails}
+				if !ok {
+					u.State = "no container"
+				}
+				sr.Upstreams = append(sr.Upstreams, u)
+			}
+			in.Routes = append(in.Routes, sr)
+		}
+		out = append(out, in)
+	}
+	return out
 }
 
 // portText is Docker's notation: [IP:]PUBLISHED->TARGET/PROTO ("auto" for a
@@ -317,6 +417,31 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 		}
 	}
 
+	if len(st.Ingress) > 0 {
+		fmt.Fprintf(&w, "\n%sIngress%s\n", bold, reset)
+		tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
+		fmt.Fprintln(tw, "  NODE\tENDPOINT\tUPSTREAM\tREPLICA\tSTATE\tHEALTH\tIN FLIGHT\tFAILS\t")
+		for _, in := range st.Ingress {
+			if in.Error != "" || !in.Loaded {
+				why := in.Error
+				if why == "" {
+					why = "no routes loaded by berth (the next apply pushes them)"
+				}
+				fmt.Fprintf(tw, "  %s\t-\t-\t-\t-\t-\t-\t-\t%s\n", in.Node, why)
+			}
+			for _, r := range in.Routes {
+				ep := fmt.Sprintf("%s :%d%s", r.Service, r.Port, routeSuffix(r.Host, r.Path))
+				if len(r.Upstreams) == 0 {
+					fmt.Fprintf(tw, "  %s\t%s\t-\t-\t-\t-\t-\t-\tno upstream\n", in.Node, ep)
+				}
+				for _, u := range r.Upstreams {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", in.Node, ep, u.Address, orDash(u.Replica), u.State, orDash(u.Health), u.Requests, u.Fails)
+				}
+			}
+		}
+		tw.Flush()
+	}
+
 	if len(st.Locks) > 0 {
 		nodes := make([]string, 0, len(st.Locks))
 		for n := range st.Locks {
@@ -351,6 +476,14 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 			}
 		}
 	}
+}
+
+// routeSuffix is " HOST/PATH" of an ingress route, or "".
+func routeSuffix(host, path string) string {
+	if host == "" && path == "" {
+		return ""
+	}
+	return " " + host + path
 }
 
 func orDash(s string) string {

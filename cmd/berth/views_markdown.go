@@ -84,7 +84,8 @@ func isAre(n int) string {
 	return "are"
 }
 
-// markdownHead is everything before the services.
+// markdownHead is everything before the services: the heading, summary
+// line, plan ID, warnings, recovery, image transfers and network work.
 func markdownHead(p *planner.Plan) string {
 	var b strings.Builder
 	title := "berth plan"
@@ -141,6 +142,15 @@ func markdownHead(p *planner.Plan) string {
 				nodes = "the local engine"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(ia.Kind), codeCell(name), cell(size), cell(nodes), cell(strings.Join(ia.Services, ", ")))
+		}
+		b.WriteString("\n")
+	}
+	if len(p.Networks) > 0 {
+		b.WriteString("#### Networks (created before any container changes, removed once their containers are gone)\n\n" +
+			"| | network | node | action | reason |\n|---|---|---|---|---|\n")
+		for i := range p.Networks {
+			na := &p.Networks[i]
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", codeSpan(na.Symbol()), codeCell(na.Name), cell(na.Node), cell(string(na.Kind)), cell(na.Reason))
 		}
 		b.WriteString("\n")
 	}

@@ -16,7 +16,7 @@ import (
 
 // everyKindPlan merges planner golden plans into one that has every action
 // kind (create, update, replace both orders, delete, restore, discard),
-// image transfers, warnings, an unreachable node, a sensitive value and a
+// image transfers, network creations and removals, warnings, an unreachable node, a sensitive value and a
 // change with a cause. Services are renamed after their case so that they
 // stay apart.
 func everyKindPlan(t *testing.T) *planner.Plan {
@@ -42,6 +42,9 @@ func everyKindPlan(t *testing.T) *planner.Plan {
 			out.Interrupted = p.Interrupted
 		}
 		out.Images = append(out.Images, p.Images...)
+		if name == "refs-db-moves" { // one project network: its work from one plan (a create and a delete)
+			out.Networks = append(out.Networks, p.Networks...)
+		}
 		out.Warnings = append(out.Warnings, p.Warnings...)
 		out.Nodes = append(out.Nodes, p.Nodes...)
 	}

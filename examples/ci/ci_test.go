@@ -1,5 +1,6 @@
-// Package ci holds the example CI pipelines; its test derives a shell
-// script from each workflow file's steps and runs what needs no cluster.
+// Package ci holds the example CI pipelines; its tests derive shell
+// scripts from each workflow file's steps and run them: the check job
+// always, the plan and apply jobs against the test cluster (BERTH_E2E=1).
 package ci
 
 import (
@@ -12,24 +13,42 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// githubJobs is each job's run: steps, in order, from the GitHub workflow.
-func githubJobs(t *testing.T) map[string][]string {
+// githubWorkflow is the part of the GitHub workflow the tests read.
+type githubWorkflow struct {
+	Env  map[string]string `yaml:"env"`
+	Jobs map[string]struct {
+		If    string            `yaml:"if"`
+		Env   map[string]string `yaml:"env"`
+		Steps []githubStep      `yaml:"steps"`
+	} `yaml:"jobs"`
+}
+
+type githubStep struct {
+	Name string            `yaml:"name"`
+	If   string            `yaml:"if"`
+	Uses string            `yaml:"uses"`
+	With map[string]string `yaml:"with"`
+	Env  map[string]string `yaml:"env"`
+	Run  string            `yaml:"run"`
+}
+
+func readGithub(t *testing.T) githubWorkflow {
+	t.Helper()
 	b, err := os.ReadFile(".github/workflows/berth.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wf struct {
-		Jobs map[string]struct {
-			Steps []struct {
-				Run string `yaml:"run"`
-			} `yaml:"steps"`
-		} `yaml:"jobs"`
-	}
+	var wf githubWorkflow
 	if err := yaml.Unmarshal(b, &wf); err != nil {
 		t.Fatal(err)
 	}
+	return wf
+}
+
+// githubJobs is each job's run: steps, in order, from the GitHub workflow.
+func githubJobs(t *testing.T) map[string][]string {
 	out := map[string][]string{}
-	for name, j := range wf.Jobs {
+	for name, j := range readGithub(t).Jobs {
 		for _, s := range j.Steps {
 			if s.Run != "" {
 				out[name] = append(out[name], s.Run)
@@ -42,32 +61,10 @@ func githubJobs(t *testing.T) map[string][]string {
 // gitlabJobs is each job's script: lines (anchors resolved, nested lists
 // flattened) from the GitLab pipeline.
 func gitlabJobs(t *testing.T) map[string][]string {
-	b, err := os.ReadFile(".gitlab-ci.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var flat func(v any) []string
-	flat = func(v any) []string {
-		switch x := v.(type) {
-		case string:
-			return []string{x}
-		case []any:
-			var out []string
-			for _, e := range x {
-				out = append(out, flat(e)...)
-			}
-			return out
-		}
-		return nil
-	}
 	out := map[string][]string{}
-	for name, v := range doc {
+	for name, v := range readGitlab(t) {
 		if j, ok := v.(map[string]any); ok && j["script"] != nil {
-			out[name] = flat(j["script"])
+			out[name] = flatten(j["script"])
 		}
 	}
 	return out
@@ -93,7 +90,8 @@ func TestPipelinesRules(t *testing.T) {
 			}
 		}
 		apply := strings.Join(jobs["apply"], "\n")
-		if !strings.Contains(apply, "if ! berth apply -no-color plan.bin; then") || strings.Count(apply, "berth plan") != 2 {
+		if !strings.Contains(apply, "if ! berth apply -no-color plan.bin 2> apply.err; then") ||
+			!strings.Contains(apply, `grep -q "stale plan" apply.err || exit 1`) || strings.Count(apply, "berth plan") != 2 {
 			t.Errorf("%s apply job does not apply the saved plan and re-plan when it is refused:\n%s", name, apply)
 		}
 		if !strings.Contains(all, "BERTH_KNOWN_HOSTS") {

@@ -167,7 +167,7 @@ func (d *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 			return d.wrap("engine info", err)
 		}
 		f.ID, f.Hostname = info.ID, info.Name
-		f.CPUs, f.MemoryBytes = info.NCPU, info.MemTotal
+		f.CPUs, f.MemoryBytes, f.Containers = info.NCPU, info.MemTotal, info.Containers
 		return nil
 	})
 	var v struct{ version, api, os, arch string }

@@ -47,7 +47,8 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 	cfg.StopTimeout = &grace
 
 	hc := &container.HostConfig{
-		ExtraHosts: spec.ExtraHosts,
+		NetworkMode: container.NetworkMode(spec.NetworkMode),
+		ExtraHosts:  spec.ExtraHosts,
 		Resources: container.Resources{
 			NanoCPUs: spec.NanoCPUs,
 			Memory:   spec.MemoryBytes,
@@ -80,9 +81,10 @@ func dockerConfig(spec *planner.ContainerSpec) (*container.Config, *container.Ho
 			hc.PortBindings = nat.PortMap{}
 		}
 		cfg.ExposedPorts[port] = struct{}{}
-		b := nat.PortBinding{HostIP: p.HostIP}
-		if p.Published > 0 {
-			b.HostPort = strconv.Itoa(p.Published)
+		h := p.Host() // an ingress port binds its backend port
+		b := nat.PortBinding{HostIP: h.IP}
+		if h.Port > 0 {
+			b.HostPort = strconv.Itoa(h.Port)
 		}
 		hc.PortBindings[port] = append(hc.PortBindings[port], b)
 	}

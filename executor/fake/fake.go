@@ -61,6 +61,10 @@ type Node struct {
 	seq        int
 	closed     bool
 	unixDial   func(ctx context.Context, path string) (net.Conn, error)
+	// logWake is closed (and replaced) when a log line is written or a
+	// container's state changes, for the followers of LogStream.
+	logWake chan struct{}
+	exec    func(c planner.Container, opts engine.ExecOptions) int
 }
 
 type fakeContainer struct {
@@ -72,6 +76,7 @@ type fakeContainer struct {
 	// changes of behave.Changes that have happened since.
 	startedAt time.Time
 	changed   int
+	logs      []engine.LogLine
 }
 
 // Behaviour says how containers created from an image behave once
@@ -384,6 +389,7 @@ func (f *Node) advance() {
 // exit makes c exit with code, or restart under its restart policy. f.mu
 // must be held.
 func (f *Node) exit(c *fakeContainer, code int) {
+	defer f.wake()
 	c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", code, "", ""
 	if c.spec.Restart == "always" || c.spec.Restart == "unless-stopped" || (c.spec.Restart == "on-failure" && code != 0) {
 		c.c.State = "restarting"
@@ -422,7 +428,9 @@ func (f *Node) Info(ctx context.Context) (planner.EngineFacts, error) {
 	if err := f.begin(ctx, "Info"); err != nil {
 		return planner.EngineFacts{}, err
 	}
-	return f.facts, nil
+	facts := f.facts
+	facts.Containers = len(f.containers)
+	return facts, nil
 }
 
 func (f *Node) Containers(ctx context.Context, project string) (own, foreign []planner.Container, err error) {
@@ -613,6 +621,7 @@ func (f *Node) StartContainer(ctx context.Context, id string) error {
 			c.c.Health = "unhealthy"
 		}
 	}
+	f.startLogs(c)
 	if c.behave.Exit {
 		f.exit(c, c.behave.ExitCode)
 	}
@@ -664,6 +673,7 @@ func (f *Node) StopContainer(ctx context.Context, id string, grace time.Duration
 	}
 	if c.c.Running() {
 		c.c.State, c.c.ExitCode, c.c.Health, c.c.IP = "exited", 0, "", ""
+		f.writeLog(c, time.Time{}, false, "echo: signal received, exiting")
 	}
 	return nil
 }
@@ -696,6 +706,7 @@ func (f *Node) RemoveContainer(ctx context.Context, id string) error {
 		return f.notFound("container", id)
 	}
 	delete(f.containers, c.c.ID)
+	f.wake()
 	return nil
 }
 

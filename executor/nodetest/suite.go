@@ -56,6 +56,8 @@ func Run(t *testing.T, newNode func(t *testing.T) executor.Node) {
 		{"DialUnixMissing", testDialUnixMissing},
 		{"ContextDeadline", testContextDeadline},
 		{"Close", testClose},
+		{"LogStream", testLogStream},
+		{"Exec", testExec},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,3 +92,17 @@ func (c *unblockConn) Close() error {
 	})
 	return err
 }
+
+// CloseWrite sends EOF on the channel (the Docker exec stream's end of
+// stdin) and keeps reading.
+func (c *unblockConn) CloseWrite() error {
+	select {
+	case <-c.closed:
+		return net.ErrClosed
+	default:
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

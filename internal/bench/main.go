@@ -38,6 +38,11 @@ Sections (-only, comma-separated; default all):
   fanout    berth plan over 3..N nodes: extra sshd endpoints on the three
             nodes (engines shared); -fanout-peers adds OpenSSH 'ssh true' to
             each node
+  ingress   the routing mesh (a Caddy proxy per node, berth-test/caddy):
+            latency p50/p99 of GETs through an ingress port vs straight to a
+            replica's backend port (keep-alive and new connections), and a
+            rolling update v1 <-> v2 under load through every node: ingress
+            (3 and 6 replicas) vs host mode (3); ports 18470-18472
 
 Most of a run is lifecycle (6 rounds of three tools, ~2 min a round on the
 shared 2-CPU machine it was written on); -only and -rounds select less.
@@ -63,9 +68,12 @@ type options struct {
 	trace       bool
 	keepTmp     bool
 	verbose     bool
+
+	ingressRequests int // GETs per round and kind in the ingress latency
+	ingressRate     int // requests a second to every node during the ingress updates
 }
 
-var sections = []string{"noop", "lifecycle", "planner", "fanout"}
+var sections = []string{"noop", "lifecycle", "planner", "fanout", "ingress"}
 
 func main() {
 	os.Exit(run())
@@ -89,6 +97,8 @@ func run() int {
 	fs.BoolVar(&o.fanoutPeers, "fanout-peers", false, "fan-out: also time OpenSSH 'ssh true' to every node (10 at once) and berth plan -parallelism N")
 	fs.IntVar(&o.composeSSH, "compose-ssh", 0, "also run docker-compose over ssh:// in every lifecycle round with COMPOSE_PARALLEL_LIMIT=`N` (slow; 0: one attempt with compose's defaults only)")
 	fs.BoolVar(&o.trace, "trace", false, "after the noop and fanout rounds, replay berth plan phase by phase (see -trace-plan) and add where its time goes to the notes")
+	fs.IntVar(&o.ingressRequests, "ingress-requests", 1000, "ingress: sequential GETs per round, kind (keep-alive, new connection) and path (ingress, direct)")
+	fs.IntVar(&o.ingressRate, "ingress-rate", 25, "ingress: requests a second to every node's port while an update runs")
 	fs.BoolVar(&o.keepTmp, "keep-tmp", false, "keep the temporary directory (configs, logs) for inspection")
 	fs.BoolVar(&o.verbose, "v", false, "print every command as it runs")
 	traceDir := fs.String("trace-plan", "", "instead of the bench: replay 'berth plan `DIR`' phase by phase with berth's packages and print where its time goes")
@@ -110,6 +120,10 @@ func run() int {
 			return 1
 		}
 		return 0
+	}
+	if o.ingressRequests < 1 || o.ingressRate < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -ingress-requests and -ingress-rate must be at least 1")
+		return 2
 	}
 	if o.rounds < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
@@ -208,13 +222,14 @@ func (b *bench) main() (code int) {
 		"update_parallelism": b.opts.parallelism, "update_order": "start-first",
 		"health":   "berth: tcp 8080 every 1s; compose/stack: HEALTHCHECK /echo check every 1s",
 		"replicas": lifeReplicas, "fanout_nodes": b.opts.fanout, "compose_ssh_parallel_limit": b.opts.composeSSH,
+		"ingress_requests": b.opts.ingressRequests, "ingress_rate_per_node": b.opts.ingressRate, "ingress_image": ingressProxyImage,
 	}
 	type sec struct {
 		id string
 		fn func() error
 	}
 	failed := false
-	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"planner", b.planner}, {"fanout", b.fanout}} {
+	for _, s := range []sec{{"noop", b.noop}, {"lifecycle", b.lifecycle}, {"planner", b.planner}, {"fanout", b.fanout}, {"ingress", b.ingress}} {
 		if !b.opts.only[s.id] {
 			continue
 		}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
 )
 
 // lifeReplicas is the replica count of the deploy/update/remove items: 10
@@ -61,7 +63,12 @@ func (b *bench) berthProject(suffix, main string) (dir, project string, err erro
 		return "", "", err
 	}
 	b.atCleanup("destroy berth project "+project, func(ctx context.Context) error {
-		return b.resetBerth(ctx, dir, project)
+		if err := b.resetBerth(ctx, dir, project); err != nil {
+			return err
+		}
+		// destroy keeps the project's volumes: its audit records and data
+		// volumes (an ingress proxy's <project>-ingress among them).
+		return b.removeLabelledVolumes(ctx, "berth.project="+project)
 	})
 	return dir, project, nil
 }
@@ -112,6 +119,28 @@ func (b *bench) perNode(ctx context.Context, label string) (map[string]int, erro
 		m[n.Name] = len(cs)
 	}
 	return m, nil
+}
+
+// removeLabelledVolumes removes every volume with label on every node.
+func (b *bench) removeLabelledVolumes(ctx context.Context, label string) error {
+	var errs []string
+	for _, n := range b.cluster.Nodes {
+		cli := b.engines[n.Name]
+		vs, err := cli.VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(filters.Arg("label", label))})
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+			continue
+		}
+		for _, v := range vs.Volumes {
+			if err := cli.VolumeRemove(ctx, v.Name, true); err != nil && !client.IsErrNotFound(err) {
+				errs = append(errs, fmt.Sprintf("%s: remove volume %s: %v", n.Name, v.Name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // removeLabelled force-removes every container with label on every node.

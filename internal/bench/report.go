@@ -37,7 +37,7 @@ type Series struct {
 	ID    string `json:"id"`
 	Label string `json:"label"`
 	Tool  string `json:"tool"`
-	Unit  string `json:"unit"` // "s" (wall time) or "ms/plan"
+	Unit  string `json:"unit"` // "s" (wall time), "ms/plan" or "ms" (request latency)
 	// Compare names the berth series this peer is compared with; the ratio
 	// is berth's median over this one's.
 	Compare  string    `json:"compare_with,omitempty"`
@@ -155,6 +155,11 @@ func fmtVal(v float64, unit string) string {
 			return fmt.Sprintf("%.0f ms", v*1000)
 		}
 		return fmt.Sprintf("%.2f s", v)
+	case "ms":
+		if math.Abs(v) < 10 {
+			return fmt.Sprintf("%.2f ms", v)
+		}
+		return fmt.Sprintf("%.1f ms", v)
 	case "ms/plan":
 		if v < 10 {
 			return fmt.Sprintf("%.2f ms", v)

@@ -462,8 +462,15 @@ func (im *importer) build(b *hclwrite.Body, s types.ServiceConfig, key, where st
 func (im *importer) ports(b *hclwrite.Body, s types.ServiceConfig, key string) {
 	for i, p := range s.Ports {
 		pk := fmt.Sprintf("%s.ports[%d]", key, i)
+		ingress := false
 		if mode, ok := im.loc.value(pk + ".mode"); ok && mode == "ingress" {
-			im.warn(pk+".mode", "ingress mode (the routing mesh) is not carried over: berth publishes the port on the nodes where a replica runs (host mode)")
+			switch {
+			case p.Protocol != "" && p.Protocol != "tcp", p.HostIP != "", p.Published == "", strings.Contains(p.Published, "-"):
+				im.warn(pk+".mode", "ingress mode is not carried over for this port: berth's routing mesh takes one fixed published TCP port on every address (host mode is used)")
+			default:
+				ingress = true
+				im.warn(pk+".mode", "carried over as mode = \"ingress\": berth's routing mesh is HTTP only (a Caddy proxy on each ingress node); set mode = \"host\" for other TCP traffic")
+			}
 		}
 		pb := b.AppendNewBlock("port", nil).Body()
 		pb.SetAttributeRaw("target", raw(strconv.Itoa(int(p.Target))))
@@ -479,6 +486,9 @@ func (im *importer) ports(b *hclwrite.Body, s types.ServiceConfig, key string) {
 		}
 		if p.HostIP != "" {
 			pb.SetAttributeRaw("host_ip", raw(quote(p.HostIP)))
+		}
+		if ingress {
+			pb.SetAttributeRaw("mode", raw(quote("ingress")))
 		}
 	}
 }

@@ -1,4 +1,5 @@
 project "shop" {
+  ingress {}
   swarm {
     managers = ["node1", "nodex", "node1"]
   }
@@ -28,6 +29,16 @@ service "web" {
   }
   health {
     http = "/healthz"
+  }
+}
+
+service "shop" {
+  image = "nginx:1.27"
+  port {
+    target    = 80
+    published = 8080
+    mode      = "ingress"
+    host      = "shop.example.com"
   }
 }
 

@@ -38,6 +38,7 @@ service "app" {
   port {
     target    = 80
     published = 80
+    mode      = "ingress"
   }
   placement {
     constraint   = node.labels.zone == "a" && node.arch == "amd64"
