@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +236,14 @@ service "api" {
 		if body := get(n.Addr, port, "/"); !strings.Contains(body, "echo v1") {
 			t.Errorf("port %d on %s answers %q, want echo v1", port, n.Name, body)
 		}
+	}
+
+	// status: services like docker service ls, tasks like docker service ps.
+	st := mustBerth(t, nil, "status", dir)
+	t.Logf("status:\n%s", st.out)
+	if !regexp.MustCompile(`(?m)^echo\s+3/3\s+`+regexp.QuoteMeta(testcluster.ImageV1)).MatchString(st.out) ||
+		!regexp.MustCompile(`(?m)^api\.1\s+node3\s+running`).MatchString(st.out) {
+		t.Errorf("status does not show echo 3/3 and api.1 running on node3:\n%s", st.out)
 	}
 
 	// No perpetual diff.

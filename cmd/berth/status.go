@@ -48,7 +48,10 @@ printed, as with Terraform's partial results).`,
 					return err
 				}
 				s = redactStreams(s, cfg)
-				o, err := runOp(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
+				if cfg.Project.Swarm != nil {
+					return swarmStatus(ctx, s, cfg, cf, *jsonOut)
+				}
+				o, err := executor.Run(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
 				if err != nil {
 					return err
 				}

@@ -143,8 +143,8 @@ func oneLine(s string) string {
 }
 
 // Run carries out one operation for cfg, whose project has a swarm block:
-// OpPlan, OpApply, OpApplySaved and OpDestroy (status and force-unlock are
-// not there yet). It has executor.Run's contract: the outcome is returned
+// OpPlan, OpApply, OpApplySaved and OpDestroy (status is GetStatus;
+// force-unlock goes through executor.Run: the lock is a volume on a node). It has executor.Run's contract: the outcome is returned
 // with the error, the view shows the plan and asks.
 func Run(ctx context.Context, cfg *config.Config, req executor.Request, view executor.View) (*executor.Outcome, error) {
 	out := &executor.Outcome{Op: req.Op}
