@@ -94,6 +94,8 @@ func (c *Config) Service(name string) *Service {
 type Project struct {
 	Name string // default: the base name of the configuration directory
 	SSH  SSHDefaults
+	// Swarm is set when the project runs on Docker Swarm (a swarm block).
+	Swarm *Swarm
 	// Ingress is the project's ingress block, or nil when absent (the
 	// defaults then apply as soon as a service has an ingress port).
 	Ingress *Ingress

@@ -195,6 +195,7 @@ func (l *loader) load(paths []string) {
 	l.decodeNodes(byType["node"])
 	l.decodeServices(byType["service"])
 	l.checkServices()
+	l.checkSwarm()
 }
 
 // varObject is `var` in expressions.

@@ -6,7 +6,7 @@ import (
 )
 
 var projectSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "ingress"}},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "ssh"}, {Type: "ingress"}, {Type: "swarm"}},
 }
 
 var ingressSchema = &hcl.BodySchema{
@@ -57,8 +57,12 @@ func (l *loader) decodeProjectSSH() {
 	if content == nil {
 		return
 	}
-	var first, ingress *hcl.Block
+	var first, ingress, swarm *hcl.Block
 	for _, b := range content.Blocks {
+		if b.Type == "swarm" {
+			l.decodeSwarm(b, &swarm)
+			continue
+		}
 		if b.Type == "ingress" {
 			if ingress != nil {
 				l.duplicatef(b.DefRange, ingress.DefRange, "Duplicate ingress block", "A project has at most one ingress block.")

@@ -80,6 +80,10 @@ type Plan struct {
 	// Destroy is set for a plan that removes the whole project.
 	Destroy bool `json:"destroy,omitempty"`
 
+	// Swarm is set when the project's engine is Docker Swarm: Actions then
+	// hold one action per Swarm service.
+	Swarm *SwarmPlan `json:"swarm,omitempty"`
+
 	// Ingress is the routing mesh: the route table of every ingress node,
 	// live and to be. Nil when the project has no ingress node.
 	Ingress *IngressPlan `json:"ingress,omitempty"`
@@ -238,7 +242,7 @@ type NodeSnapshot struct {
 
 // Empty reports whether the plan changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed()
+	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed() && p.Swarm.swarmEmpty()
 }
 
 // Unreachable lists the nodes the plan could not read, in name order.

@@ -120,6 +120,13 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
+	if p.Swarm != nil {
+		p.writeSwarmText(&r)
+		r.writeWarnings(p)
+		b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	if p.Interrupted != nil {
 		in := p.Interrupted
 		who := ""

@@ -186,7 +186,7 @@ func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, 
 	req.Hook = testHook(s)
 	view := newApplyView(s, r.json, *r.cf.noColor,
 		applyContext{cfg: cfg, destroy: r.destroy, saved: saved != nil, vars: len(r.cf.vars.args) > 0})
-	o, err := executor.Run(ctx, cfg, req, view)
+	o, err := runOp(ctx, cfg, req, view)
 	view.Result(o, err)
 	return opError(o, err, view.ErrorText)
 }

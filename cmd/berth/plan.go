@@ -73,7 +73,7 @@ nodes), 0 only when there is nothing at all.`,
 				if *markdown {
 					view = planMarkdown{viewBase: newViewBase(s, *cf.noColor), planFile: *out}
 				}
-				o, err := executor.Run(ctx, cfg, req, view)
+				o, err := runOp(ctx, cfg, req, view)
 				if err != nil {
 					return opError(o, err, error.Error)
 				}

@@ -53,7 +53,14 @@ func (p *progress) event(e executor.Event) {
 	case executor.EvUndo:
 		text = "rolled back"
 	}
-	line := fmt.Sprintf("%s   %s.%d on %s: %s", p.stamp(e.Time), e.Service, e.Replica, e.Node, text)
+	who := fmt.Sprintf("%s.%d on %s", e.Service, e.Replica, e.Node)
+	switch {
+	case e.Node == "swarm": // a Swarm service (executor/swarmexec)
+		who = "service " + e.Service
+	case e.Service == "" && e.Node == "":
+		who = "swarm"
+	}
+	line := fmt.Sprintf("%s   %s: %s", p.stamp(e.Time), who, text)
 	if !p.inPlace {
 		p.println(line)
 		return

@@ -48,6 +48,9 @@ printed, as with Terraform's partial results).`,
 					return err
 				}
 				s = redactStreams(s, cfg)
+				if cfg.Project.Swarm != nil {
+					return swarmStatus(ctx, s, cfg, cf, *jsonOut)
+				}
 				o, err := executor.Run(ctx, cfg, cf.request(s, cfg, executor.OpStatus), nil)
 				if err != nil {
 					return err

@@ -93,8 +93,12 @@ func (v *applyHuman) Result(o *executor.Outcome, err error) {
 		if v.destroy {
 			what = "Destroy"
 		}
-		fmt.Fprintf(v.s.Out, "\n%s complete! Replicas: %d added, %d changed, %d replaced, %d destroyed. (%s)\n",
-			what, add, change, repl, destroy, v.now().Sub(o.Started).Round(10*time.Millisecond))
+		noun := "Replicas"
+		if o.Plan.Swarm != nil {
+			noun = "Swarm services"
+		}
+		fmt.Fprintf(v.s.Out, "\n%s complete! %s: %d added, %d changed, %d replaced, %d destroyed. (%s)\n",
+			what, noun, add, change, repl, destroy, v.now().Sub(o.Started).Round(10*time.Millisecond))
 		if !v.destroy {
 			writeEndpoints(v.s, v.cfg, o.Plan)
 		}
