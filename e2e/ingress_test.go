@@ -113,19 +113,25 @@ type loadGen struct {
 	mu     sync.Mutex
 	ok     map[string]int
 	failed map[string]int
+	// resets counts, of the failed, the connections the proxy reset at a
+	// configuration reload (see finish).
+	resets int
 	errs   []string
+}
+
+// isReloadReset reports whether err is a connection the proxy reset or
+// closed without an answer: what a Caddy configuration reload does to a
+// connection caught between the old server and the new one.
+func isReloadReset(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "connection reset by peer") || strings.HasSuffix(m, ": EOF")
 }
 
 func startLoad(c *testcluster.Cluster, port, rate int, max time.Duration) *loadGen {
 	g := &loadGen{stop: make(chan struct{}), start: time.Now(), ok: map[string]int{}, failed: map[string]int{}}
-	// A new connection per request. Every route change reloads Caddy's
-	// configuration, and a reload closes the old server's idle keep-alive
-	// connections: a request a client sends on one at that instant gets a
-	// reset (Caddy's graceful reload; measured by scripts/bench -only
-	// ingress, which loads over keep-alive connections, and listed in the
-	// README's Networking limits). What berth guarantees, and this test
-	// holds it to, is that no request on a new connection fails.
-	tr := &http.Transport{DisableKeepAlives: true}
+	// Keep-alive connections, as browsers and HTTP libraries use them
+	// (see finish for what a route change does to the odd one).
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
 	cl := &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	deadline := time.After(max)
 	stop := make(chan struct{})
@@ -165,6 +171,9 @@ func startLoad(c *testcluster.Cluster, port, rate int, max time.Duration) *loadG
 					defer g.mu.Unlock()
 					if err != nil {
 						g.failed[nd.Name]++
+						if isReloadReset(err) {
+							g.resets++
+						}
 						if len(g.errs) < 10 {
 							g.errs = append(g.errs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), nd.Name, err))
 						}
@@ -198,9 +207,18 @@ func (g *loadGen) finish(t *testing.T, what string, minRate float64) {
 			t.Errorf("%s: only %.1f requests/s to %s, want at least %.0f", what, rate, n, minRate)
 		}
 	}
-	t.Logf("%s: %d requests in %.1fs, %d failed: %s", what, total, secs, failed, strings.Join(parts, "; "))
-	if failed > 0 {
-		t.Errorf("%s: %d of %d requests failed; first: %s", what, failed, total, strings.Join(g.errs, " | "))
+	t.Logf("%s: %d requests in %.1fs, %d failed (%d reset by a proxy reload): %s", what, total, secs, failed, g.resets, strings.Join(parts, "; "))
+	// No request may reach a replica that is not serving: that would be a
+	// 502 from the proxy, or a refused or timed-out connection. The one
+	// failure tolerated is a connection the proxy resets at a route change:
+	// Caddy applies every change as a reload, and a reload resets the odd
+	// connection (measured at about 1 in 1,500 requests; README,
+	// Zero-downtime updates). It is bounded, so a rise is still caught.
+	if other := failed - g.resets; other > 0 {
+		t.Errorf("%s: %d of %d requests failed other than by a reload reset; first: %s", what, other, total, strings.Join(g.errs, " | "))
+	}
+	if limit := max(2, total/200); g.resets > limit {
+		t.Errorf("%s: %d of %d requests reset by proxy reloads, more than %d; first: %s", what, g.resets, total, limit, strings.Join(g.errs, " | "))
 	}
 }
 

@@ -144,6 +144,10 @@ service "side" {
 // changes nothing on any node.
 func TestStalePlanPortTaken(t *testing.T) {
 	c := testcluster.Require(t)
+	// A saved plan's fingerprint covers every container that publishes a
+	// port on a node, other projects' too: tests running meanwhile (an
+	// ingress update moves backends) would change node1 as well.
+	c.Exclusive(t)
 	const port = 18303
 	dir := c.ConfigDir(t, map[string]string{"main.hcl": rWeb(testcluster.ImageV1, port, "500ms", 1, "")})
 	project := filepath.Base(dir)

@@ -3,6 +3,7 @@ package planner
 import (
 	"cmp"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -411,8 +412,9 @@ func (p *planState) takenOn(n *nodeView) map[int]bool {
 }
 
 // withBackends gives spec's ingress ports their backend on n: those of
-// keep (a container kept in place), else the lowest free port of the
-// auto range. It records the replica's upstreams in the final table.
+// keep (a container kept in place), else the first free port of the auto
+// range from the project's starting point (backendStart), wrapping. It
+// records the replica's upstreams in the final table.
 func (p *planState) withBackends(spec *ContainerSpec, n *nodeView, keep *Container) {
 	if !slices.ContainsFunc(spec.Ports, PortSpec.Ingress) {
 		return
@@ -432,7 +434,10 @@ func (p *planState) withBackends(spec *ContainerSpec, n *nodeView, keep *Contain
 		}
 		if pt.Backend == 0 {
 			t := p.takenOn(n)
-			for c := config.AutoPortMin; c <= config.AutoPortMax; c++ {
+			span := config.AutoPortMax - config.AutoPortMin + 1
+			first := backendStart(p.project)
+			for i := 0; i < span; i++ {
+				c := config.AutoPortMin + (first+i)%span
 				if !t[c] {
 					pt.Backend = c
 					t[c] = true
@@ -441,6 +446,17 @@ func (p *planState) withBackends(spec *ContainerSpec, n *nodeView, keep *Contain
 			}
 		}
 	}
+}
+
+// backendStart is where a project's search for a free backend port starts,
+// as an offset into the auto range: derived from the project's name, so
+// that two projects sharing a node, planned and applied at the same time
+// (each under its own lock), seldom pick the same free port and collide at
+// start. Deterministic: the same project always starts at the same port.
+func backendStart(project string) int {
+	h := fnv.New32a()
+	h.Write([]byte(project))
+	return int(h.Sum32() % uint32(config.AutoPortMax-config.AutoPortMin+1))
 }
 
 // upstreamsOf lists the upstreams a spec's container serves.
