@@ -69,11 +69,12 @@ func TestCheckFreshNamesNodeAndChange(t *testing.T) {
 		t.Fatalf("unchanged cluster: %v", err)
 	}
 
-	// Changes the plan does not depend on keep it fresh: a host process on
-	// a port outside the plan and the auto range, an unlabelled container
-	// without ports, a stopped container of another project.
+	// Changes the plan does not depend on keep it fresh: host processes on
+	// ports the plan does not bind (one in the auto range: another
+	// project's ingress backend moves there on every update), an unlabelled
+	// container without ports, a stopped container of another project.
 	quiet := cloneLive(live)
-	quiet.Nodes["node1"].HostPorts = append(quiet.Nodes["node1"].HostPorts, HostPort{Protocol: "tcp", Port: 9999})
+	quiet.Nodes["node1"].HostPorts = append(quiet.Nodes["node1"].HostPorts, HostPort{Protocol: "tcp", Port: 9999}, HostPort{Protocol: "tcp", Port: 30001})
 	quiet.Nodes["node2"].Foreign = append(quiet.Nodes["node2"].Foreign, Container{ID: "q", Name: "quiet", State: "running", MemoryBytes: 1 << 30})
 	quiet.Nodes["node2"].Foreign = append(quiet.Nodes["node2"].Foreign, Container{ID: "s", Name: "shop-old", State: "exited", MemoryBytes: 1 << 30,
 		Labels: map[string]string{LabelProject: "shop"}})
@@ -86,15 +87,17 @@ func TestCheckFreshNamesNodeAndChange(t *testing.T) {
 	for i := range now.Nodes["node1"].Containers {
 		now.Nodes["node1"].Containers[i].State = "exited"
 	}
-	// node2: a host process holds a port of the auto range.
-	now.Nodes["node2"].HostPorts = append(now.Nodes["node2"].HostPorts, HostPort{Protocol: "tcp", IP: "0.0.0.0", Port: 30001})
+	// node2: an unlabelled container publishes the plan's port on another
+	// address.
+	now.Nodes["node2"].Foreign = append(now.Nodes["node2"].Foreign, Container{ID: "squat" + strings.Repeat("0", 59), Name: "squatter", State: "running",
+		Ports: []PortBinding{{HostIP: "10.0.0.2", HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}})
 	// node3: the other project reserves more memory.
 	now.Nodes["node3"].Foreign[0].MemoryBytes = 2 << 30
 	err := CheckFresh(saved, now)
 	secs := staleSections(t, err)
 	want := map[string][]string{
 		"node1": {"- container demo-web-1 ", " running hash=", "+ container demo-web-1 ", " exited hash="},
-		"node2": {"+ port tcp/30001 in use"},
+		"node2": {"+ foreign container squatter squat0000000 ports 8080/tcp"},
 		"node3": {`- berth project "shop" reserves 0 CPUs and 1 GiB of memory (1 running container)`,
 			`+ berth project "shop" reserves 0 CPUs and 2 GiB of memory (1 running container)`},
 	}

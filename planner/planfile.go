@@ -111,9 +111,17 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 			volumes[v] = true
 		}
 	}
-	relevant := func(h HostPort) bool {
-		return ports[h.Key()] || (h.Port >= config.AutoPortMin && h.Port <= config.AutoPortMax)
+	// And every host port the plan's new containers bind (ingress backends
+	// included). A foreign container on another port of the auto range
+	// changes nothing this plan does: counting the whole range made every
+	// saved plan stale whenever another project on a node replaced an
+	// ingress replica (its backend moves).
+	for _, a := range p.Actions {
+		for _, pt := range a.Ports {
+			ports[pt.Host().Key()] = true
+		}
 	}
+	relevant := func(h HostPort) bool { return ports[h.Key()] }
 	out := make([]NodeSnapshot, 0, len(p.Nodes))
 	for _, n := range p.Nodes {
 		st := live.Node(n.Name)
