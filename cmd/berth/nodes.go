@@ -142,6 +142,19 @@ func buildNodes(cfg *config.Config, live *planner.Live) nodesReport {
 	return r
 }
 
+// writeTrimmed copies b to out without the spaces tabwriter pads the
+// last cell of a line with: no line ends in spaces.
+func writeTrimmed(out io.Writer, b *bytes.Buffer) {
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		nl := strings.HasSuffix(line, "\n")
+		io.WriteString(out, strings.TrimRight(line, " \n"))
+		if nl {
+			io.WriteString(out, "\n")
+		}
+	}
+}
+
+// writeJSON writes v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -150,16 +163,7 @@ func writeJSON(w io.Writer, v any) error {
 
 func writeNodesText(out io.Writer, r nodesReport, color bool) {
 	var w bytes.Buffer
-	defer func() {
-		// tabwriter pads the last cell; no line ends in spaces.
-		for _, line := range strings.SplitAfter(w.String(), "\n") {
-			nl := strings.HasSuffix(line, "\n")
-			io.WriteString(out, strings.TrimRight(line, " \n"))
-			if nl {
-				io.WriteString(out, "\n")
-			}
-		}
-	}()
+	defer writeTrimmed(out, &w)
 	bold, red, reset := "", "", ""
 	if color {
 		bold, red, reset = ansiBold, ansiRed, ansiReset

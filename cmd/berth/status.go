@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -353,24 +352,11 @@ func dedupe(l []string) []string {
 	return out
 }
 
-func writeStatusJSON(w io.Writer, st statusReport) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(st)
-}
+func writeStatusJSON(w io.Writer, st statusReport) error { return writeJSON(w, st) }
 
 func writeStatusText(out io.Writer, st statusReport, color bool) {
 	var w bytes.Buffer
-	defer func() {
-		// tabwriter pads the last cell; no line ends in spaces.
-		for _, line := range strings.SplitAfter(w.String(), "\n") {
-			nl := strings.HasSuffix(line, "\n")
-			io.WriteString(out, strings.TrimRight(line, " \n"))
-			if nl {
-				io.WriteString(out, "\n")
-			}
-		}
-	}()
+	defer writeTrimmed(out, &w)
 	// Colour stays out of the tables: escape codes would break tabwriter's
 	// alignment.
 	bold, red, reset := "", "", ""
