@@ -104,9 +104,14 @@ type Project struct {
 	DeclRange hcl.Range
 }
 
-// IngressServiceName is the service name of berth's ingress proxy
-// containers; no configured service may take it.
-const IngressServiceName = "berth-ingress"
+// IngressServiceName is the service name of berth's ingress routers (the
+// proxies that hold the routes) and IngressEdgeServiceName that of its
+// edge proxies (the ones that listen on the ingress ports); no configured
+// service may take either.
+const (
+	IngressServiceName     = "berth-ingress"
+	IngressEdgeServiceName = "berth-ingress-edge"
+)
 
 // Ingress configures the proxy that serves the services' ingress ports on
 // every ingress node (the routing mesh).

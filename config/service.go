@@ -105,7 +105,7 @@ func (l *loader) decodeServices(blocks hcl.Blocks) {
 		name := b.Labels[0]
 		if !ValidName(name) {
 			l.errorf(b.LabelRanges[0], "Invalid service name", "%q is not a valid service name. %s", name, nameRule)
-		} else if name == IngressServiceName {
+		} else if name == IngressServiceName || name == IngressEdgeServiceName {
 			l.errorf(b.LabelRanges[0], "Reserved service name", "%q is the name of berth's ingress proxies; choose another name.", name)
 		}
 		if prev, dup := byName[name]; dup {

@@ -23,21 +23,39 @@ import (
 // proxy once healthy; an old one is removed from every proxy and drained
 // before it stops.
 
-// proxyClient is a client of the project's proxy on n.
+// proxyClient is a client of the project's router on n, edgeClient of its
+// edge.
 func proxyClient(n Node, project string) *proxy.Client {
 	sock := planner.IngressAdminSocket(project)
 	return proxy.New(func(ctx context.Context) (net.Conn, error) { return n.DialUnix(ctx, sock) })
 }
 
-// gatherIngress reads the table of the project's running proxy on n, or
+func edgeClient(n Node, project string) *proxy.Client {
+	sock := planner.IngressEdgeAdminSocket(project)
+	return proxy.New(func(ctx context.Context) (net.Conn, error) { return n.DialUnix(ctx, sock) })
+}
+
+// proxyOptions are the options of both proxies of project.
+func proxyOptions(project, tls string) proxy.Options {
+	return proxy.Options{TLS: tls, Dir: planner.IngressDir(project)}
+}
+
+// gatherIngress reads the table of the project's running router on n, or
 // returns nil when the node runs none. A proxy that cannot be read counts
 // as serving nothing of berth's (the next push repairs it), with the
-// error kept for status.
+// error kept for status. The table counts as berth's (Loaded) only when
+// the node's edge also runs and serves exactly the table's ports, hosts
+// and TLS: else the next apply pushes both.
 func gatherIngress(ctx context.Context, n Node, project string, containers []planner.Container) *planner.IngressState {
-	running := false
+	running, edge := false, false
 	for _, c := range containers {
-		if _, _, aside := planner.ParseAsideName(c.Name); !aside && c.Labels[planner.LabelService] == planner.IngressService && c.Running() {
-			running = true
+		if _, _, aside := planner.ParseAsideName(c.Name); !aside && c.Running() {
+			switch c.Labels[planner.LabelService] {
+			case planner.IngressService:
+				running = true
+			case planner.IngressEdgeService:
+				edge = true
+			}
 		}
 	}
 	if !running {
@@ -50,6 +68,17 @@ func gatherIngress(ctx context.Context, n Node, project string, containers []pla
 	t, o, ok, err := cl.Table(ctx)
 	if err != nil {
 		return &planner.IngressState{Error: fmt.Sprintf("ingress proxy on %s: %v", n.Name(), err)}
+	}
+	if ok && o.Dir != planner.IngressDir(project) {
+		ok, t = false, nil
+	}
+	if ok {
+		ok = false
+		if edge {
+			ec := edgeClient(n, project)
+			defer ec.Close()
+			ok, _ = ec.EdgeServes(ctx, t, o)
+		}
 	}
 	st := &planner.IngressState{Loaded: ok, TLS: o.TLS}
 	if st.TLS == "" && ok {
@@ -78,6 +107,7 @@ type router struct {
 	// (nil: unknown, push anyway).
 	last    map[string][]planner.Route
 	clients map[string]*proxy.Client
+	edges   map[string]*proxy.Client
 	started bool
 }
 
@@ -86,7 +116,7 @@ func newRouter(ap *applier) *router {
 	if ip == nil || len(ip.Nodes) == 0 {
 		return nil
 	}
-	r := &router{ap: ap, ip: ip, opts: proxy.Options{TLS: ip.TLS}, last: map[string][]planner.Route{}, clients: map[string]*proxy.Client{}}
+	r := &router{ap: ap, ip: ip, opts: proxyOptions(ap.s.project, ip.TLS), last: map[string][]planner.Route{}, clients: map[string]*proxy.Client{}, edges: map[string]*proxy.Client{}}
 	for _, n := range ip.Nodes {
 		if n.Loaded {
 			if st := ap.live.Node(n.Node); st != nil && st.Ingress != nil && st.Ingress.TLS == ip.TLS {
@@ -128,12 +158,16 @@ func (r *router) client(node string) (*proxy.Client, error) {
 	}
 	c := proxyClient(n, r.ap.s.project)
 	r.clients[node] = c
+	r.edges[node] = edgeClient(n, r.ap.s.project)
 	return c, nil
 }
 
-// pushLocked loads the current table into every ingress node's proxy whose
-// table differs (or is unknown), nodes in parallel. A proxy just created
-// may not listen yet: its socket is waited for (up to 30 s).
+// pushLocked loads the current table into every ingress node's router
+// whose table differs (or is unknown), then the edge configuration for it
+// into the node's edge (which Caddy skips when it is unchanged: the edge
+// reloads only when ports, hosts or TLS change), nodes in parallel. A
+// proxy just created may not listen yet: its socket is waited for (up to
+// 30 s).
 func (r *router) pushLocked(ctx context.Context) error {
 	t := r.current()
 	pt := make(proxy.Table, len(t))
@@ -152,8 +186,12 @@ func (r *router) pushLocked(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
+		ec := r.edges[n.Node]
 		g.Go(func() error {
-			err := loadWhenUp(ctx, c, pt, r.opts, r.ap.opts.Poll)
+			err := loadWhenUp(ctx, c.Load, pt, r.opts, r.ap.opts.Poll)
+			if err == nil {
+				err = loadWhenUp(ctx, ec.LoadEdge, pt, r.opts, r.ap.opts.Poll)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -172,11 +210,11 @@ func (r *router) pushLocked(ctx context.Context) error {
 
 // loadWhenUp loads t, waiting for the admin socket to accept connections
 // while the proxy starts (a dial error), at most 30 s.
-func loadWhenUp(ctx context.Context, c *proxy.Client, t proxy.Table, o proxy.Options, poll time.Duration) error {
+func loadWhenUp(ctx context.Context, load func(context.Context, proxy.Table, proxy.Options) error, t proxy.Table, o proxy.Options, poll time.Duration) error {
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
-		err := c.Load(wctx, t, o)
+		err := load(wctx, t, o)
 		if err == nil || !isDialError(err) {
 			return err
 		}
@@ -316,12 +354,15 @@ func (r *router) close() {
 	for _, c := range r.clients {
 		c.Close()
 	}
+	for _, c := range r.edges {
+		c.Close()
+	}
 }
 
 // isProxyOnly reports whether every action of a batch is an ingress proxy's.
 func isProxyOnly(batch []*planner.Action) bool {
 	for _, a := range batch {
-		if a.Service != planner.IngressService {
+		if !planner.IsIngressProxy(a.Service) {
 			return false
 		}
 	}

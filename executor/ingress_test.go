@@ -25,7 +25,8 @@ import (
 // apply's progress events, so tests can check the order of both.
 type fakeAdmin struct {
 	mu      sync.Mutex
-	config  map[string][]byte // node -> last loaded
+	config  map[string][]byte // node -> last loaded into its router
+	edge    map[string][]byte // node -> last loaded into its edge
 	journal []string
 }
 
@@ -37,12 +38,38 @@ func (fa *fakeAdmin) log(s string) {
 
 func (fa *fakeAdmin) serve(t *testing.T, fc *fakeCluster) {
 	fa.config = map[string][]byte{}
+	fa.edge = map[string][]byte{}
 	for name, f := range fc.nodes {
 		sock := filepath.Join(t.TempDir(), "admin.sock")
 		ln, err := net.Listen("unix", sock)
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The edge keeps what it is given (its loads are not journaled:
+		// they carry no upstream).
+		edgeSock := filepath.Join(t.TempDir(), "edge.sock")
+		eln, err := net.Listen("unix", edgeSock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		esrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fa.mu.Lock()
+			defer fa.mu.Unlock()
+			switch {
+			case r.Method == http.MethodPost && r.URL.Path == "/load":
+				fa.edge[name], _ = io.ReadAll(r.Body)
+			case r.URL.Path == "/config/":
+				if b := fa.edge[name]; b != nil {
+					w.Write(b)
+				} else {
+					io.WriteString(w, "null")
+				}
+			default:
+				http.NotFound(w, r)
+			}
+		})}
+		go esrv.Serve(eln)
+		t.Cleanup(func() { esrv.Close() })
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fa.mu.Lock()
 			defer fa.mu.Unlock()
@@ -74,11 +101,14 @@ func (fa *fakeAdmin) serve(t *testing.T, fc *fakeCluster) {
 		go srv.Serve(ln)
 		t.Cleanup(func() { srv.Close() })
 		f.SetUnixDialer(func(ctx context.Context, path string) (net.Conn, error) {
-			if path != planner.IngressAdminSocket("demo") {
-				return nil, fmt.Errorf("dial unix %s: no such file or directory", path)
-			}
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
+			switch path {
+			case planner.IngressAdminSocket("demo"):
+				return d.DialContext(ctx, "unix", sock)
+			case planner.IngressEdgeAdminSocket("demo"):
+				return d.DialContext(ctx, "unix", edgeSock)
+			}
+			return nil, fmt.Errorf("dial unix %s: no such file or directory", path)
 		})
 	}
 }
@@ -226,6 +256,12 @@ func TestApplyIngressOrder(t *testing.T) {
 		if got, want := upstreamsIn(b), p.Ingress.Routes[0].Upstreams; !slices.Equal(got, want) {
 			t.Errorf("%s serves %v, the plan's table is %v", n, got, want)
 		}
+		// The node's edge listens on the port and hands it to the
+		// router's socket for it.
+		sock := fmt.Sprintf("unix/%s/port-%d.sock", planner.IngressDir("demo"), p.Ingress.Routes[0].Port)
+		if got := upstreamsIn(fa.edge[n]); !slices.Equal(got, []string{sock}) {
+			t.Errorf("%s's edge forwards to %v, want %s", n, got, sock)
+		}
 	}
 	if next := fc.replan(v2); !next.Empty() {
 		t.Fatalf("plan after the update not empty")
@@ -281,7 +317,7 @@ func TestApplyIngressRollbackAfterServed(t *testing.T) {
 	}
 	for n, cs := range fc.running() {
 		for _, c := range cs {
-			if !(strings.Contains(c, "echo:v1 running") || strings.HasPrefix(c, "demo-ingress ")) || strings.Contains(c, "_berth_") {
+			if !(strings.Contains(c, "echo:v1 running") || strings.HasPrefix(c, "demo-ingress ") || strings.HasPrefix(c, "demo-ingress-edge ")) || strings.Contains(c, "_berth_") {
 				t.Errorf("%s after the rollback: %s", n, c)
 			}
 		}

@@ -20,12 +20,31 @@ import (
 // replica; a backend host port per replica for each ingress port; and the
 // route table every proxy serves, at the start of the apply and at its end.
 
-// IngressService is the service label of the ingress proxy containers. The
-// configuration refuses it as a service name.
-const IngressService = config.IngressServiceName
+// IngressService is the service label of the ingress routers, the proxy
+// containers that hold the route table; IngressEdgeService that of the edge
+// proxies, which listen on the ingress ports and hand every request to the
+// router on their node over a unix socket. The router is reloaded at every
+// route change; the edge only when the ports, hosts or TLS change, so the
+// ports' listening sockets live through every update. The configuration
+// refuses both as service names.
+const (
+	IngressService     = config.IngressServiceName
+	IngressEdgeService = config.IngressEdgeServiceName
+)
 
-// IngressContainerName is the proxy's container name on every ingress node.
+// IsIngressProxy reports whether svc is one of berth's ingress proxy
+// services.
+func IsIngressProxy(svc string) bool { return svc == IngressService || svc == IngressEdgeService }
+
+// IngressContainerName is the router's container name on every ingress
+// node, IngressEdgeContainerName the edge's.
 func IngressContainerName(project string) string { return project + "-ingress" }
+
+// IngressEdgeContainerName is the edge proxy's container name.
+func IngressEdgeContainerName(project string) string { return project + "-ingress-edge" }
+
+// IngressEdgeAdminSocket is the path of the edge's admin API socket.
+func IngressEdgeAdminSocket(project string) string { return IngressDir(project) + "/edge.sock" }
 
 // IngressDir is the host directory, bind-mounted into the proxy at the same
 // path, that holds the proxy's admin socket.
@@ -253,7 +272,8 @@ func (p *planState) planIngress() hcl.Diagnostics {
 	for _, n := range p.ing.nodes {
 		// A running proxy of the project may serve the port without its
 		// table having been read: then the socket is its own.
-		ownProxy := slices.ContainsFunc(p.own[IngressService], func(oc ownContainer) bool { return oc.node == n && oc.c.Running() })
+		ownProxy := slices.ContainsFunc(p.own[IngressEdgeService], func(oc ownContainer) bool { return oc.node == n && oc.c.Running() }) ||
+			slices.ContainsFunc(p.own[IngressService], func(oc ownContainer) bool { return oc.node == n && oc.c.Running() })
 		for _, port := range ports {
 			hp := HostPort{Protocol: "tcp", Port: port}
 			for _, h := range n.ports {
@@ -271,50 +291,67 @@ func (p *planState) planIngress() hcl.Diagnostics {
 					break
 				}
 			}
-			n.ports = append(n.ports, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressService})
+			n.ports = append(n.ports, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressEdgeService})
 		}
 	}
 	if diags.HasErrors() {
 		return diags
 	}
 
-	d := p.proxyDesired(in)
+	var batch []Action
+	for _, svc := range []string{IngressService, IngressEdgeService} {
+		batch = append(batch, p.planProxies(in, svc, want, eligible, ports)...)
+	}
+	p.addFirst(batch)
+	return nil
+}
+
+// planProxies plans one kind of proxy (svc: the router or the edge) on
+// every ingress node, and deletes the others.
+func (p *planState) planProxies(in config.Ingress, svc string, want bool, eligible map[string]bool, ports []int) []Action {
+	d := p.proxyDesired(in, svc)
 	var batch []Action
 	kept := map[*Container]bool{}
 	for _, n := range p.ing.nodes {
 		var mine []ownContainer
-		for _, oc := range p.own[IngressService] {
+		for _, oc := range p.own[svc] {
 			if oc.node == n {
 				mine = append(mine, oc)
 			}
 		}
 		replica := slices.IndexFunc(p.cfg.Nodes, func(c *config.Node) bool { return c.Name == n.name() }) + 1
 		name := IngressContainerName(p.project)
+		reason := fmt.Sprintf("ingress proxy: routes port %s on %s", portList(ports), n.name())
+		order := fmt.Sprintf("the router's sockets on %s are its own, so the old one must stop first (the edge holds requests meanwhile)", n.name())
+		if svc == IngressEdgeService {
+			name = IngressEdgeContainerName(p.project)
+			reason = fmt.Sprintf("ingress proxy: listens on port %s on %s", portList(ports), n.name())
+			order = fmt.Sprintf("the edge binds port %s on %s itself (host network), so the old one must stop first", portList(ports), n.name())
+		}
 		spec := d.replicaSpec(p.project, n.name(), replica)
 		spec.Name = name
 		spec.Aliases = nil
 		spec.Labels[LabelReplicas] = "0" // one per ingress node, no count
 		if len(mine) == 0 {
-			batch = append(batch, Action{Kind: Create, Service: IngressService, Replica: replica, Node: n.name(), Container: name, Spec: spec,
-				Reason: fmt.Sprintf("ingress proxy: serves port %s on %s", portList(ports), n.name())})
+			batch = append(batch, Action{Kind: Create, Service: svc, Replica: replica, Node: n.name(), Container: name, Spec: spec, Reason: reason})
 			continue
 		}
 		oc := preferRunning(mine)[0]
 		kept[oc.c] = true
 		a, ok := p.diffReplica(d, &oc, &d.template, name, n)
 		if !ok {
-			p.plan.unchanged(IngressService)
+			p.plan.unchanged(svc)
 			continue
 		}
 		a.Replica = replica
 		a.Spec = spec
 		if a.Kind == Replace && oc.c.Running() {
 			a.Order = StopFirst
-			a.OrderReason = fmt.Sprintf("the proxy binds port %s on %s itself (host network), so the old one must stop first", portList(ports), n.name())
+			a.OrderReason = order
 		}
 		batch = append(batch, a)
 	}
-	for _, oc := range p.own[IngressService] {
+	for _, oc := range p.own[svc] {
 		if kept[oc.c] {
 			continue
 		}
@@ -327,8 +364,7 @@ func (p *planState) planIngress() hcl.Diagnostics {
 		}
 		batch = append(batch, p.deleteAction(oc, reason))
 	}
-	p.addFirst(batch)
-	return nil
+	return batch
 }
 
 func portList(ports []int) string {
@@ -339,25 +375,31 @@ func portList(ports []int) string {
 	return strings.Join(s, ", ")
 }
 
-// proxyDesired is the proxy container as a service: Caddy with its admin
-// API on a unix socket in a host directory, its configuration and data on
-// a named volume (so a restart keeps the last routes), on the host network.
-func (p *planState) proxyDesired(in config.Ingress) *serviceDesired {
+// proxyDesired is a proxy container (svc: the router or the edge) as a
+// service: Caddy with its admin API on a unix socket in a host directory
+// (shared by both: it also holds the router's per-port sockets), its
+// configuration and data on a named volume (so a restart keeps the last
+// routes, and the edge its certificates), on the host network.
+func (p *planState) proxyDesired(in config.Ingress, name string) *serviceDesired {
 	dir := IngressDir(p.project)
+	admin, volume := IngressAdminSocket(p.project), p.project+"-ingress"
+	if name == IngressEdgeService {
+		admin, volume = IngressEdgeAdminSocket(p.project), p.project+"-ingress-edge"
+	}
 	svc := &config.Service{
-		Name:            IngressService,
+		Name:            name,
 		Image:           in.Image,
 		Replicas:        len(p.ing.nodes),
 		Command:         []string{"caddy", "run", "--resume"},
 		Restart:         config.DefaultRestart,
 		StopGracePeriod: config.DefaultStopGracePeriod,
 		Env: map[string]config.EnvVar{
-			"CADDY_ADMIN":     {Value: "unix/" + IngressAdminSocket(p.project)},
+			"CADDY_ADMIN":     {Value: "unix/" + admin},
 			"XDG_CONFIG_HOME": {Value: "/data/config"},
 			"XDG_DATA_HOME":   {Value: "/data"},
 		},
 		Labels:  map[string]string{},
-		Volumes: []config.Volume{{Source: p.project + "-ingress", Target: "/data"}, {Source: dir, Target: dir}},
+		Volumes: []config.Volume{{Source: volume, Target: "/data"}, {Source: dir, Target: dir}},
 		Update: config.Update{Parallelism: 0, Order: StopFirst, FailureAction: config.DefaultFailureAction,
 			Monitor: config.DefaultHealthInterval},
 	}

@@ -214,7 +214,7 @@ func (o *Observed) indexHolds(node string, st *NodeState) {
 			hp := HostPort{Protocol: "tcp", Port: r.Port}
 			if !bound[hp.Key()] {
 				bound[hp.Key()] = true
-				holds = append(holds, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressService})
+				holds = append(holds, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressEdgeService})
 			}
 		}
 	}

@@ -81,7 +81,7 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		}
 		p.ing.start = p.startTable(live)
 	} else {
-		p.addFirst(p.deletesOf(IngressService, "destroy"))
+		p.addFirst(append(p.deletesOf(IngressService, "destroy"), p.deletesOf(IngressEdgeService, "destroy")...))
 	}
 	p.removedServices()
 	if !opts.Destroy {
@@ -311,7 +311,7 @@ func serviceOrder(cfg *config.Config) ([]*config.Service, hcl.Diagnostics) {
 func (p *planState) removedServices() {
 	var names []string
 	for _, svc := range slices.Sorted(maps.Keys(p.own)) {
-		if p.cfg.Service(svc) == nil && svc != IngressService {
+		if p.cfg.Service(svc) == nil && !IsIngressProxy(svc) {
 			names = append(names, svc)
 		}
 	}

@@ -215,11 +215,15 @@ func (r *textRenderer) writeWarnings(p *Plan) {
 }
 
 func (p *Plan) serviceHeader(name string) string {
-	if name == IngressService && !p.Destroy {
-		if p.Ingress != nil {
-			return fmt.Sprintf("# service %q (the ingress proxies): image %s; tls %s; on %s", name, p.Ingress.Image, p.Ingress.TLS, strings.Join(p.Ingress.NodeNames(), ", "))
+	if IsIngressProxy(name) && !p.Destroy {
+		what := "the ingress routers"
+		if name == IngressEdgeService {
+			what = "the ingress edges"
 		}
-		return fmt.Sprintf("# service %q (the ingress proxies): no ingress node", name)
+		if p.Ingress != nil {
+			return fmt.Sprintf("# service %q (%s): image %s; tls %s; on %s", name, what, p.Ingress.Image, p.Ingress.TLS, strings.Join(p.Ingress.NodeNames(), ", "))
+		}
+		return fmt.Sprintf("# service %q (%s): no ingress node", name, what)
 	}
 	for _, s := range p.Services {
 		if s.Name != name {

@@ -210,11 +210,14 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		ss := byName[svcName]
 		if ss == nil {
 			ss = &statusService{Name: svcName}
-			if svcName == planner.IngressService {
-				// berth's own: one proxy per ingress node.
+			if planner.IsIngressProxy(svcName) {
+				// berth's own: one router and one edge per ingress node.
 				ss.InConfiguration = true
 				ss.Image = cfg.IngressOf().Image
-				ss.Ports = []string{"ingress proxy (host network)"}
+				ss.Ports = []string{"ingress router (host network)"}
+				if svcName == planner.IngressEdgeService {
+					ss.Ports = []string{"ingress edge (host network)"}
+				}
 				for _, row := range obs.Rows(svcName) {
 					if row.AsideApply == "" {
 						ss.DesiredReplicas++

@@ -163,6 +163,32 @@ func startCaddy(t *testing.T) *caddy {
 	return &caddy{sock: sock, client: c}
 }
 
+// pair is berth's ingress on one node: a router and an edge Caddy sharing
+// a socket directory, as the two proxy containers share a host directory.
+type pair struct {
+	router, edge *caddy
+	dir          string
+}
+
+func startPair(t *testing.T) *pair {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "bp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return &pair{router: startCaddy(t), edge: startCaddy(t), dir: dir}
+}
+
+// load loads t into the router, then the edge for t, as apply does.
+func (p *pair) load(ctx context.Context, t Table, o Options) error {
+	o.Dir = p.dir
+	if err := p.router.client.Load(ctx, t, o); err != nil {
+		return err
+	}
+	return p.edge.client.LoadEdge(ctx, t, o)
+}
+
 type syncWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -240,10 +266,10 @@ func TestCaddyEmptyIsNotBerths(t *testing.T) {
 		t.Fatalf("Table of a foreign config: %v %v %v %v", tab, o, ok, err)
 	}
 	// And berth's replaces it.
-	if err := cd.client.Load(ctx, Table{}, Options{TLS: "off"}); err != nil {
+	if err := cd.client.Load(ctx, Table{}, Options{TLS: "off", Dir: "/run/x"}); err != nil {
 		t.Fatal(err)
 	}
-	if tab, o, ok, err := cd.client.Table(ctx); err != nil || !ok || len(tab) != 0 || o.TLS != "off" {
+	if tab, o, ok, err := cd.client.Table(ctx); err != nil || !ok || len(tab) != 0 || o.TLS != "off" || o.Dir != "/run/x" {
 		t.Fatalf("Table after loading an empty table: %v %v %v %v", tab, o, ok, err)
 	}
 }
@@ -251,7 +277,8 @@ func TestCaddyEmptyIsNotBerths(t *testing.T) {
 // Requests reach every upstream, routes by host and path, the table reads
 // back exactly, Upstreams lists them.
 func TestCaddyRoutes(t *testing.T) {
-	cd := startCaddy(t)
+	pr := startPair(t)
+	cd := pr.router
 	ctx := ctxT(t)
 	web := []string{backend(t, "web1"), backend(t, "web2"), backend(t, "web3")}
 	api := backend(t, "api")
@@ -263,11 +290,11 @@ func TestCaddyRoutes(t *testing.T) {
 		{Service: "docs", Port: port, Host: "docs.test", Upstreams: []string{docs}},
 		{Service: "none", Port: port, Path: "/none"},
 	}
-	if err := cd.client.Load(ctx, tab, Options{}); err != nil {
+	if err := pr.load(ctx, tab, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	got, o, ok, err := cd.client.Table(ctx)
-	if err != nil || !ok || o != (Options{}) {
+	if err != nil || !ok || o != (Options{Dir: pr.dir}) {
 		t.Fatalf("Table: %v %v %v", o, ok, err)
 	}
 	if !got.Equal(tab) {
@@ -325,7 +352,8 @@ func TestCaddyRoutes(t *testing.T) {
 // A reload lets a slow in-flight request finish; Upstreams counts it on the
 // removed upstream and Drain waits for it.
 func TestCaddyReloadDrain(t *testing.T) {
-	cd := startCaddy(t)
+	pr := startPair(t)
+	cd := pr.router
 	ctx := ctxT(t)
 	arrived, release := make(chan struct{}), make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -341,7 +369,7 @@ func TestCaddyReloadDrain(t *testing.T) {
 	fresh := backend(t, "fresh")
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := cd.client.Load(ctx, Table{{Service: "web", Port: port, Upstreams: []string{old}}}, Options{}); err != nil {
+	if err := pr.load(ctx, Table{{Service: "web", Port: port, Upstreams: []string{old}}}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	type result struct {
@@ -363,7 +391,7 @@ func TestCaddyReloadDrain(t *testing.T) {
 	<-arrived
 
 	next := Table{{Service: "web", Port: port, Upstreams: []string{fresh}}}
-	if err := cd.client.Load(ctx, next, Options{}); err != nil {
+	if err := pr.load(ctx, next, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _, ok, err := cd.client.Table(ctx); err != nil || !ok || !got.Equal(next) {
@@ -412,12 +440,13 @@ func slicesContains(ups []Upstream, u Upstream) bool {
 // An upstream that refuses connections (a stopped replica) costs no failed
 // request: each is retried on the other.
 func TestCaddyRetriesRefused(t *testing.T) {
-	cd := startCaddy(t)
+	pr := startPair(t)
+	cd := pr.router
 	ctx := ctxT(t)
 	live := backend(t, "live")
 	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	port := freePort(t)
-	if err := cd.client.Load(ctx, Table{{Service: "web", Port: port, Upstreams: []string{live, dead}}}, Options{}); err != nil {
+	if err := pr.load(ctx, Table{{Service: "web", Port: port, Upstreams: []string{live, dead}}}, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{}
@@ -441,7 +470,8 @@ func TestCaddyRetriesRefused(t *testing.T) {
 // TLS internal: HTTPS with a certificate from Caddy's local CA, offline,
 // for a route with a host and for one without.
 func TestCaddyTLSInternal(t *testing.T) {
-	cd := startCaddy(t)
+	pr := startPair(t)
+	cd := pr.router
 	ctx := ctxT(t)
 	app := backend(t, "app")
 	any := backend(t, "any")
@@ -451,14 +481,15 @@ func TestCaddyTLSInternal(t *testing.T) {
 		{Service: "any", Port: port, Upstreams: []string{any}},
 	}
 	o := Options{TLS: TLSInternal}
-	if err := cd.client.Load(ctx, tab, o); err != nil {
+	if err := pr.load(ctx, tab, o); err != nil {
 		t.Fatal(err)
 	}
-	if got, gotO, ok, err := cd.client.Table(ctx); err != nil || !ok || gotO != o || !got.Equal(tab) {
+	if got, gotO, ok, err := cd.client.Table(ctx); err != nil || !ok || gotO != (Options{TLS: o.TLS, Dir: pr.dir}) || !got.Equal(tab) {
 		t.Fatalf("Table: %v %v %v %v", got, gotO, ok, err)
 	}
-	// The CA's root, as Caddy's PKI app gives it.
-	raw, err := cd.client.do(ctx, http.MethodGet, "/pki/ca/local", nil)
+	// The CA's root, as the edge's PKI app gives it (the edge holds the
+	// certificates).
+	raw, err := pr.edge.client.do(ctx, http.MethodGet, "/pki/ca/local", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,5 +525,95 @@ func TestCaddyTLSInternal(t *testing.T) {
 		}
 	} else if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "malformed") {
 		t.Logf("plain HTTP on a TLS port: %v", err)
+	}
+}
+
+// The point of the edge: the router reloads (every route change of an
+// update) while requests keep coming, on kept-alive connections and on new
+// ones, and not one fails. A single Caddy serving the ports itself resets
+// about one connection in two reloads under this load (its listeners are
+// re-created at every reload).
+func TestCaddyRouterReloadsLoseNothing(t *testing.T) {
+	pr := startPair(t)
+	ctx := ctxT(t)
+	a, b, c := backend(t, "a"), backend(t, "b"), backend(t, "c")
+	port := freePort(t)
+	tables := []Table{
+		{{Service: "web", Port: port, Upstreams: []string{a, b}}},
+		{{Service: "web", Port: port, Upstreams: []string{a, c}}},
+	}
+	if err := pr.load(ctx, tables[0], Options{}); err != nil {
+		t.Fatal(err)
+	}
+	edgeBefore, err := pr.edge.client.do(ctx, http.MethodGet, "/config/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	stop := make(chan struct{})
+	var mu sync.Mutex
+	var total int
+	var failures []string
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DisableKeepAlives: w%2 == 0}}
+			defer hc.CloseIdleConnections()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := hc.Get(url)
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				} else {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						msg = resp.Status
+					}
+				}
+				mu.Lock()
+				total++
+				if msg != "" {
+					failures = append(failures, msg)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	const reloads = 60
+	for i := range reloads {
+		if err := pr.load(ctx, tables[(i+1)%2], Options{}); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d router reloads, %d requests, %d failed", reloads, total, len(failures))
+	if len(failures) > 0 {
+		t.Errorf("%d of %d requests failed across %d router reloads; first: %s", len(failures), total, reloads, failures[0])
+	}
+	if total < reloads {
+		t.Errorf("only %d requests: the load did not run", total)
+	}
+	// The edge was never reloaded: its configuration is what it was.
+	edgeAfter, err := pr.edge.client.do(ctx, http.MethodGet, "/config/", nil)
+	if err != nil || !bytes.Equal(edgeBefore, edgeAfter) {
+		t.Errorf("edge configuration changed: %v\n%s\n%s", err, edgeBefore, edgeAfter)
+	}
+	if ok, err := pr.edge.client.EdgeServes(ctx, tables[1], Options{Dir: pr.dir}); err != nil || !ok {
+		t.Errorf("EdgeServes: %v %v", ok, err)
+	}
+	if ok, _ := pr.edge.client.EdgeServes(ctx, Table{{Service: "web", Port: port + 1}}, Options{Dir: pr.dir}); ok {
+		t.Error("EdgeServes says yes for another port")
 	}
 }

@@ -108,6 +108,28 @@ func (c *Client) Load(ctx context.Context, t Table, o Options) error {
 	return err
 }
 
+// LoadEdge replaces an edge proxy's configuration with the one for t and
+// o (EdgeConfig). Caddy skips a load equal to what it runs, so an edge
+// whose ports, hosts and TLS are unchanged is not reloaded.
+func (c *Client) LoadEdge(ctx context.Context, t Table, o Options) error {
+	b, err := EdgeConfig(t, o)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodPost, "/load", b)
+	return err
+}
+
+// EdgeServes reports whether an edge proxy runs exactly the configuration
+// EdgeConfig writes for t and o.
+func (c *Client) EdgeServes(ctx context.Context, t Table, o Options) (bool, error) {
+	raw, err := c.do(ctx, http.MethodGet, "/config/", nil)
+	if err != nil {
+		return false, err
+	}
+	return edgeServes(raw, t, o), nil
+}
+
 // Table reads the loaded configuration back (GET /config/). ok is false
 // when there is none, or it is not exactly one berth writes (then t and o
 // are empty): the proxy must be loaded before it serves berth's routes.

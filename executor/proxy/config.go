@@ -25,23 +25,62 @@ const (
 	maxFails     = 1
 )
 
-// marker is the @id of the http app of every configuration berth writes;
-// the TLS option follows it.
-const marker = "berth-ingress:"
+// marker is the @id of the http app of every router configuration berth
+// writes; the TLS option follows it. edgeMarker is the edge's.
+const (
+	marker     = "berth-ingress:"
+	edgeMarker = "berth-ingress-edge:"
+)
+
+// The edge's tuning: a request the router does not take (it is starting,
+// or restarting for a new image) is retried until edgeTryDuration, every
+// edgeTryInterval. A reload of the router never needs it: the router's
+// sockets live through reloads.
+const (
+	edgeTryDuration = "10s"
+	edgeTryInterval = "50ms"
+)
+
+// PortSocket is the unix socket, in dir, on which the router serves the
+// routes of the published port: the edge forwards the port's requests
+// there.
+func PortSocket(dir string, port int) string {
+	return dir + "/port-" + strconv.Itoa(port) + ".sock"
+}
 
 // serviceVar is the request variable (vars handler) each route sets to its
 // service's name: it names the route's service in Caddy's logs and lets
 // Table read the service back.
 const serviceVar = "berth_service"
 
-// Config returns the Caddy JSON configuration (for POST /load) that serves t
-// with o. The admin listener is not part of it: the proxy container sets it
-// (CADDY_ADMIN), and a loaded configuration keeps it.
+// Config returns the router's Caddy JSON configuration (for POST /load)
+// that serves t with o: per published port, a server on PortSocket that
+// routes by host and path and balances over the upstreams. The admin
+// listener is not part of it: the proxy container sets it (CADDY_ADMIN),
+// and a loaded configuration keeps it.
 func Config(t Table, o Options) ([]byte, error) {
 	m, err := configMap(t, o)
 	if err != nil {
 		return nil, err
 	}
+	return encode(m)
+}
+
+// EdgeConfig returns the edge's Caddy JSON configuration for t and o: per
+// published port, a server listening on the port (with TLS when o asks)
+// that hands every request to the router's socket for the port. It depends
+// only on the ports, the hosts (certificates) and the TLS mode, so a change
+// of upstreams never reloads the edge, and the listening sockets of the
+// ports never close during an update.
+func EdgeConfig(t Table, o Options) ([]byte, error) {
+	m, err := edgeMap(t, o)
+	if err != nil {
+		return nil, err
+	}
+	return encode(m)
+}
+
+func encode(m obj) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -63,8 +102,10 @@ func configMap(t Table, o Options) (obj, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	if !strings.HasPrefix(o.Dir, "/") {
+		return nil, fmt.Errorf("ingress socket directory %q: want an absolute path", o.Dir)
+	}
 	t = t.Sorted()
-	tlsOn := o.tls() != TLSOff
 
 	var ports []int
 	byPort := map[int][]Route{}
@@ -95,9 +136,67 @@ func configMap(t Table, o Options) (obj, error) {
 		for _, r := range routes {
 			list = append(list, routeMap(r))
 		}
+		// Plain HTTP from the edge, which set X-Forwarded-For and
+		// -Proto (trusted: only the edge reaches the socket).
+		servers["berth-"+strconv.Itoa(port)] = obj{
+			"listen":               []any{"unix/" + PortSocket(o.Dir, port)},
+			"routes":               list,
+			"automatic_https":      obj{"disable": true},
+			"trusted_proxies_unix": true,
+		}
+	}
+	return obj{"apps": obj{"http": obj{"@id": marker + o.TLS + ":" + o.Dir, "servers": servers}}}, nil
+}
+
+// edgeMap is EdgeConfig's document.
+func edgeMap(t Table, o Options) (obj, error) {
+	switch o.TLS {
+	case "", TLSOff, TLSInternal, TLSAuto:
+	default:
+		return nil, fmt.Errorf("ingress tls %q: want off, internal or auto", o.TLS)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(o.Dir, "/") {
+		return nil, fmt.Errorf("ingress socket directory %q: want an absolute path", o.Dir)
+	}
+	tlsOn := o.tls() != TLSOff
+	hosts := map[int][]string{}
+	var ports []int
+	for _, r := range t.Sorted() {
+		if _, ok := hosts[r.Port]; !ok {
+			ports = append(ports, r.Port)
+			hosts[r.Port] = []string{}
+		}
+		if r.Host != "" && !slices.Contains(hosts[r.Port], r.Host) {
+			hosts[r.Port] = append(hosts[r.Port], r.Host)
+		}
+	}
+	servers := obj{}
+	for _, port := range ports {
+		handle := []any{obj{
+			"handler":   "reverse_proxy",
+			"upstreams": []any{obj{"dial": "unix/" + PortSocket(o.Dir, port)}},
+			"load_balancing": obj{
+				"try_duration": edgeTryDuration,
+				"try_interval": edgeTryInterval,
+			},
+		}}
+		var routes []any
+		if tlsOn && len(hosts[port]) > 0 {
+			// The hosts, for the certificates Caddy manages; any
+			// other request still goes to the router, which answers it.
+			hs := make([]any, len(hosts[port]))
+			for i, h := range hosts[port] {
+				hs[i] = h
+			}
+			routes = append(routes, obj{"match": []any{obj{"host": hs}}, "handle": handle, "terminal": true})
+		}
+		routes = append(routes, obj{"handle": handle, "terminal": true})
 		srv := obj{
 			"listen": []any{":" + strconv.Itoa(port)},
-			"routes": list,
+			"routes": routes,
 		}
 		if tlsOn {
 			srv["tls_connection_policies"] = []any{obj{}}
@@ -105,9 +204,9 @@ func configMap(t Table, o Options) (obj, error) {
 		} else {
 			srv["automatic_https"] = obj{"disable": true}
 		}
-		servers["berth-"+strconv.Itoa(port)] = srv
+		servers["berth-edge-"+strconv.Itoa(port)] = srv
 	}
-	apps := obj{"http": obj{"@id": marker + o.TLS, "servers": servers}}
+	apps := obj{"http": obj{"@id": edgeMarker + o.TLS + ":" + o.Dir, "servers": servers}}
 	if o.tls() == TLSInternal {
 		// Certificates from Caddy's local CA for any name asked (on
 		// demand needs no permission module with the internal issuer),
@@ -214,7 +313,11 @@ func parseConfig(raw []byte) (p parsed, ok bool) {
 	if !found {
 		return p, false
 	}
-	p.opts = Options{TLS: tls}
+	tls, dir, found := strings.Cut(tls, ":")
+	if !found {
+		return p, false
+	}
+	p.opts = Options{TLS: tls, Dir: dir}
 	for name, s := range c.Apps.HTTP.Servers {
 		port, err := strconv.Atoi(strings.TrimPrefix(name, "berth-"))
 		if err != nil {
@@ -243,16 +346,34 @@ func parseConfig(raw []byte) (p parsed, ok bool) {
 	p.table = p.table.Sorted()
 	// Exact: what berth would write for what was read is what was read.
 	again, err := configMap(p.table, p.opts)
-	if err != nil {
-		return p, false
-	}
-	b, _ := json.Marshal(again)
-	var want any
-	json.Unmarshal(b, &want)
-	if !reflect.DeepEqual(want, doc) {
+	if err != nil || !sameDoc(again, doc) {
 		return p, false
 	}
 	return p, true
+}
+
+// sameDoc reports whether m, as JSON, is doc (a decoded JSON document).
+func sameDoc(m obj, doc any) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return false
+	}
+	var want any
+	if json.Unmarshal(b, &want) != nil {
+		return false
+	}
+	return reflect.DeepEqual(want, doc)
+}
+
+// edgeServes reports whether raw, an edge's configuration read back, is
+// exactly what EdgeConfig writes for t and o.
+func edgeServes(raw []byte, t Table, o Options) bool {
+	var doc any
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return false
+	}
+	m, err := edgeMap(t, o)
+	return err == nil && sameDoc(m, doc)
 }
 
 func dials(h map[string]any) []string {

@@ -21,36 +21,56 @@ var sample = Table{
 	{Service: "admin", Port: 18443, Host: "admin.example.com", Upstreams: nil},
 }
 
+const sampleDir = "/run/berth/shop/ingress"
+
 func TestConfigGolden(t *testing.T) {
 	for _, tls := range []string{"off", "internal", "auto"} {
 		t.Run(tls, func(t *testing.T) {
-			got, err := Config(sample, Options{TLS: tls})
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", "config-"+tls+".json")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
+			for _, c := range []struct {
+				name string
+				gen  func(Table, Options) ([]byte, error)
+			}{{"config", Config}, {"edge", EdgeConfig}} {
+				got, err := c.gen(sample, Options{TLS: tls, Dir: sampleDir})
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Config differs from %s (go test ./executor/proxy -update):\n%s", path, got)
+				path := filepath.Join("testdata", c.name+"-"+tls+".json")
+				if *update {
+					if err := os.WriteFile(path, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s differs from %s (go test ./executor/proxy -update):\n%s", c.name, path, got)
+				}
 			}
 		})
 	}
 }
 
 func TestConfigDeterministic(t *testing.T) {
-	a, _ := Config(sample, Options{})
 	rev := Table{sample[3], sample[2], sample[1], sample[0]}
-	b, _ := Config(rev, Options{})
+	for _, gen := range []func(Table, Options) ([]byte, error){Config, EdgeConfig} {
+		a, _ := gen(sample, Options{Dir: sampleDir})
+		b, _ := gen(rev, Options{Dir: sampleDir})
+		if !bytes.Equal(a, b) || len(a) == 0 {
+			t.Error("the same routes in another order give another config")
+		}
+	}
+	// The edge depends on ports, hosts and TLS only: other upstreams
+	// give the same edge.
+	moved := sample.Sorted()
+	for i := range moved {
+		moved[i].Upstreams = []string{"10.9.9.9:31000"}
+	}
+	a, _ := EdgeConfig(sample, Options{Dir: sampleDir})
+	b, _ := EdgeConfig(moved, Options{Dir: sampleDir})
 	if !bytes.Equal(a, b) {
-		t.Error("the same routes in another order give another config")
+		t.Error("other upstreams give another edge configuration")
 	}
 }
 
@@ -66,11 +86,17 @@ func TestConfigErrors(t *testing.T) {
 		{Table{{Service: "a", Port: 80, Host: "x"}, {Service: "b", Port: 80, Host: "x"}}, Options{}, `routes of a and b both take port 80 host "x" path ""`},
 		{Table{{Service: "web", Port: 80, Upstreams: []string{"10.0.0.1"}}}, Options{}, `upstream "10.0.0.1" is not host:port`},
 		{nil, Options{TLS: "on"}, `ingress tls "on": want off, internal or auto`},
+		{nil, Options{Dir: "run/x"}, `ingress socket directory "run/x": want an absolute path`},
 	}
 	for _, c := range cases {
-		_, err := Config(c.t, c.o)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("Config(%v, %v): %v, want an error with %q", c.t, c.o, err, c.want)
+		if c.o.Dir == "" {
+			c.o.Dir = sampleDir
+		}
+		for _, gen := range []func(Table, Options) ([]byte, error){Config, EdgeConfig} {
+			_, err := gen(c.t, c.o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Config(%v, %v): %v, want an error with %q", c.t, c.o, err, c.want)
+			}
 		}
 	}
 }
@@ -78,7 +104,7 @@ func TestConfigErrors(t *testing.T) {
 // The table and options read back from a configuration are exactly those it
 // was made from (in canonical order), for every TLS mode.
 func TestTableRoundTrip(t *testing.T) {
-	for _, o := range []Options{{}, {TLS: "off"}, {TLS: "internal"}, {TLS: "auto"}} {
+	for _, o := range []Options{{Dir: sampleDir}, {TLS: "off", Dir: sampleDir}, {TLS: "internal", Dir: "/x"}, {TLS: "auto", Dir: sampleDir}} {
 		for _, tab := range []Table{sample, {}, nil} {
 			b, err := Config(tab, o)
 			if err != nil {
@@ -107,13 +133,14 @@ func roundTripJSON(t *testing.T, b []byte) []byte {
 
 // Anything berth did not write exactly is not berth's: ok=false.
 func TestParseForeign(t *testing.T) {
-	good, _ := Config(sample, Options{})
+	good, _ := Config(sample, Options{Dir: sampleDir})
 	cases := map[string]string{
 		"nothing loaded": `null`,
 		"empty":          `{}`,
-		"no marker":      strings.Replace(string(good), `"@id": "berth-ingress:"`, `"@id": "mine"`, 1),
+		"no marker":      strings.Replace(string(good), `"@id": "berth-ingress::`+sampleDir+`"`, `"@id": "mine"`, 1),
 		"hand edit":      strings.Replace(string(good), `"try_duration": "5s"`, `"try_duration": "9s"`, 1),
 		"extra app":      strings.Replace(string(good), `"apps": {`, `"apps": {"pki": {},`, 1),
+		"other socket":   strings.Replace(string(good), `port-18443.sock`, `port-18444.sock`, 1),
 		"foreign":        `{"apps":{"http":{"servers":{"srv0":{"listen":[":80"],"routes":[]}}}}}`,
 		"not json":       `{`,
 	}

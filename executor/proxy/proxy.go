@@ -38,6 +38,9 @@ type Options struct {
 	// from Caddy's own local CA: works offline, for tests), or "auto"
 	// (HTTPS with certificates from ACME, for routes with a Host).
 	TLS string
+	// Dir is the directory, on the node and at the same path in both
+	// proxy containers, of the router's sockets (PortSocket).
+	Dir string
 }
 
 // TLS modes.
