@@ -43,8 +43,9 @@ func (p *planState) reachedOn(n *nodeView, ports []PortSpec) *nodeView {
 }
 
 // serviceInfo is a service's values given its replicas' endpoints by index
-// (1..R; "" for a replica with none).
-func serviceInfo(eps []string) (config.ServiceInfo, bool) {
+// (1..R; "" for a replica with none), its first port and the ingress TLS
+// mode.
+func serviceInfo(eps []string, first PortSpec, tls string) (config.ServiceInfo, bool) {
 	var si config.ServiceInfo
 	for _, e := range eps {
 		if e != "" {
@@ -55,8 +56,34 @@ func serviceInfo(eps []string) (config.ServiceInfo, bool) {
 		return si, false
 	}
 	si.Address = si.Endpoints[0]
-	si.URL = "http://" + si.Address
+	si.URL = serviceURL(si.Address, first, tls)
 	return si, true
+}
+
+// serviceURL is the URL of a service reached at address through its first
+// port: "http://" + address for a host mode port; for an ingress port, its
+// ingress URL: https when the ingress has TLS, the route's host when it
+// has one (else the address's), the published port unless it is the
+// scheme's default, and the route's path.
+func serviceURL(address string, first PortSpec, tls string) string {
+	if !first.Ingress() {
+		return "http://" + address
+	}
+	scheme, def := "http", 80
+	if tls != "" && tls != config.DefaultIngressTLS {
+		scheme, def = "https", 443
+	}
+	host := first.HostName
+	if host == "" {
+		host = address // "HOST:PORT" or "[V6]:PORT", as endpoint writes it
+		if i := strings.LastIndex(address, ":"); i >= 0 {
+			host = address[:i]
+		}
+	}
+	if first.Published != def {
+		host += ":" + strconv.Itoa(first.Published)
+	}
+	return scheme + "://" + host + first.Path
 }
 
 // refTarget is a placed service as its dependants see it: its values now
@@ -95,7 +122,8 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 		t.newNodes[i] = placed[i].name()
 		eps[i] = endpoint(p.reachedOn(placed[i], d.ports).cfg, d.ports)
 	}
-	t.info, t.ok = serviceInfo(eps)
+	tls := p.cfg.IngressOf().TLS
+	t.info, t.ok = serviceInfo(eps, d.ports[0], tls)
 
 	first := d.ports[0]
 	byIndex := map[int][]ownContainer{}
@@ -125,7 +153,7 @@ func (p *planState) recordTarget(svc *config.Service, d *serviceDesired, placed 
 			}
 		}
 	}
-	t.old, t.oldOK = serviceInfo(oldEps)
+	t.old, t.oldOK = serviceInfo(oldEps, first, tls)
 	if p.targets == nil {
 		p.targets = map[string]*refTarget{}
 	}

@@ -89,3 +89,27 @@ func writeDir(t *testing.T, hcl string) string {
 	}
 	return dir
 }
+
+func TestServiceURL(t *testing.T) {
+	host := PortSpec{Target: 8080, Published: 18080, Protocol: "tcp"}
+	ing := func(pub int, hostName, path string) PortSpec {
+		return PortSpec{Target: 8080, Published: pub, Protocol: "tcp", Mode: "ingress", HostName: hostName, Path: path}
+	}
+	for _, c := range []struct {
+		addr string
+		port PortSpec
+		tls  string
+		want string
+	}{
+		{"10.0.0.11:18080", host, "internal", "http://10.0.0.11:18080"},
+		{"10.0.0.11:18080", ing(18080, "", ""), "off", "http://10.0.0.11:18080"},
+		{"10.0.0.11:80", ing(80, "", "/api"), "off", "http://10.0.0.11/api"},
+		{"10.0.0.11:443", ing(443, "shop.example.com", ""), "auto", "https://shop.example.com"},
+		{"10.0.0.11:8443", ing(8443, "", "/v1"), "internal", "https://10.0.0.11:8443/v1"},
+		{"[fd00::1]:18080", ing(18080, "", ""), "off", "http://[fd00::1]:18080"},
+	} {
+		if got := serviceURL(c.addr, c.port, c.tls); got != c.want {
+			t.Errorf("serviceURL(%s, %+v, %s) = %s, want %s", c.addr, c.port, c.tls, got, c.want)
+		}
+	}
+}
