@@ -406,6 +406,20 @@ func (r *textRenderer) writeIngress(p *Plan) {
 	}
 	b := &r.b
 	b.WriteString("Ingress routes (pushed to every ingress proxy):\n\n")
+	for _, l := range ip.ChangeLines() {
+		b.WriteString("  " + l + "\n")
+	}
+	b.WriteString("\n")
+}
+
+// ChangeLines are the route changes of each ingress node, a line per route
+// that changes: "ingress on node1: web :18080 -> 6 upstreams, +2 -2"; none
+// when no node's routes change.
+func (ip *IngressPlan) ChangeLines() []string {
+	if !ip.Changed() {
+		return nil
+	}
+	var out []string
 	for _, n := range ip.Nodes {
 		if !n.Changed {
 			continue
@@ -426,20 +440,20 @@ func (r *textRenderer) writeIngress(p *Plan) {
 			if had && add == 0 && rm == 0 && n.Loaded && old.Service == rt.Service {
 				continue
 			}
-			fmt.Fprintf(b, "  ingress on %s: %s -> %d upstream%s, +%d -%d%s\n", n.Node, rt, len(rt.Upstreams), plural(len(rt.Upstreams)), add, rm, note)
+			out = append(out, fmt.Sprintf("ingress on %s: %s -> %d upstream%s, +%d -%d%s", n.Node, rt, len(rt.Upstreams), plural(len(rt.Upstreams)), add, rm, note))
 			wrote = true
 		}
 		for _, lr := range n.Live {
 			if _, gone := live[lr.Key()]; gone {
-				fmt.Fprintf(b, "  ingress on %s: %s removed, -%d\n", n.Node, lr, len(lr.Upstreams))
+				out = append(out, fmt.Sprintf("ingress on %s: %s removed, -%d", n.Node, lr, len(lr.Upstreams)))
 				wrote = true
 			}
 		}
 		if !wrote {
-			fmt.Fprintf(b, "  ingress on %s: tls %s\n", n.Node, ip.TLS)
+			out = append(out, fmt.Sprintf("ingress on %s: tls %s", n.Node, ip.TLS))
 		}
 	}
-	b.WriteString("\n")
+	return out
 }
 
 func routeList(r Route, ok bool) []Route {

@@ -154,6 +154,13 @@ func markdownHead(p *planner.Plan) string {
 		}
 		b.WriteString("\n")
 	}
+	if lines := p.Ingress.ChangeLines(); len(lines) > 0 {
+		b.WriteString("#### Ingress routes (pushed to every ingress proxy)\n\n")
+		for _, l := range lines {
+			b.WriteString("- " + mdEscape(l) + "\n")
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

@@ -17,13 +17,13 @@ import (
 // everyKindPlan merges planner golden plans into one that has every action
 // kind (create, update, replace both orders, delete, restore, discard),
 // image transfers, network creations and removals, warnings, an unreachable node, a sensitive value and a
-// change with a cause. Services are renamed after their case so that they
+// change with a cause, and ingress route changes. Services are renamed after their case so that they
 // stay apart.
 func everyKindPlan(t *testing.T) *planner.Plan {
 	t.Helper()
 	out := &planner.Plan{FormatVersion: planner.FormatVersion, ID: "0123456789abcdef", Project: "demo", Unchanged: map[string]int{}}
 	for _, name := range []string{"image-build-send-tag", "resources-only-update-in-place", "image-change-forced-stop-first",
-		"sensitive-env-masked", "scale-down", "interrupted-apply-rollback", "node-unreachable", "refs-db-moves"} {
+		"sensitive-env-masked", "scale-down", "interrupted-apply-rollback", "node-unreachable", "refs-db-moves", "ingress-update-start-first"} {
 		p := goldenPlan(t, name)
 		rename := func(s string) string { return name + "-" + s }
 		for _, a := range p.Actions {
@@ -44,6 +44,9 @@ func everyKindPlan(t *testing.T) *planner.Plan {
 		out.Images = append(out.Images, p.Images...)
 		if name == "refs-db-moves" { // one project network: its work from one plan (a create and a delete)
 			out.Networks = append(out.Networks, p.Networks...)
+		}
+		if p.Ingress != nil {
+			out.Ingress = p.Ingress
 		}
 		out.Warnings = append(out.Warnings, p.Warnings...)
 		out.Nodes = append(out.Nodes, p.Nodes...)
