@@ -50,8 +50,9 @@ type placement struct {
 	// rescheduled names, per replica placed on a reachable node although
 	// it may run on an unreachable one (-reschedule-unreachable), those
 	// unreachable nodes; rescheduleBy says what asked for it.
-	rescheduled  map[int]string
-	rescheduleBy string
+	rescheduled   map[int]string
+	rescheduleBy  string
+	rescheduleAre string // "is" or "are", for the unreachable nodes
 }
 
 // newPlacement rules out the nodes that cannot take any replica of svc and
@@ -93,9 +94,10 @@ func (pl *placement) place() hcl.Diagnostics {
 	}
 	missing := pl.unplaced()
 	missing = pl.placeOnData(missing)
-	if failed := pl.placeNew(missing); len(failed) > 0 {
+	if failed := pl.unrescheduled(pl.placeNew(missing)); len(failed) > 0 {
 		return hcl.Diagnostics{pl.failure(len(failed))}
 	}
+	pl.warnRescheduled()
 	pl.warnDataLeft()
 	return nil
 }
@@ -203,13 +205,55 @@ func (pl *placement) reschedule(unknown []int, hidden []string, are string) (mov
 	}
 	pl.rescheduled = map[int]string{}
 	pl.rescheduleBy = by
+	pl.rescheduleAre = are
 	for _, i := range unknown {
 		pl.rescheduled[i] = hosts
 	}
-	pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
-		"service %q %s on no reachable node and may run on %s, which %s unreachable: rescheduled on reachable nodes (%s); once %s %s back, the next plan removes the duplicates there",
-		pl.svc.Name, replicaList(unknown), hosts, are, by, hosts, are))
 	return unknown, nil
+}
+
+// warnRescheduled says which replicas were rescheduled, and where.
+func (pl *placement) warnRescheduled() {
+	if len(pl.rescheduled) == 0 {
+		return
+	}
+	idx := slices.Sorted(maps.Keys(pl.rescheduled))
+	hosts := pl.rescheduled[idx[0]]
+	var where []string
+	for _, i := range idx {
+		where = append(where, fmt.Sprintf("replica %d to %s", i, pl.placed[i].name()))
+	}
+	pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+		"service %q %s on no reachable node and may run on %s, which %s unreachable: rescheduled (%s): %s; once %s %s back, the next plan removes the duplicates there",
+		pl.svc.Name, replicaList(idx), hosts, pl.rescheduleAre, pl.rescheduleBy, strings.Join(where, ", "), hosts, pl.rescheduleAre))
+}
+
+// unrescheduled leaves alone, with a warning, the rescheduled replicas
+// that fit on no reachable node (they may still run on the unreachable
+// one), and returns the other replicas that failed to fit.
+func (pl *placement) unrescheduled(failed []int) []int {
+	var left, out []int
+	for _, i := range failed {
+		if _, ok := pl.rescheduled[i]; ok {
+			delete(pl.rescheduled, i)
+			left = append(left, i)
+			continue
+		}
+		out = append(out, i)
+	}
+	if len(left) > 0 {
+		var why []string
+		for _, n := range pl.p.nodes {
+			if r, ok := pl.ruled[n.name()]; ok && n.reachable {
+				why = append(why, n.name()+": "+r)
+			}
+		}
+		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+			"service %q %s not rescheduled: no reachable node can take %s (%s); left alone on the unreachable node",
+			pl.svc.Name, strings.TrimSuffix(strings.TrimSuffix(replicaList(left), " is"), " are"),
+			map[bool]string{true: "it", false: "them"}[len(left) == 1], strings.Join(why, "; ")))
+	}
+	return out
 }
 
 // namedVolumeSources lists the named volumes (not bind mounts) the service

@@ -66,3 +66,43 @@ func TestUnreachableNodeReplicasNotDuplicated(t *testing.T) {
 		})
 	}
 }
+
+// A destroy covers a node removed from the configuration: every container
+// of the project there is deleted (never another project's).
+func TestDestroyCoversRemovedNode(t *testing.T) {
+	nodes := threeNodes()
+	web := svc("web", "echo:v1", 3)
+	cfg := &config.Config{Project: config.Project{Name: "demo"}, Nodes: nodes, Services: []*config.Service{web}}
+	live := liveFor(nodes)
+	first, diags := Make(cfg, live, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	live = Simulate(live, first)
+	live.Nodes["node3"].Removed, live.Nodes["node3"].Address = true, "10.0.0.13"
+	live.Nodes["node3"].Foreign = append(live.Nodes["node3"].Foreign, Container{ID: "f1", Name: "other", State: "running",
+		Labels: map[string]string{LabelProject: "other"}})
+	cfg.Nodes = nodes[:2]
+	p, diags := Make(cfg, live, Options{Destroy: true})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	onNode3 := 0
+	for _, a := range p.Actions {
+		if a.Kind != Delete {
+			t.Fatalf("a destroy action that is not a delete: %+v", a)
+		}
+		if a.Node == "node3" {
+			onNode3++
+			if a.Old.ID == "f1" {
+				t.Fatal("the other project's container is deleted")
+			}
+		}
+	}
+	if len(p.Actions) != 3 || onNode3 != 1 {
+		t.Fatalf("want 3 deletes, 1 on node3: %+v", p.Actions)
+	}
+	if n := p.Nodes[len(p.Nodes)-1]; n.Name != "node3" || !n.Removed || len(p.Unreachable()) != 0 {
+		t.Fatalf("plan nodes: %+v", p.Nodes)
+	}
+}

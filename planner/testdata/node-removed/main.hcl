@@ -1,5 +1,9 @@
 project "demo" {}
 
+# node3's block is gone, but the last apply recorded it: the plan moves web's
+# replica off it and removes worker's container there (its service was
+# removed too). The other project's container and the volume stay.
+
 node "node1" {
   address = "10.0.0.11"
   labels  = { zone = "a", role = "web" }
@@ -10,21 +14,11 @@ node "node2" {
   labels  = { zone = "b", role = "web" }
 }
 
-node "node3" {
-  address = "10.0.0.13"
-  labels  = { zone = "c", role = "db" }
-}
-
 service "web" {
   image    = "berth-test/echo:v1"
-  replicas = 4
+  replicas = 3
 
   placement {
-    spread = node.labels.zone
-  }
-
-  health {
-    http = "/healthz"
-    port = 8080
+    max_per_node = 2
   }
 }

@@ -15,21 +15,20 @@ node "node3" {
   labels  = { zone = "c", role = "db" }
 }
 
-node "node4" {
-  address = "10.0.0.14"
-  labels  = { zone = "a", role = "web" }
-}
-
 service "web" {
   image    = "berth-test/echo:v1"
-  replicas = 4
+  replicas = 3
 
   placement {
-    spread = node.labels.zone
+    max_per_node = 2
   }
+}
 
-  health {
-    http = "/healthz"
-    port = 8080
+service "worker" {
+  image    = "berth-test/echo:v1"
+  replicas = 1
+
+  placement {
+    constraint = node.labels.role == "db"
   }
 }
