@@ -25,7 +25,8 @@ type AuditRecord struct {
 	Actions int       `json:"actions"`
 	// Nodes is the project's node set (see Session.NodeSet): a node whose
 	// block disappears is found again from it.
-	Nodes []planner.RecordedNode `json:"nodes,omitempty"`
+	// Not in status -json: it holds local paths (identity files).
+	Nodes []planner.RecordedNode `json:"-"`
 }
 
 // WriteAudit records an apply on each node, and drops the oldest records

@@ -167,8 +167,38 @@ func recordedNode(n *config.Node) planner.RecordedNode {
 // join the session's names (so they are locked, gathered and audited like
 // the others) and are gathered with Removed set.
 func (s *Session) openRemoved(ctx context.Context, cfg *config.Config, r *transport.Resolver, rerr error) {
+	configured := map[string]bool{}
+	for _, n := range cfg.Nodes {
+		configured[n.Name] = true
+	}
+	for _, rn := range s.recordedNodeSet(ctx) {
+		if configured[rn.Name] || rn.Name == "" || rn.Address == "" {
+			continue
+		}
+		if s.removed == nil {
+			s.removed = map[string]planner.RecordedNode{}
+		}
+		s.removed[rn.Name] = rn
+		s.names = append(s.names, rn.Name)
+		cn := &config.Node{Name: rn.Name, Address: rn.Address, Port: rn.Port, User: rn.User,
+			IdentityFile: rn.IdentityFile, KnownHosts: rn.KnownHosts, DockerSocket: rn.DockerSocket}
+		node, err := s.open(ctx, cn, r, rerr)
+		if err != nil {
+			s.errs[rn.Name] = &NodeError{Node: rn.Name, Err: err}
+		} else {
+			s.nodes[rn.Name] = node
+		}
+	}
+	sort.Strings(s.names)
+}
+
+// recordedNodeSet is the node set of the newest audit record that has one,
+// read from every connected node (an apply records on every node it
+// locked, so a node unreachable then lacks the newest records); nil when
+// there is none.
+func (s *Session) recordedNodeSet(ctx context.Context) []planner.RecordedNode {
 	if s.project == "" {
-		return
+		return nil
 	}
 	defer trace.Span("read the recorded node set")()
 	var (
@@ -194,39 +224,12 @@ func (s *Session) openRemoved(ctx context.Context, cfg *config.Config, r *transp
 		})
 	}
 	g.Wait()
-	var last *auditVol
 	for _, rec := range sortAudit(records) {
 		if rec.nodes != nil {
-			last = &rec
-			break
+			return rec.nodes
 		}
 	}
-	if last == nil {
-		return
-	}
-	configured := map[string]bool{}
-	for _, n := range cfg.Nodes {
-		configured[n.Name] = true
-	}
-	for _, rn := range last.nodes {
-		if configured[rn.Name] || rn.Name == "" || rn.Address == "" {
-			continue
-		}
-		if s.removed == nil {
-			s.removed = map[string]planner.RecordedNode{}
-		}
-		s.removed[rn.Name] = rn
-		s.names = append(s.names, rn.Name)
-		cn := &config.Node{Name: rn.Name, Address: rn.Address, Port: rn.Port, User: rn.User,
-			IdentityFile: rn.IdentityFile, KnownHosts: rn.KnownHosts, DockerSocket: rn.DockerSocket}
-		node, err := s.open(ctx, cn, r, rerr)
-		if err != nil {
-			s.errs[rn.Name] = &NodeError{Node: rn.Name, Err: err}
-		} else {
-			s.nodes[rn.Name] = node
-		}
-	}
-	sort.Strings(s.names)
+	return nil
 }
 
 // Removed lists the nodes no longer configured that the session reaches
