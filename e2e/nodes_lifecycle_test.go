@@ -247,3 +247,31 @@ func TestNodesLifecycleLostNode(t *testing.T) {
 	}
 	mustBerth(t, nil, "plan", "-detailed-exitcode", dir)
 }
+
+// A node block removed when nothing of the project runs there (say, after a
+// drain): the plan is empty, and the apply still records the node set
+// without it, so later runs no longer contact it.
+func TestNodesLifecycleRemovedEmptyNode(t *testing.T) {
+	c := testcluster.Require(t)
+	project := nd16Project(t, "empty")
+	main := strings.Replace(lifecycleHCL(false, ""), "max_per_node = 2", `max_per_node = 2
+    constraint   = node.labels.role == "web"`, 1)
+	dir := c.ConfigDirProject(t, project, map[string]string{"main.hcl": main})
+	mustBerth(t, nil, "apply", "-auto-approve", dir)
+	if cs := containersOf(t, c, "node3", project); len(cs) != 0 {
+		t.Fatalf("node3 runs the project's containers: %v", cs)
+	}
+	writeFile(t, dir, "nodes.hcl", nodesWithout(t, c, "node3"))
+	r := mustBerth(t, nil, "status", dir)
+	if !strings.Contains(r.out, "Nodes removed from the configuration") || !strings.Contains(r.out, "node3: 0 container(s)") {
+		t.Fatalf("status before the apply does not list node3 as removed:\n%s", r.out)
+	}
+	r = mustBerth(t, nil, "apply", "-auto-approve", dir)
+	if !strings.Contains(r.out, "No changes") {
+		t.Errorf("apply with node3's block removed:\n%s", r.out)
+	}
+	r = mustBerth(t, nil, "status", dir)
+	if strings.Contains(r.out, "node3") {
+		t.Errorf("node3 is still recorded after the apply:\n%s", r.out)
+	}
+}

@@ -487,6 +487,7 @@ func (op *operation) lockAndApply(ctx context.Context) error {
 	}
 	if p.Empty() {
 		op.sess.ClearStaleMarkers(ctx, op.out.Live, lock)
+		op.forgetRemoved(ctx, lock)
 		return nil
 	}
 	if op.req.Op != OpApplySaved && !op.req.AutoApprove {
@@ -568,6 +569,21 @@ func (op *operation) apply(ctx context.Context, lock *Lock) error {
 	o.Err = err
 	o.Interrupted = err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled))
 	return err
+}
+
+// forgetRemoved records the node set without the removed nodes that hold
+// nothing of the project any more, when an apply has nothing else to do
+// (a node drained, then its block removed): without this record the node
+// would be contacted by every later run, and warned about once gone.
+func (op *operation) forgetRemoved(ctx context.Context, lock *Lock) {
+	set := op.sess.NodeSet(op.out.Live, nil)
+	if len(op.sess.Removed()) == 0 || len(set) == len(op.sess.configured)+len(op.sess.Removed()) {
+		return
+	}
+	now := time.Now()
+	_ = op.sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), AuditRecord{
+		ApplyID: lock.Info.ApplyID, PlanID: op.out.Plan.ID, Holder: lock.Info.Holder, Started: now, Ended: now,
+		Result: ResultApplied, Nodes: set})
 }
 
 // resultOf names an apply's result for people and the audit record.
