@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -170,9 +171,11 @@ func (s *Session) openRemoved(ctx context.Context, cfg *config.Config, r *transp
 	configured := map[string]bool{}
 	for _, n := range cfg.Nodes {
 		configured[n.Name] = true
+		configured[n.Address+"\x00"+strconv.Itoa(n.Port)] = true
 	}
 	for _, rn := range s.recordedNodeSet(ctx) {
-		if configured[rn.Name] || rn.Name == "" || rn.Address == "" {
+		// A block renamed with its address kept is not a removed node.
+		if configured[rn.Name] || configured[rn.Address+"\x00"+strconv.Itoa(rn.Port)] || rn.Name == "" || rn.Address == "" {
 			continue
 		}
 		if s.removed == nil {

@@ -234,9 +234,22 @@ func (p *planState) buildNodes(live *Live) {
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
 	}
+	engines := map[string]string{}
+	for _, v := range p.nodes {
+		if v.reachable && v.state.Engine.ID != "" {
+			engines[v.state.Engine.ID] = v.name()
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
 		st := live.Nodes[name]
 		if st == nil || !st.Removed || p.nodeByName[name] != nil {
+			continue
+		}
+		if other, ok := engines[st.Engine.ID]; ok && st.Reachable && st.Engine.ID != "" {
+			// The block was renamed (or another block reaches the same
+			// engine): its containers are that node's.
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+				"node %s was removed from the configuration, but its engine is node %s's: its containers are left to node %s", name, other, other))
 			continue
 		}
 		v := &nodeView{nm: name, cfg: &config.Node{Name: name, Address: st.Address}, state: st, removed: true,
