@@ -1,9 +1,5 @@
 project "demo" {}
 
-# node3's block is gone, but the last apply recorded it: the plan moves web's
-# replica off it and removes worker's container there (its service was
-# removed too). The other project's container and the volume stay.
-
 node "node1" {
   address = "10.0.0.11"
   labels  = { zone = "a", role = "web" }
@@ -14,11 +10,21 @@ node "node2" {
   labels  = { zone = "b", role = "web" }
 }
 
+node "node3" {
+  address = "10.0.0.13"
+  labels  = { zone = "c", role = "db" }
+}
+
 service "web" {
   image    = "berth-test/echo:v1"
-  replicas = 3
+  replicas = 4
 
   placement {
-    max_per_node = 2
+    spread = node.labels.zone
+  }
+
+  health {
+    http = "/healthz"
+    port = 8080
   }
 }

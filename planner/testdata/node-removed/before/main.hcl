@@ -15,20 +15,21 @@ node "node3" {
   labels  = { zone = "c", role = "db" }
 }
 
-service "web" {
-  image    = "berth-test/echo:v1"
-  replicas = 3
-
-  placement {
-    max_per_node = 2
-  }
+node "node4" {
+  address = "10.0.0.14"
+  labels  = { zone = "a", role = "web" }
 }
 
-service "worker" {
+service "web" {
   image    = "berth-test/echo:v1"
-  replicas = 1
+  replicas = 4
 
   placement {
-    constraint = node.labels.role == "db"
+    spread = node.labels.zone
+  }
+
+  health {
+    http = "/healthz"
+    port = 8080
   }
 }
