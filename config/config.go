@@ -338,6 +338,10 @@ type Update struct {
 	FailureAction string // "rollback" | "pause"
 	Monitor       time.Duration
 	Delay         time.Duration
+	// Reschedule places the replicas that may run on an unreachable node
+	// on reachable nodes (as -reschedule-unreachable does for every
+	// service); a replica with a named volume never moves.
+	Reschedule bool
 }
 
 // Volume mounts a named volume (data, kept by berth) or a host path.

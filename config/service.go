@@ -65,6 +65,7 @@ var healthSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 
 var updateSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "parallelism"}, {Name: "order"}, {Name: "failure_action"}, {Name: "monitor"}, {Name: "delay"},
+	{Name: "reschedule"},
 }}
 
 var volumeSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -564,6 +565,9 @@ func (l *loader) decodeUpdate(s *Service, b *hcl.Block) {
 	}
 	if d, ok := l.duration(attrs["delay"]); ok {
 		u.Delay = d
+	}
+	if b, ok := l.boolean(attrs["reschedule"]); ok {
+		u.Reschedule = b
 	}
 }
 

@@ -23,6 +23,10 @@ type AuditRecord struct {
 	Ended   time.Time `json:"ended"`
 	Result  string    `json:"result"` // applied | rolled back | paused | failed
 	Actions int       `json:"actions"`
+	// Nodes is the project's node set (see Session.NodeSet): a node whose
+	// block disappears is found again from it.
+	// Not in status -json: it holds local paths (identity files).
+	Nodes []planner.RecordedNode `json:"-"`
 }
 
 // WriteAudit records an apply on each node, and drops the oldest records
@@ -35,7 +39,7 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			continue
 		}
 		name := fmt.Sprintf("berth-audit-%s-%d-%s", s.project, r.Started.UnixMilli(), r.ApplyID)
-		_, err = n.CreateVolume(ctx, name, map[string]string{
+		labels := map[string]string{
 			planner.LabelKind:    planner.KindAudit,
 			planner.LabelProject: s.project,
 			planner.LabelApply:   r.ApplyID,
@@ -47,7 +51,11 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			planner.LabelEnded:   r.Ended.UTC().Format(time.RFC3339Nano),
 			planner.LabelResult:  r.Result,
 			planner.LabelActions: strconv.Itoa(r.Actions),
-		})
+		}
+		if r.Nodes != nil {
+			labels[planner.LabelNodes] = planner.NodesLabel(r.Nodes)
+		}
+		_, err = n.CreateVolume(ctx, name, labels)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("audit record on node %s: %w", nn, err)
 			continue
@@ -67,6 +75,7 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 type auditVol struct {
 	AuditRecord
 	volume string
+	nodes  []planner.RecordedNode
 }
 
 // AuditRecords reads audit records from volumes, newest first.
@@ -82,7 +91,7 @@ func sortAudit(ls []planner.AuditLabels) []auditVol {
 		started, _ := time.Parse(time.RFC3339, l.Started)
 		ended, _ := time.Parse(time.RFC3339, l.Ended)
 		out = append(out, auditVol{AuditRecord{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder,
-			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions}, l.Volume})
+			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Nodes: l.Nodes}, l.Volume, l.Nodes})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {

@@ -39,6 +39,14 @@ func (s *Session) Gather(ctx context.Context) *planner.Live {
 }
 
 func (s *Session) gatherNode(ctx context.Context, name string) *planner.NodeState {
+	st := s.gatherOne(ctx, name)
+	if rn, ok := s.removed[name]; ok {
+		st.Removed, st.Address = true, rn.Address
+	}
+	return st
+}
+
+func (s *Session) gatherOne(ctx context.Context, name string) *planner.NodeState {
 	n, err := s.Node(name)
 	if err != nil {
 		return &planner.NodeState{Name: name, Error: err.Error()}

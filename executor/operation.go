@@ -70,6 +70,9 @@ type Request struct {
 	// a plan made while some nodes could not be read (it covers the other
 	// nodes only); without it they refuse such a plan, nothing changed.
 	AllowUnreachable bool
+	// RescheduleUnreachable plans the replicas that may run on an
+	// unreachable node on reachable nodes (planner.Options).
+	RescheduleUnreachable bool
 	// LockTimeout is how long to wait for another run's lock (0: fail at
 	// once).
 	LockTimeout time.Duration
@@ -216,7 +219,7 @@ func (op *operation) refuseUnreachable(p *planner.Plan) error {
 	}
 	var down []planner.NodeSnapshot
 	for _, n := range p.Nodes {
-		if !n.Reachable {
+		if !n.Reachable && !n.Removed {
 			down = append(down, n)
 		}
 	}
@@ -420,7 +423,7 @@ func (op *operation) startFacts(ctx context.Context) {
 // nodes, and the image facts of the local engine at the same time (or
 // takes those started earlier), and returns the planner's options.
 func (op *operation) gather(ctx context.Context) (planner.Options, error) {
-	opts := planner.Options{Destroy: op.destroying(), Recover: op.req.Recover}
+	opts := planner.Options{Destroy: op.destroying(), Recover: op.req.Recover, RescheduleUnreachable: op.req.RescheduleUnreachable}
 	op.startFacts(ctx)
 	endGather := trace.Span("gather (all nodes)")
 	op.out.Live = op.sess.Gather(ctx)
@@ -484,6 +487,7 @@ func (op *operation) lockAndApply(ctx context.Context) error {
 	}
 	if p.Empty() {
 		op.sess.ClearStaleMarkers(ctx, op.out.Live, lock)
+		op.forgetRemoved(ctx, lock)
 		return nil
 	}
 	if op.req.Op != OpApplySaved && !op.req.AutoApprove {
@@ -551,14 +555,35 @@ func (op *operation) apply(ctx context.Context, lock *Lock) error {
 	// Every apply leaves its record, whatever its result (also one that
 	// failed before any action completed): on every node it locked, which
 	// includes every reachable node the plan touches.
+	// The node set keeps a removed node until an apply that succeeded
+	// removed every container of the project there.
+	var removedDone []planner.Action
+	if o.Result == ResultApplied {
+		removedDone = o.Done
+	}
 	_ = op.sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), AuditRecord{
 		ApplyID: o.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: o.Started, Ended: time.Now(),
-		Result: o.Result, Actions: len(p.Actions)})
+		Result: o.Result, Actions: len(p.Actions), Nodes: op.sess.NodeSet(o.Live, removedDone)})
 	o.Finished = time.Now()
 	o.BytesSent = step.BytesSent()
 	o.Err = err
 	o.Interrupted = err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled))
 	return err
+}
+
+// forgetRemoved records the node set without the removed nodes that hold
+// nothing of the project any more, when an apply has nothing else to do
+// (a node drained, then its block removed): without this record the node
+// would be contacted by every later run, and warned about once gone.
+func (op *operation) forgetRemoved(ctx context.Context, lock *Lock) {
+	set := op.sess.NodeSet(op.out.Live, nil)
+	if len(op.sess.Removed()) == 0 || len(set) == len(op.sess.configured)+len(op.sess.Removed()) {
+		return
+	}
+	now := time.Now()
+	_ = op.sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), AuditRecord{
+		ApplyID: lock.Info.ApplyID, PlanID: op.out.Plan.ID, Holder: lock.Info.Holder, Started: now, Ended: now,
+		Result: ResultApplied, Nodes: set})
 }
 
 // resultOf names an apply's result for people and the audit record.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/executor/internal/msg"
 	"github.com/berth-dev/berth/executor/transport"
 	"github.com/berth-dev/berth/internal/trace"
+	"github.com/berth-dev/berth/planner"
 )
 
 // Defaults for Options; see there. The SSH ones are transport's and the
@@ -91,6 +94,12 @@ type Session struct {
 	// noHostPorts is set when no service publishes a port: a gather then
 	// does not read the nodes' listening sockets.
 	noHostPorts bool
+	// configured is the project's node set as an apply records it (nil
+	// for a session built by NewSession: nothing is recorded).
+	configured []planner.RecordedNode
+	// removed are the nodes of the node set recorded by the project's last
+	// apply that are no longer configured (see openRemoved), by name.
+	removed map[string]planner.RecordedNode
 
 	closeOnce sync.Once
 }
@@ -109,6 +118,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 	}
 	for _, n := range cfg.Nodes {
 		s.names = append(s.names, n.Name)
+		s.configured = append(s.configured, recordedNode(n))
 	}
 	sort.Strings(s.names)
 	s.noHostPorts = true
@@ -140,7 +150,133 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 		})
 	}
 	g.Wait()
+	s.openRemoved(ctx, cfg, resolver, rerr)
 	return s
+}
+
+// recordedNode is how a node's block is recorded in the project's node set:
+// what reaches it again once the block is gone.
+func recordedNode(n *config.Node) planner.RecordedNode {
+	return planner.RecordedNode{Name: n.Name, Address: n.Address, Port: n.Port, User: n.User,
+		IdentityFile: n.IdentityFile, KnownHosts: n.KnownHosts, DockerSocket: n.DockerSocket}
+}
+
+// openRemoved reads the project's node set recorded by its last apply (the
+// newest audit record found on the reachable nodes that has one) and
+// connects to the nodes in it that are no longer configured, at their
+// recorded address: a plan removes the project's containers there. They
+// join the session's names (so they are locked, gathered and audited like
+// the others) and are gathered with Removed set.
+func (s *Session) openRemoved(ctx context.Context, cfg *config.Config, r *transport.Resolver, rerr error) {
+	configured := map[string]bool{}
+	for _, n := range cfg.Nodes {
+		configured[n.Name] = true
+		configured[n.Address+"\x00"+strconv.Itoa(n.Port)] = true
+	}
+	for _, rn := range s.recordedNodeSet(ctx) {
+		// A block renamed with its address kept is not a removed node.
+		if configured[rn.Name] || configured[rn.Address+"\x00"+strconv.Itoa(rn.Port)] || rn.Name == "" || rn.Address == "" {
+			continue
+		}
+		if s.removed == nil {
+			s.removed = map[string]planner.RecordedNode{}
+		}
+		s.removed[rn.Name] = rn
+		s.names = append(s.names, rn.Name)
+		cn := &config.Node{Name: rn.Name, Address: rn.Address, Port: rn.Port, User: rn.User,
+			IdentityFile: rn.IdentityFile, KnownHosts: rn.KnownHosts, DockerSocket: rn.DockerSocket}
+		node, err := s.open(ctx, cn, r, rerr)
+		if err != nil {
+			s.errs[rn.Name] = &NodeError{Node: rn.Name, Err: err}
+		} else {
+			s.nodes[rn.Name] = node
+		}
+	}
+	sort.Strings(s.names)
+}
+
+// recordedNodeSet is the node set of the newest audit record that has one,
+// read from every connected node (an apply records on every node it
+// locked, so a node unreachable then lacks the newest records); nil when
+// there is none.
+func (s *Session) recordedNodeSet(ctx context.Context) []planner.RecordedNode {
+	if s.project == "" {
+		return nil
+	}
+	defer trace.Span("read the recorded node set")()
+	var (
+		mu      sync.Mutex
+		records []planner.AuditLabels
+	)
+	g := errgroup.Group{}
+	g.SetLimit(s.opts.Parallelism)
+	for _, name := range s.names {
+		n, ok := s.nodes[name]
+		if !ok {
+			continue
+		}
+		g.Go(func() error {
+			vs, err := n.Volumes(ctx, map[string]string{planner.LabelKind: planner.KindAudit, planner.LabelProject: s.project})
+			if err != nil {
+				return nil // the gather reports the node
+			}
+			mu.Lock()
+			records = append(records, planner.ParseAudit(s.project, name, vs)...)
+			mu.Unlock()
+			return nil
+		})
+	}
+	g.Wait()
+	for _, rec := range sortAudit(records) {
+		if rec.nodes != nil {
+			return rec.nodes
+		}
+	}
+	return nil
+}
+
+// Removed lists the nodes no longer configured that the session reaches
+// (or tried to) because the project's last apply recorded them, sorted.
+func (s *Session) Removed() []string {
+	var out []string
+	for _, name := range s.names {
+		if _, ok := s.removed[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// NodeSet is the node set an apply records: the configured nodes, and the
+// removed ones it may have left containers on (unreachable, or holding a
+// container of the project that done, the apply's completed actions, did
+// not remove), so that the next apply still reaches them.
+func (s *Session) NodeSet(live *planner.Live, done []planner.Action) []planner.RecordedNode {
+	if s.configured == nil {
+		return nil
+	}
+	out := slices.Clone(s.configured)
+	gone := map[string]bool{}
+	for _, a := range done {
+		if a.Old != nil && (a.Kind == planner.Delete || a.Kind == planner.Replace) {
+			gone[a.Old.Node+"/"+a.Old.ID] = true
+		}
+	}
+	for _, name := range s.Removed() {
+		st := live.Node(name)
+		pending := st == nil || !st.Reachable
+		if !pending {
+			for _, c := range st.Containers {
+				if !gone[name+"/"+c.ID] {
+					pending = true
+				}
+			}
+		}
+		if pending {
+			out = append(out, s.removed[name])
+		}
+	}
+	return out
 }
 
 func (s *Session) open(ctx context.Context, n *config.Node, r *transport.Resolver, rerr error) (Node, error) {

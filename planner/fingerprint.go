@@ -19,6 +19,9 @@ func (p *planState) snapshots(live *Live) []NodeSnapshot {
 	for _, n := range p.cfg.Nodes {
 		p.plan.Nodes = append(p.plan.Nodes, NodeSnapshot{Name: n.Name})
 	}
+	for _, n := range p.removed {
+		p.plan.Nodes = append(p.plan.Nodes, NodeSnapshot{Name: n.name(), Removed: true})
+	}
 	return p.plan.Refingerprint(live)
 }
 

@@ -343,6 +343,11 @@ func generateLive(t *testing.T, dir string, cfg *config.Config) {
 			live.Nodes[tw.Node].Ingress = &IngressState{}
 		case "unreachable":
 			live.Nodes[tw.Node] = &NodeState{Name: tw.Node, Reachable: false, Error: tw.Error}
+		case "removed":
+			// A node no longer configured, found through the recorded
+			// node set at address tw.Value.
+			live.Nodes[tw.Node].Removed = true
+			live.Nodes[tw.Node].Address = tw.Value
 		case "image":
 			st := live.Nodes[tw.Node]
 			kept := st.Images[:0]

@@ -16,6 +16,12 @@ type NodeState struct {
 	// An unreachable node is never read as "no containers".
 	Reachable bool   `json:"reachable"`
 	Error     string `json:"error,omitempty"`
+	// Removed marks a node that is no longer in the configuration but that
+	// the project's last apply recorded (its audit records name the
+	// project's nodes): the plan removes the project's containers there.
+	// Address is the recorded address it was reached at.
+	Removed bool   `json:"removed,omitempty"`
+	Address string `json:"address,omitempty"`
 
 	Engine EngineFacts `json:"engine"`
 

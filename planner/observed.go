@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -92,6 +93,9 @@ const LabelHost = "berth.host"
 const (
 	LabelEnded   = "berth.ended"
 	LabelActions = "berth.actions"
+	// LabelNodes is the project's node set when the apply ran: JSON, a
+	// list of RecordedNode (see RecordedNodes).
+	LabelNodes = "berth.nodes"
 )
 
 // ParseLockLabels reads a lock volume's labels.
@@ -113,6 +117,42 @@ type AuditLabels struct {
 	Ended   string
 	Result  string
 	Actions int
+	// Nodes is the node set the apply recorded (nil in records from before
+	// berth recorded it, or unreadable).
+	Nodes []RecordedNode
+}
+
+// RecordedNode is one node of a project's node set as an apply records it:
+// enough to reach the node again once its block is gone.
+type RecordedNode struct {
+	Name         string `json:"name"`
+	Address      string `json:"address"`
+	Port         int    `json:"port,omitempty"`
+	User         string `json:"user,omitempty"`
+	IdentityFile string `json:"identity_file,omitempty"` // a path, never a key
+	KnownHosts   string `json:"known_hosts,omitempty"`
+	DockerSocket string `json:"docker_socket,omitempty"`
+}
+
+// NodesLabel is the berth.nodes label's value for a node set (sorted by
+// name).
+func NodesLabel(nodes []RecordedNode) string {
+	l := slices.Clone(nodes)
+	slices.SortFunc(l, func(a, b RecordedNode) int { return strings.Compare(a.Name, b.Name) })
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// RecordedNodes reads a berth.nodes label; nil when absent or unreadable.
+func RecordedNodes(label string) []RecordedNode {
+	if label == "" {
+		return nil
+	}
+	var l []RecordedNode
+	if json.Unmarshal([]byte(label), &l) != nil {
+		return nil
+	}
+	return l
 }
 
 // ParseAudit reads the project's audit records from a node's volumes, in
@@ -126,7 +166,8 @@ func ParseAudit(project, node string, vs []Volume) []AuditLabels {
 		}
 		n, _ := strconv.Atoi(l[LabelActions])
 		out = append(out, AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
-			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n})
+			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n,
+			Nodes: RecordedNodes(l[LabelNodes])})
 	}
 	return out
 }

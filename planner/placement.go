@@ -47,6 +47,12 @@ type placement struct {
 	// elsewhere says, per replica created elsewhere because the
 	// unreachable nodes cannot hold it, why.
 	elsewhere map[int]string
+	// rescheduled names, per replica placed on a reachable node although
+	// it may run on an unreachable one (-reschedule-unreachable), those
+	// unreachable nodes; rescheduleBy says what asked for it.
+	rescheduled   map[int]string
+	rescheduleBy  string
+	rescheduleAre string // "is" or "are", for the unreachable nodes
 }
 
 // newPlacement rules out the nodes that cannot take any replica of svc and
@@ -88,9 +94,10 @@ func (pl *placement) place() hcl.Diagnostics {
 	}
 	missing := pl.unplaced()
 	missing = pl.placeOnData(missing)
-	if failed := pl.placeNew(missing); len(failed) > 0 {
+	if failed := pl.unrescheduled(pl.placeNew(missing)); len(failed) > 0 {
 		return hcl.Diagnostics{pl.failure(len(failed))}
 	}
+	pl.warnRescheduled()
 	pl.warnDataLeft()
 	return nil
 }
@@ -98,7 +105,7 @@ func (pl *placement) place() hcl.Diagnostics {
 // keepInPlace keeps replica i on a node that runs it (running containers
 // first), if that node is still eligible and has room.
 func (pl *placement) keepInPlace(i int) {
-	cands := preferRunning(pl.byIndex[i])
+	cands := preferRescheduled(preferRunning(pl.byIndex[i]))
 	for k := range cands {
 		oc := &cands[k]
 		if !pl.baseSet[oc.node] {
@@ -146,6 +153,12 @@ func (pl *placement) unplaced() []int {
 	}
 	are := map[bool]string{true: "is", false: "are"}[len(hidden) == 1]
 	if len(unknown) > 0 {
+		var moved []int
+		moved, unknown = pl.reschedule(unknown, hidden, are)
+		missing = append(missing, moved...)
+		slices.Sort(missing)
+	}
+	if len(unknown) > 0 {
 		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
 			"service %q %s on no reachable node and may run on %s, which %s unreachable: left alone, not created elsewhere",
 			pl.svc.Name, replicaList(unknown), strings.Join(hidden, ", "), are))
@@ -165,6 +178,94 @@ func (pl *placement) unplaced() []int {
 		}
 	}
 	return missing
+}
+
+// reschedule takes, when asked (-reschedule-unreachable, or the service's
+// update { reschedule = true }), the replicas that may run on the
+// unreachable nodes hidden and places them on reachable nodes instead,
+// unless the service mounts a named volume: its data would stay behind, so
+// those replicas are left alone and the plan says why. It returns the
+// replicas to place and those still left alone.
+func (pl *placement) reschedule(unknown []int, hidden []string, are string) (moved, left []int) {
+	by := ""
+	switch {
+	case pl.svc.Update.Reschedule:
+		by = "update { reschedule = true }"
+	case pl.p.opts.RescheduleUnreachable:
+		by = "-reschedule-unreachable"
+	default:
+		return nil, unknown
+	}
+	hosts := strings.Join(hidden, ", ")
+	if vols := namedVolumeSources(pl.svc); len(vols) > 0 {
+		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+			"service %q %s not rescheduled off %s (%s): it mounts named volume %s, and named volumes are never moved",
+			pl.svc.Name, strings.TrimSuffix(strings.TrimSuffix(replicaList(unknown), " is"), " are"), hosts, by, strings.Join(vols, ", ")))
+		return nil, unknown
+	}
+	pl.rescheduled = map[int]string{}
+	pl.rescheduleBy = by
+	pl.rescheduleAre = are
+	for _, i := range unknown {
+		pl.rescheduled[i] = hosts
+	}
+	return unknown, nil
+}
+
+// warnRescheduled says which replicas were rescheduled, and where.
+func (pl *placement) warnRescheduled() {
+	if len(pl.rescheduled) == 0 {
+		return
+	}
+	idx := slices.Sorted(maps.Keys(pl.rescheduled))
+	hosts := pl.rescheduled[idx[0]]
+	var where []string
+	for _, i := range idx {
+		where = append(where, fmt.Sprintf("replica %d to %s", i, pl.placed[i].name()))
+	}
+	pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+		"service %q %s on no reachable node and may run on %s, which %s unreachable: rescheduled (%s): %s; once %s %s back, the next plan removes the duplicates there",
+		pl.svc.Name, replicaList(idx), hosts, pl.rescheduleAre, pl.rescheduleBy, strings.Join(where, ", "), hosts, pl.rescheduleAre))
+}
+
+// unrescheduled leaves alone, with a warning, the rescheduled replicas
+// that fit on no reachable node (they may still run on the unreachable
+// one), and returns the other replicas that failed to fit.
+func (pl *placement) unrescheduled(failed []int) []int {
+	var left, out []int
+	for _, i := range failed {
+		if _, ok := pl.rescheduled[i]; ok {
+			delete(pl.rescheduled, i)
+			left = append(left, i)
+			continue
+		}
+		out = append(out, i)
+	}
+	if len(left) > 0 {
+		var why []string
+		for _, n := range pl.p.nodes {
+			if r, ok := pl.ruled[n.name()]; ok && n.reachable {
+				why = append(why, n.name()+": "+r)
+			}
+		}
+		pl.p.plan.Warnings = append(pl.p.plan.Warnings, fmt.Sprintf(
+			"service %q %s not rescheduled: no reachable node can take %s (%s); left alone on the unreachable node",
+			pl.svc.Name, strings.TrimSuffix(strings.TrimSuffix(replicaList(left), " is"), " are"),
+			map[bool]string{true: "it", false: "them"}[len(left) == 1], strings.Join(why, "; ")))
+	}
+	return out
+}
+
+// namedVolumeSources lists the named volumes (not bind mounts) the service
+// mounts.
+func namedVolumeSources(svc *config.Service) []string {
+	var out []string
+	for _, v := range svc.Volumes {
+		if !v.IsBind() {
+			out = append(out, v.Source)
+		}
+	}
+	return out
 }
 
 // nodeBound is how many replicas of the service any one node can hold at
@@ -207,6 +308,24 @@ func (pl *placement) warnDataLeft() {
 			"service %q replica %d moves from %s to %s: the data in volume %s stays behind on %s", pl.svc.Name, i, from, n.name(), vols, from))
 		pl.dataNote[i] = fmt.Sprintf("its volume %s is on %s (%s): the data in volume %s stays behind on %s", vols, from, m.why, vols, from)
 	}
+}
+
+// preferRescheduled puts first, among a replica's running containers, the
+// one created when the replica was rescheduled off an unreachable node:
+// once that node is back, the container there is the duplicate.
+func preferRescheduled(l []ownContainer) []ownContainer {
+	slices.SortStableFunc(l, func(a, b ownContainer) int {
+		ra := a.c.Running() && a.c.Labels[LabelRescheduled] != ""
+		rb := b.c.Running() && b.c.Labels[LabelRescheduled] != ""
+		switch {
+		case ra && !rb:
+			return -1
+		case rb && !ra:
+			return 1
+		}
+		return 0
+	})
+	return l
 }
 
 // preferRunning orders a replica's containers: running first, then by node.

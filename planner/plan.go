@@ -231,9 +231,12 @@ type Interrupted struct {
 
 // NodeSnapshot is what the plan saw of a node.
 type NodeSnapshot struct {
-	Name        string `json:"name"`
-	Reachable   bool   `json:"reachable"`
-	Error       string `json:"error,omitempty"`
+	Name      string `json:"name"`
+	Reachable bool   `json:"reachable"`
+	Error     string `json:"error,omitempty"`
+	// Removed: the node is no longer configured; the plan removes the
+	// project's containers there. It is never counted as unreachable.
+	Removed     bool   `json:"removed,omitempty"`
 	Fingerprint string `json:"fingerprint"`
 	// Items are the lines the fingerprint hashes, so a stale-plan error can
 	// say what changed.
@@ -245,11 +248,12 @@ func (p *Plan) Empty() bool {
 	return len(p.Actions) == 0 && len(p.Recovery) == 0 && len(p.Images) == 0 && len(p.Networks) == 0 && !p.Ingress.Changed() && p.Swarm.swarmEmpty()
 }
 
-// Unreachable lists the nodes the plan could not read, in name order.
+// Unreachable lists the configured nodes the plan could not read, in name
+// order (a removed node that could not be read is only warned about).
 func (p *Plan) Unreachable() []string {
 	var out []string
 	for _, n := range p.Nodes {
-		if !n.Reachable {
+		if !n.Reachable && !n.Removed {
 			out = append(out, n.Name)
 		}
 	}

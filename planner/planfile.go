@@ -125,7 +125,7 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 	out := make([]NodeSnapshot, 0, len(p.Nodes))
 	for _, n := range p.Nodes {
 		st := live.Node(n.Name)
-		s := NodeSnapshot{Name: n.Name}
+		s := NodeSnapshot{Name: n.Name, Removed: n.Removed}
 		switch {
 		case st == nil:
 			s.Error = "not gathered"

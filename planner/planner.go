@@ -50,6 +50,11 @@ type Options struct {
 	// lock was left by a dead process): the containers they created are
 	// recovered even if none was renamed aside yet.
 	Interrupted []string
+	// RescheduleUnreachable places the replicas that may run on an
+	// unreachable node on reachable nodes, for every service (a service's
+	// update { reschedule = true } does it for that service): except a
+	// replica with a named volume, whose data stays where it is.
+	RescheduleUnreachable bool
 }
 
 // Make computes the plan that brings live to cfg. Errors (a service that
@@ -131,8 +136,12 @@ type planState struct {
 	// obs is the live state after recovery, indexed.
 	obs *Observed
 
-	nodes      []*nodeView // sorted by name; configured nodes only
-	nodeByName map[string]*nodeView
+	nodes []*nodeView // sorted by name; configured nodes only
+	// removed are the nodes no longer configured that the live state
+	// holds (recorded by an earlier apply), sorted by name: their
+	// containers are moved or removed, nothing is placed there.
+	removed    []*nodeView
+	nodeByName map[string]*nodeView // configured and removed nodes
 	// own holds this project's containers by service (not renamed aside),
 	// on configured reachable nodes, sorted by replica, node and name.
 	own map[string][]ownContainer
@@ -164,11 +173,14 @@ type nodeView struct {
 	state     *NodeState
 	reachable bool
 	reason    string // why unreachable
-	value     cty.Value
-	cpus      int64 // nano CPUs
-	memory    int64
-	usedCPUs  int64
-	usedMem   int64
+	// removed: the node is no longer configured (cfg holds only its
+	// recorded name and address).
+	removed  bool
+	value    cty.Value
+	cpus     int64 // nano CPUs
+	memory   int64
+	usedCPUs int64
+	usedMem  int64
 	// foreignCPUs and foreignMem are what running containers of other
 	// berth projects reserve (included in usedCPUs and usedMem).
 	foreignCPUs int64
@@ -221,6 +233,32 @@ func (p *planState) buildNodes(live *Live) {
 		}
 		p.nodes = append(p.nodes, v)
 		p.nodeByName[n.Name] = v
+	}
+	engines := map[string]string{}
+	for _, v := range p.nodes {
+		if v.reachable && v.state.Engine.ID != "" {
+			engines[v.state.Engine.ID] = v.name()
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(live.Nodes)) {
+		st := live.Nodes[name]
+		if st == nil || !st.Removed || p.nodeByName[name] != nil {
+			continue
+		}
+		if other, ok := engines[st.Engine.ID]; ok && st.Reachable && st.Engine.ID != "" {
+			// The block was renamed (or another block reaches the same
+			// engine): its containers are that node's.
+			p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+				"node %s was removed from the configuration, but its engine is node %s's: its containers are left to node %s", name, other, other))
+			continue
+		}
+		v := &nodeView{nm: name, cfg: &config.Node{Name: name, Address: st.Address}, state: st, removed: true,
+			reachable: st.Reachable, reason: st.Error}
+		if !v.reachable && v.reason == "" {
+			v.reason = "unreachable"
+		}
+		p.removed = append(p.removed, v)
+		p.nodeByName[name] = v
 	}
 }
 
@@ -414,6 +452,7 @@ func (p *planState) finish() {
 				"node %s is unreachable (%s): its containers are unknown and left alone; no replica is placed there", n.name(), n.reason))
 		}
 	}
+	p.removedNodeWarnings()
 	slices.SortFunc(p.plan.Services, func(a, b ServicePlan) int { return cmp.Compare(a.Name, b.Name) })
 }
 

@@ -127,7 +127,10 @@ func (rc *reconcile) move(i int, n *nodeView, oc ownContainer) {
 	spec := rc.spec(i, n, nil)
 	from := oc.node.name()
 	why := rc.pl.ruled[from]
-	if why == "" {
+	switch {
+	case oc.node.removed:
+		why = removedWhy
+	case why == "":
 		why = "not eligible"
 	}
 	a := Action{Kind: Replace, Service: rc.svc.Name, Replica: i, Node: n.name(), Container: spec.Name,
@@ -170,6 +173,11 @@ func (rc *reconcile) create(i int, n *nodeView) {
 	if note := rc.pl.elsewhere[i]; note != "" {
 		a.Reason += "; " + note
 	}
+	if hosts := rc.pl.rescheduled[i]; hosts != "" {
+		spec.Labels[LabelRescheduled] = hosts
+		a.Drift = false
+		a.Reason = "rescheduled: it may run on " + hosts + ", which is unreachable (" + rc.pl.rescheduleBy + ")"
+	}
 	rc.creates = append(rc.creates, a)
 }
 
@@ -188,6 +196,10 @@ func (rc *reconcile) extras() {
 			a.Drift = true
 		case oc.replica > R:
 			a = rc.p.deleteAction(oc, fmt.Sprintf("scale down to %d replicas", R))
+		case rc.pl.kept[oc.replica] != nil && rc.pl.kept[oc.replica].c.Labels[LabelRescheduled] != "":
+			kept := rc.pl.kept[oc.replica]
+			a = rc.p.deleteAction(oc, fmt.Sprintf("duplicate of replica %d, which was rescheduled to %s while %s was unreachable",
+				oc.replica, kept.node.name(), kept.c.Labels[LabelRescheduled]))
 		default:
 			a = rc.p.deleteAction(oc, fmt.Sprintf("duplicate of replica %d (kept on %s)", oc.replica, rc.pl.placed[oc.replica].name()))
 			a.Drift = true

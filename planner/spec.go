@@ -22,6 +22,11 @@ const (
 	// was created, so a replica removed by hand shows as drift rather than
 	// as new.
 	LabelReplicas = "berth.replicas"
+	// LabelRescheduled names the unreachable nodes a replica was
+	// rescheduled off (-reschedule-unreachable): once they are back, this
+	// container is the replica and the one there is the duplicate. It is
+	// not part of the hash.
+	LabelRescheduled = "berth.rescheduled"
 
 	// LabelKind marks berth's own volumes: "lock" or "audit".
 	LabelKind = "berth.kind"

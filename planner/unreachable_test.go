@@ -66,3 +66,82 @@ func TestUnreachableNodeReplicasNotDuplicated(t *testing.T) {
 		})
 	}
 }
+
+// A destroy covers a node removed from the configuration: every container
+// of the project there is deleted (never another project's).
+func TestDestroyCoversRemovedNode(t *testing.T) {
+	nodes := threeNodes()
+	web := svc("web", "echo:v1", 3)
+	cfg := &config.Config{Project: config.Project{Name: "demo"}, Nodes: nodes, Services: []*config.Service{web}}
+	live := liveFor(nodes)
+	first, diags := Make(cfg, live, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	live = Simulate(live, first)
+	live.Nodes["node3"].Removed, live.Nodes["node3"].Address = true, "10.0.0.13"
+	live.Nodes["node3"].Foreign = append(live.Nodes["node3"].Foreign, Container{ID: "f1", Name: "other", State: "running",
+		Labels: map[string]string{LabelProject: "other"}})
+	cfg.Nodes = nodes[:2]
+	p, diags := Make(cfg, live, Options{Destroy: true})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	onNode3 := 0
+	for _, a := range p.Actions {
+		if a.Kind != Delete {
+			t.Fatalf("a destroy action that is not a delete: %+v", a)
+		}
+		if a.Node == "node3" {
+			onNode3++
+			if a.Old.ID == "f1" {
+				t.Fatal("the other project's container is deleted")
+			}
+		}
+	}
+	if len(p.Actions) != 3 || onNode3 != 1 {
+		t.Fatalf("want 3 deletes, 1 on node3: %+v", p.Actions)
+	}
+	if n := p.Nodes[len(p.Nodes)-1]; n.Name != "node3" || !n.Removed || len(p.Unreachable()) != 0 {
+		t.Fatalf("plan nodes: %+v", p.Nodes)
+	}
+}
+
+// A removed node whose engine is a configured node's (its block renamed,
+// the address written differently) is not treated as removed: its
+// containers are the configured node's, and nothing is deleted.
+func TestRemovedNodeSameEngineIgnored(t *testing.T) {
+	nodes := threeNodes()
+	web := svc("web", "echo:v1", 3)
+	cfg := &config.Config{Project: config.Project{Name: "demo"}, Nodes: nodes, Services: []*config.Service{web}}
+	live := liveFor(nodes)
+	first, diags := Make(cfg, live, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	live = Simulate(live, first)
+	// node3's block is renamed "n3": the same engine answers under both.
+	live.Nodes["node3"].Engine.ID = "ENGINE-3"
+	renamed := *live.Nodes["node3"]
+	renamed.Name = "n3"
+	live.Nodes["n3"] = &renamed
+	live.Nodes["node3"].Removed, live.Nodes["node3"].Address = true, "10.0.0.13"
+	n3 := *nodes[2]
+	n3.Name = "n3"
+	cfg.Nodes = []*config.Node{nodes[0], nodes[1], &n3}
+	p, diags := Make(cfg, live, Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, a := range p.Actions {
+		if a.Kind == Delete || a.Node == "node3" || (a.Old != nil && a.Old.Node == "node3") {
+			t.Fatalf("an action on the renamed node's containers: %+v", a)
+		}
+	}
+	if !p.Empty() {
+		t.Fatalf("the plan changes something: %+v", p.Actions)
+	}
+	if !strings.Contains(strings.Join(p.Warnings, "\n"), "its engine is node n3's") {
+		t.Fatalf("warnings: %q", p.Warnings)
+	}
+}

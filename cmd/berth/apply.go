@@ -76,7 +76,17 @@ failure_action = "pause".
 
 A node that cannot be read makes the plan partial (it covers the other
 nodes only): apply refuses it, with nothing changed, unless
--allow-unreachable is given.
+-allow-unreachable is given. -reschedule-unreachable (which implies it)
+also places the replicas that may run there on reachable nodes, except
+those with a named volume; once the node is back, the next apply removes
+the duplicates there.
+
+A node whose block was removed but that the project's last apply recorded
+(every apply records the project's nodes in its audit record) is read at
+its recorded address: its replicas move to the configured nodes and the
+project's other containers there are removed; its volumes and other
+containers stay. If it cannot be reached the plan says so, and the next
+apply tries again.
 
 Exit status: 0 applied (or nothing to do), 1 failed (rolled back unless it
 says otherwise), 130 interrupted by Ctrl-C or SIGTERM (rolled back, lock
@@ -104,9 +114,11 @@ Exit status: as for apply.`
 		lockTimeout := fs.Duration("lock-timeout", 0, "Wait up to this long for another run's lock (default: fail at once).")
 		recover := fs.String("recover", planner.RecoverRollback, "How to finish an interrupted apply found on the nodes: rollback or forward.")
 		allowUnreachable := fs.Bool("allow-unreachable", false, "Carry out a plan made without the nodes that could not be read (else refuse it).")
-		var volumes *bool
+		var volumes, reschedule *bool
 		if destroy {
 			volumes = fs.Bool("volumes", false, "Also remove the named volumes of the removed containers (their data is lost).")
+		} else {
+			reschedule = fs.Bool("reschedule-unreachable", false, "Place the replicas that may run on an unreachable node on reachable nodes (not those with a named volume); implies -allow-unreachable.")
 		}
 		return func(ctx context.Context, s Streams, args []string) error {
 			if len(args) > 1 {
@@ -126,6 +138,9 @@ Exit status: as for apply.`
 				lockTimeout: *lockTimeout, recover: *recover, allowUnreachable: *allowUnreachable}
 			if volumes != nil {
 				r.volumes = *volumes
+			}
+			if reschedule != nil && *reschedule {
+				r.reschedule, r.allowUnreachable = true, true
 			}
 			if !destroy && isPlanFile(target) {
 				return r.fromFile(ctx, target)
@@ -149,6 +164,8 @@ type applyRun struct {
 	recover     string
 	// allowUnreachable carries out a plan made without some nodes.
 	allowUnreachable bool
+	// reschedule places the replicas of unreachable nodes elsewhere.
+	reschedule bool
 }
 
 // fromDir: lock, gather, plan, confirm, apply.
@@ -182,7 +199,7 @@ func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, 
 	s := redactStreams(r.s, cfg)
 	req := r.cf.request(s, cfg, op)
 	req.Saved, req.Recover, req.AutoApprove, req.LockTimeout, req.RemoveVolumes = saved, r.recover, r.auto, r.lockTimeout, r.volumes
-	req.AllowUnreachable = r.allowUnreachable
+	req.AllowUnreachable, req.RescheduleUnreachable = r.allowUnreachable, r.reschedule
 	req.Hook = testHook(s)
 	view := newApplyView(s, r.json, *r.cf.noColor,
 		applyContext{cfg: cfg, destroy: r.destroy, saved: saved != nil, vars: len(r.cf.vars.args) > 0})

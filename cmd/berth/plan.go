@@ -35,7 +35,14 @@ refuses it if any node changed since. Sensitive values are not saved:
 apply needs the same -var, -var-file or BERTH_VAR_ inputs again.
 
 A node that cannot be read is left alone: the plan covers the other nodes
-only and its summary line names the unreachable ones.
+only and its summary line names the unreachable ones. With
+-reschedule-unreachable the replicas that may run there are placed on
+reachable nodes instead (except those with a named volume); once the node
+is back, the next plan removes the duplicates there.
+
+A node whose block was removed but that the project's last apply recorded
+is read at its recorded address: the plan names it and moves or removes
+the project's containers there (never its volumes or other containers).
 
 Exit status: 0 success (with -detailed-exitcode: no changes), 1 error,
 2 changes present (with -detailed-exitcode). With -detailed-exitcode and an
@@ -50,6 +57,7 @@ nodes), 0 only when there is nothing at all.`,
 			detailed := fs.Bool("detailed-exitcode", false, "Exit 2 when there are changes, 0 when there are none.")
 			allowUnreachable := fs.Bool("allow-unreachable", false, "With -detailed-exitcode: accept a plan made without the nodes that could not be read (else exit 1).")
 			destroy := fs.Bool("destroy", false, "Plan the removal of every container of the project.")
+			reschedule := fs.Bool("reschedule-unreachable", false, "Place the replicas that may run on an unreachable node on reachable nodes (not those with a named volume); implies -allow-unreachable.")
 			recover := fs.String("recover", planner.RecoverRollback, "How to treat an interrupted apply: rollback or forward.")
 			return func(ctx context.Context, s Streams, args []string) error {
 				dir, err := dirArg(args)
@@ -65,7 +73,7 @@ nodes), 0 only when there is nothing at all.`,
 				}
 				s = redactStreams(s, cfg)
 				req := cf.request(s, cfg, executor.OpPlan)
-				req.Recover, req.Destroy = *recover, *destroy
+				req.Recover, req.Destroy, req.RescheduleUnreachable = *recover, *destroy, *reschedule
 				if *jsonOut && *markdown {
 					return usageErr("-json and -markdown exclude each other")
 				}
@@ -86,7 +94,7 @@ nodes), 0 only when there is nothing at all.`,
 					view.Saved(*out)
 				}
 				if *detailed {
-					return detailedExit(p, *allowUnreachable)
+					return detailedExit(p, *allowUnreachable || *reschedule)
 				}
 				return nil
 			}

@@ -152,6 +152,10 @@ type statusNode struct {
 	Error      string `json:"error,omitempty"`
 	Engine     string `json:"engine_version,omitempty"`
 	Containers int    `json:"containers"`
+	// Removed: the node is no longer configured; the project's last apply
+	// recorded it and the next one removes the project's containers there.
+	// It never counts as unreachable.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // buildStatus joins the configuration's services with the gathered
@@ -195,9 +199,9 @@ func buildStatus(cfg *config.Config, live *planner.Live) statusReport {
 		if ns == nil {
 			ns = &planner.NodeState{Name: name, Error: name + ": not gathered"}
 		}
-		sn := statusNode{Name: name, Reachable: ns.Reachable, Error: ns.Error, Engine: ns.Engine.Version, Containers: len(ns.Containers)}
+		sn := statusNode{Name: name, Reachable: ns.Reachable, Error: ns.Error, Engine: ns.Engine.Version, Containers: len(ns.Containers), Removed: ns.Removed}
 		st.Nodes = append(st.Nodes, sn)
-		if !ns.Reachable {
+		if !ns.Reachable && !ns.Removed {
 			st.Unreachable++
 		}
 	}
@@ -366,8 +370,14 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 	if color {
 		bold, red, reset = ansiBold, ansiRed, ansiReset
 	}
-	reachable := len(st.Nodes) - st.Unreachable
-	fmt.Fprintf(&w, "%sProject %s%s: %d of %d nodes reachable\n\n", bold, st.Project, reset, reachable, len(st.Nodes))
+	configured := 0
+	for _, n := range st.Nodes {
+		if !n.Removed {
+			configured++
+		}
+	}
+	reachable := configured - st.Unreachable
+	fmt.Fprintf(&w, "%sProject %s%s: %d of %d nodes reachable\n\n", bold, st.Project, reset, reachable, configured)
 
 	if len(st.Services) == 0 {
 		fmt.Fprintln(&w, "No services configured and no containers of this project found.")
@@ -463,10 +473,22 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 	if st.Unreachable > 0 {
 		fmt.Fprintf(&w, "\n%sUnreachable nodes%s (their containers are not shown or counted):\n", red, reset)
 		for _, n := range st.Nodes {
-			if !n.Reachable {
+			if !n.Reachable && !n.Removed {
 				fmt.Fprintf(&w, "  %s\n", n.Error)
 			}
 		}
+	}
+	var removed []string
+	for _, n := range st.Nodes {
+		switch {
+		case n.Removed && n.Reachable:
+			removed = append(removed, fmt.Sprintf("  %s: %d container(s) of the project", n.Name, n.Containers))
+		case n.Removed:
+			removed = append(removed, fmt.Sprintf("  %s: unreachable (%s)", n.Name, n.Error))
+		}
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(&w, "\nNodes removed from the configuration (the next apply removes the project's containers there):\n%s\n", strings.Join(removed, "\n"))
 	}
 }
 

@@ -178,3 +178,30 @@ service "web" {
 		t.Errorf("nodes: %+v", doc.Nodes)
 	}
 }
+
+// A node removed from the configuration but recorded by the last apply is
+// listed apart: not counted among the nodes, nor as unreachable.
+func TestStatusRemovedNodes(t *testing.T) {
+	cfg, live := statusFixture()
+	cfg.Nodes = cfg.Nodes[:2]
+	live.Nodes["node3"].Removed = true
+	live.Nodes["node4"] = &planner.NodeState{Name: "node4", Removed: true, Error: "node4: dial tcp 10.0.0.14:22: i/o timeout"}
+	st := buildStatus(cfg, live)
+	if st.Unreachable != 1 {
+		t.Fatalf("unreachable %d, want 1 (node2; node4 is removed)", st.Unreachable)
+	}
+	var b bytes.Buffer
+	writeStatusText(&b, st, false)
+	for _, want := range []string{
+		"Project shop: 1 of 2 nodes reachable\n",
+		"\nNodes removed from the configuration (the next apply removes the project's containers there):\n" +
+			"  node3: 2 container(s) of the project\n  node4: unreachable (node4: dial tcp 10.0.0.14:22: i/o timeout)\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status does not say %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "  node4: dial") && strings.Contains(b.String(), "Unreachable nodes (their containers are not shown or counted):\n  node2: connect to 10.231.0.12:22: connection refused (is sshd running there?)\n  node4") {
+		t.Errorf("node4 is listed as unreachable:\n%s", b.String())
+	}
+}
