@@ -227,10 +227,13 @@ func loadWhenUp(ctx context.Context, load func(context.Context, proxy.Table, pro
 }
 
 // isDialError reports whether err says the admin socket is not there yet
-// (or not listening yet): a proxy that is starting.
+// (or not listening yet): a proxy that is starting. Dialled locally that is
+// "no such file" or "connection refused"; over SSH, OpenSSH refuses the
+// direct-streamlocal channel with "open failed" for both.
 func isDialError(err error) bool {
 	s := err.Error()
-	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such file")
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "no such file") ||
+		strings.Contains(s, `connect failed ("open failed")`)
 }
 
 // start pushes the start table where it differs, once per apply.

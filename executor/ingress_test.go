@@ -403,3 +403,18 @@ func loadHCLNoProject(t *testing.T, services string) *config.Config {
 	}
 	return cfg
 }
+
+// A proxy whose admin socket is not there yet is waited for, however the
+// dial says so: locally, or over SSH (where OpenSSH refuses the channel).
+func TestIsDialError(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"caddy admin POST /load: dial unix /run/berth/p/ingress/admin.sock: connect: no such file or directory":            true,
+		"caddy admin POST /load: dial unix /run/berth/p/ingress/admin.sock: connect: connection refused":                   true,
+		`caddy admin POST /load: dial unix /run/berth/p/ingress/admin.sock: ssh: rejected: connect failed ("open failed")`: true,
+		"caddy admin POST /load: 400 Bad Request: loading config: listen tcp :80: bind: address already in use":            false,
+	} {
+		if got := isDialError(errors.New(msg)); got != want {
+			t.Errorf("isDialError(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}
