@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -23,6 +24,10 @@ type AuditRecord struct {
 	Ended   time.Time `json:"ended"`
 	Result  string    `json:"result"` // applied | rolled back | paused | failed
 	Actions int       `json:"actions"`
+	// Revisions are the services' specs an applied plan left running
+	// (sensitive values as their hash only), for berth rollback; one label
+	// per service on the record's volume.
+	Revisions map[string]*planner.Revision `json:"revisions,omitempty"`
 }
 
 // WriteAudit records an apply on each node, and drops the oldest records
@@ -35,7 +40,7 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			continue
 		}
 		name := fmt.Sprintf("berth-audit-%s-%d-%s", s.project, r.Started.UnixMilli(), r.ApplyID)
-		_, err = n.CreateVolume(ctx, name, map[string]string{
+		labels := map[string]string{
 			planner.LabelKind:    planner.KindAudit,
 			planner.LabelProject: s.project,
 			planner.LabelApply:   r.ApplyID,
@@ -47,7 +52,13 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			planner.LabelEnded:   r.Ended.UTC().Format(time.RFC3339Nano),
 			planner.LabelResult:  r.Result,
 			planner.LabelActions: strconv.Itoa(r.Actions),
-		})
+		}
+		for svc, rv := range r.Revisions {
+			if b, err := json.Marshal(rv); err == nil {
+				labels[planner.LabelRevisionPrefix+svc] = string(b)
+			}
+		}
+		_, err = n.CreateVolume(ctx, name, labels)
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("audit record on node %s: %w", nn, err)
 			continue
@@ -82,7 +93,7 @@ func sortAudit(ls []planner.AuditLabels) []auditVol {
 		started, _ := time.Parse(time.RFC3339, l.Started)
 		ended, _ := time.Parse(time.RFC3339, l.Ended)
 		out = append(out, auditVol{AuditRecord{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder,
-			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions}, l.Volume})
+			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Revisions: l.Revisions}, l.Volume})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
@@ -24,11 +25,11 @@ func TestAuditOrderWithinASecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := Audit("demo", fc.sess.Gather(ctx))
-	if len(got) != 2 || got[0] != second || got[1] != first {
+	if len(got) != 2 || !reflect.DeepEqual(got[0], second) || !reflect.DeepEqual(got[1], first) {
 		t.Fatalf("audit records, newest first:\n got %+v\nwant %+v, %+v", got, second, first)
 	}
 	vs, _ := fc.nodes["node2"].Volumes(ctx, map[string]string{planner.LabelKind: planner.KindAudit})
-	if recs := AuditRecords("demo", vs); len(recs) != 2 || recs[0].AuditRecord != second {
+	if recs := AuditRecords("demo", vs); len(recs) != 2 || !reflect.DeepEqual(recs[0].AuditRecord, second) {
 		t.Fatalf("node2's records: %+v", recs)
 	}
 }

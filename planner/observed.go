@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
 	"strconv"
@@ -113,7 +114,15 @@ type AuditLabels struct {
 	Ended   string
 	Result  string
 	Actions int
+	// Revisions are the services' specs the apply left running, from
+	// the berth.revision.SERVICE labels (an apply by an older berth, a
+	// failed one and a destroy have none).
+	Revisions map[string]*Revision
 }
+
+// LabelRevisionPrefix starts the label of an audit volume that holds one
+// service's Revision as JSON: berth.revision.SERVICE.
+const LabelRevisionPrefix = "berth.revision."
 
 // ParseAudit reads the project's audit records from a node's volumes, in
 // the volumes' order (the executor orders them by time).
@@ -125,8 +134,23 @@ func ParseAudit(project, node string, vs []Volume) []AuditLabels {
 			continue
 		}
 		n, _ := strconv.Atoi(l[LabelActions])
-		out = append(out, AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
-			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n})
+		a := AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
+			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n}
+		for k, raw := range l {
+			svc, ok := strings.CutPrefix(k, LabelRevisionPrefix)
+			if !ok {
+				continue
+			}
+			var rv Revision
+			if json.Unmarshal([]byte(raw), &rv) != nil {
+				continue // edited by hand: not a revision to return to
+			}
+			if a.Revisions == nil {
+				a.Revisions = map[string]*Revision{}
+			}
+			a.Revisions[svc] = &rv
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -50,6 +50,10 @@ type Options struct {
 	// lock was left by a dead process): the containers they created are
 	// recovered even if none was renamed aside yet.
 	Interrupted []string
+	// Rollback, when set, replaces each service's container spec with the
+	// revision an earlier apply recorded (berth rollback): replicas,
+	// placement, ports and the update policy stay as configured.
+	Rollback *Rollback
 }
 
 // Make computes the plan that brings live to cfg. Errors (a service that
@@ -84,6 +88,10 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		p.addFirst(p.deletesOf(IngressService, "destroy"))
 	}
 	p.removedServices()
+	if opts.Rollback != nil && !opts.Destroy {
+		p.plan.RollbackTo = opts.Rollback.ApplyID
+		p.rollbackWarnings()
+	}
 	if !opts.Destroy {
 		p.assignPorts(order)
 		for _, svc := range order {

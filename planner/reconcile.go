@@ -26,9 +26,20 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
+	if rb := p.opts.Rollback; rb != nil && rb.Services[svc.Name] != nil {
+		rv := rb.Services[svc.Name]
+		if rs, diags = rollbackService(p.project, rs, rv, rb.ApplyID); diags.HasErrors() {
+			return diags
+		}
+		image = rv.Image
+	}
 	d := resolveService(p.project, rs, image, p.resolvedPorts[svc.Name])
 	d.causes = causes
 	p.desired[svc.Name] = d
+	if p.plan.Revisions == nil {
+		p.plan.Revisions = map[string]*Revision{}
+	}
+	p.plan.Revisions[svc.Name] = revisionOf(d)
 	p.release(svc.Name)
 
 	pl := p.newPlacement(svc, d)
