@@ -82,7 +82,14 @@ func TestRollbackToPrevious(t *testing.T) {
 	applyID(t, dir)
 	assertRunning(t, c, project, testcluster.ImageV2, "v2", port)
 
+	// Health-gated, one node at a time: never fewer than two replicas
+	// answer while the rollback replaces them.
+	pl := startPoller(c, port)
 	r := mustBerth(t, nil, "rollback", "-auto-approve", dir)
+	minUp, rounds, versions := pl.finish()
+	if rounds < 5 || minUp < 2 || !versions["v1"] {
+		t.Fatalf("during the rollback: %d rounds, as few as %d replicas answered, versions %v", rounds, minUp, versions)
+	}
 	for _, want := range []string{"Rollback to apply " + first, `"berth-test/echo:v2" -> "berth-test/echo:v1"`, "Plan: 0 to add, 0 to change, 3 to replace, 0 to destroy."} {
 		if !strings.Contains(r.out, want) {
 			t.Fatalf("rollback output lacks %q:\n%s", want, r)
@@ -133,9 +140,9 @@ func TestRollbackToAndImageGone(t *testing.T) {
 	setImage(t, dir, testcluster.ImageV1, testcluster.ImageV2)
 	applyID(t, dir)
 
-	// -to the v2 apply's predecessor's predecessor: the image is still
-	// everywhere, so this works and runs it.
-	r := mustBerth(t, nil, "rollback", "-auto-approve", "-to", atGone[:8], dir)
+	// -to the first apply (a prefix of its ID): its image is still on
+	// every node, so this runs it.
+	r := mustBerth(t, nil, "rollback", "-auto-approve", "-to", atGone[:5], dir)
 	if !strings.Contains(r.out, "Rollback to apply "+atGone) {
 		t.Fatalf("rollback -to:\n%s", r)
 	}

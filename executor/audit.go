@@ -27,7 +27,11 @@ type AuditRecord struct {
 	// Revisions are the services' specs an applied plan left running
 	// (sensitive values as their hash only), for berth rollback; one label
 	// per service on the record's volume.
-	Revisions map[string]*planner.Revision `json:"revisions,omitempty"`
+	// Not in status -json: they are for berth rollback only.
+	Revisions map[string]*planner.Revision `json:"-"`
+	// RollbackTo is set on the record of a berth rollback: the apply
+	// whose revisions it restored.
+	RollbackTo string `json:"rollback_to,omitempty"`
 }
 
 // WriteAudit records an apply on each node, and drops the oldest records
@@ -52,6 +56,9 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 			planner.LabelEnded:   r.Ended.UTC().Format(time.RFC3339Nano),
 			planner.LabelResult:  r.Result,
 			planner.LabelActions: strconv.Itoa(r.Actions),
+		}
+		if r.RollbackTo != "" {
+			labels[planner.LabelRollbackTo] = r.RollbackTo
 		}
 		for svc, rv := range r.Revisions {
 			if b, err := json.Marshal(rv); err == nil {
@@ -93,7 +100,7 @@ func sortAudit(ls []planner.AuditLabels) []auditVol {
 		started, _ := time.Parse(time.RFC3339, l.Started)
 		ended, _ := time.Parse(time.RFC3339, l.Ended)
 		out = append(out, auditVol{AuditRecord{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder,
-			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Revisions: l.Revisions}, l.Volume})
+			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Revisions: l.Revisions, RollbackTo: l.RollbackTo}, l.Volume})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {

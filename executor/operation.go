@@ -562,7 +562,7 @@ func (op *operation) apply(ctx context.Context, lock *Lock) error {
 	// failed before any action completed): on every node it locked, which
 	// includes every reachable node the plan touches.
 	rec := AuditRecord{ApplyID: o.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: o.Started,
-		Result: o.Result, Actions: len(p.Actions)}
+		Result: o.Result, Actions: len(p.Actions), RollbackTo: p.RollbackTo}
 	if err == nil {
 		// What now runs, for a later rollback.
 		rec.Revisions = op.sess.recordedRevisions(context.WithoutCancel(ctx), p)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-dev/berth/config"
+	"github.com/berth-dev/berth/executor/fake"
 	"github.com/berth-dev/berth/planner"
 )
 
@@ -99,6 +101,33 @@ func TestRollback(t *testing.T) {
 	_, err = fc.run(v2, auto(Request{Op: OpApply, Rollback: true, RollbackTo: "nosuchid"}), &recordView{})
 	if err == nil || !strings.Contains(err.Error(), "no audit record of apply nosuchid") {
 		t.Fatalf("-to nosuchid: %v", err)
+	}
+}
+
+// A rollback whose replicas fail their health check is rolled back itself,
+// like any apply: v2 runs on, and the record says so.
+func TestRollbackThatFailsIsRolledBack(t *testing.T) {
+	fc := newFakeCluster(t)
+	v1 := loadHCL(t, webService("echo:v1", 3, ""))
+	v2 := loadHCL(t, webService("echo:v2", 3, ""))
+	for _, cfg := range []*config.Config{v1, v2} {
+		if _, err := fc.run(cfg, Request{Op: OpApply, AutoApprove: true}, &recordView{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range fc.nodes {
+		f.SetBehaviour("echo:v1", fake.Behaviour{Unhealthy: true, Logs: "v1: giving up\n"})
+	}
+	o, err := fc.run(v2, Request{Op: OpApply, AutoApprove: true, Rollback: true}, &recordView{})
+	if err == nil || o.Result != ResultRolledBack {
+		t.Fatalf("an unhealthy rollback: %v, result %q", err, o.Result)
+	}
+	if got := fc.images(); got["echo:v2"] != 3 || len(got) != 1 {
+		t.Fatalf("after the failed rollback: %v", got)
+	}
+	rec := Audit("demo", fc.sess.Gather(context.Background()))
+	if rec[0].Result != ResultRolledBack || rec[0].RollbackTo == "" || rec[0].Revisions != nil {
+		t.Fatalf("the failed rollback's record: %+v", rec[0])
 	}
 }
 

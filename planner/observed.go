@@ -118,7 +118,13 @@ type AuditLabels struct {
 	// the berth.revision.SERVICE labels (an apply by an older berth, a
 	// failed one and a destroy have none).
 	Revisions map[string]*Revision
+	// RollbackTo is the apply a berth rollback returned to.
+	RollbackTo string
 }
+
+// LabelRollbackTo marks the audit record of a berth rollback with the
+// apply whose revisions it restored.
+const LabelRollbackTo = "berth.rollback-to"
 
 // LabelRevisionPrefix starts the label of an audit volume that holds one
 // service's Revision as JSON: berth.revision.SERVICE.
@@ -135,7 +141,8 @@ func ParseAudit(project, node string, vs []Volume) []AuditLabels {
 		}
 		n, _ := strconv.Atoi(l[LabelActions])
 		a := AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
-			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n}
+			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n,
+			RollbackTo: l[LabelRollbackTo]}
 		for k, raw := range l {
 			svc, ok := strings.CutPrefix(k, LabelRevisionPrefix)
 			if !ok {

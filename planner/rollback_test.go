@@ -41,6 +41,7 @@ func TestRollbackRebuildsTheRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("recorded revision (one audit label): %d bytes: %s", len(b), b)
 	if strings.Contains(string(b), "s3cret") || !strings.Contains(string(b), "sha256:") {
 		t.Fatalf("recorded revision holds the secret or no hash: %s", b)
 	}
