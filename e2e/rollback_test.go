@@ -99,7 +99,8 @@ func TestRollbackToPrevious(t *testing.T) {
 
 	// The configuration is untouched: plan wants v2 back.
 	r = berth(t, nil, "plan", "-detailed-exitcode", dir)
-	if r.code != 2 || !strings.Contains(r.out, `"berth-test/echo:v1" -> "berth-test/echo:v2"`) {
+	if r.code != 2 || !strings.Contains(r.out, `"berth-test/echo:v1" -> "berth-test/echo:v2"`) ||
+		!strings.Contains(r.out, "drift: it runs the revision of apply "+first+" (berth rollback)") {
 		t.Fatalf("plan after the rollback:\n%s", r)
 	}
 	// The rollback was an apply of its own: rolling back again returns to v2.

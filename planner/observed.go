@@ -122,8 +122,8 @@ type AuditLabels struct {
 	RollbackTo string
 }
 
-// LabelRollbackTo marks the audit record of a berth rollback with the
-// apply whose revisions it restored.
+// LabelRollbackTo marks the audit record of a berth rollback, and the
+// containers it created, with the apply whose revisions it restored.
 const LabelRollbackTo = "berth.rollback-to"
 
 // LabelRevisionPrefix starts the label of an audit volume that holds one

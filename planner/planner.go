@@ -144,6 +144,9 @@ type planState struct {
 	// own holds this project's containers by service (not renamed aside),
 	// on configured reachable nodes, sorted by replica, node and name.
 	own map[string][]ownContainer
+	// warnedRollback holds the services whose rolled-back revision the
+	// plan replaces (warned about once each).
+	warnedRollback map[string]bool
 	// desired by service name, for ServicePlan.
 	desired map[string]*serviceDesired
 	// specCache holds parsed berth.spec labels by value.

@@ -107,6 +107,9 @@ func (rc *reconcile) replica(i int) {
 func (rc *reconcile) spec(i int, n *nodeView, keep *Container) *ContainerSpec {
 	spec := rc.d.replicaSpec(rc.p.project, n.name(), i)
 	spec.Labels[LabelReplicas] = strconv.Itoa(rc.svc.Replicas)
+	if rv := rc.p.rollbackRevision(rc.svc.Name); rv != nil {
+		spec.Labels[LabelRollbackTo] = rc.p.opts.Rollback.ApplyID
+	}
 	rc.p.withBackends(spec, n, keep)
 	rc.p.newUpstreams(spec)
 	return spec
@@ -304,6 +307,12 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 			if len(a.Changes) > 1 {
 				reason = fmt.Sprintf("%s and %d more changed", a.Changes[0].Field, len(a.Changes)-1)
 			}
+		}
+		if to := c.Labels[LabelRollbackTo]; to != "" && p.opts.Rollback == nil {
+			// berth rollback put this revision here: the configuration
+			// was left as it was, and now differs. The user decides.
+			p.rolledBack(d.svc.Name, to)
+			return replace("drift: it runs the revision of apply "+to+" (berth rollback), the configuration differs: "+reason, true)
 		}
 		return replace(reason, false)
 	}

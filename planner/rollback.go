@@ -159,6 +159,21 @@ func (p *planState) rollbackWarnings() {
 	}
 }
 
+// rolledBack warns, once per service, that the plan undoes a berth
+// rollback: the service runs the revision of apply "to", and the
+// configuration, which the rollback left as it was, differs from it.
+func (p *planState) rolledBack(service, to string) {
+	if p.warnedRollback == nil {
+		p.warnedRollback = map[string]bool{}
+	}
+	if p.warnedRollback[service] {
+		return
+	}
+	p.warnedRollback[service] = true
+	p.plan.Warnings = append(p.plan.Warnings, fmt.Sprintf(
+		"service %q runs the revision of apply %s, restored by berth rollback; the configuration differs, and this plan returns the service to it: apply it, or change the configuration to keep the rollback", service, to))
+}
+
 // rollbackRevision is the revision a rollback plan gives service, or nil.
 func (p *planState) rollbackRevision(service string) *Revision {
 	if p.opts.Rollback == nil {

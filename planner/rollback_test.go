@@ -74,6 +74,15 @@ func TestRollbackRebuildsTheRevision(t *testing.T) {
 	if len(back.Actions) != 3 || back.Actions[0].Spec.Image != "echo:v2" {
 		t.Fatalf("plan after the rollback: %+v", back.Actions)
 	}
+	// ... as drift to decide on, warned about once for the service.
+	for _, a := range back.Actions {
+		if !a.Drift || !strings.HasPrefix(a.Reason, "drift: it runs the revision of apply a1 (berth rollback), the configuration differs: ") {
+			t.Fatalf("action after the rollback: drift %v, %q", a.Drift, a.Reason)
+		}
+	}
+	if len(back.Warnings) != 1 || !strings.Contains(back.Warnings[0], `service "web" runs the revision of apply a1, restored by berth rollback`) {
+		t.Fatalf("warnings: %q", back.Warnings)
+	}
 }
 
 // The secret's value changed since: its old value is not known, so the

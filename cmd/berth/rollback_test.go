@@ -55,7 +55,9 @@ func TestRollbackCommand(t *testing.T) {
 		}
 	}
 	r = tc.run(Streams{}, "plan", tc.dir)
-	if r.code != 0 || !strings.Contains(r.out, `image: "echo:v1" -> "echo:v2"`) || strings.Contains(r.out, "Rollback to") {
+	if r.code != 0 || !strings.Contains(r.out, `image: "echo:v1" -> "echo:v2"`) || strings.Contains(r.out, "Rollback to") ||
+		!strings.Contains(r.out, "[drift]: drift: it runs the revision of apply "+first+" (berth rollback)") ||
+		!strings.Contains(r.out, `service "web" runs the revision of apply `+first+", restored by berth rollback") {
 		t.Fatal(r)
 	}
 	if r := tc.run(Streams{}, "rollback", "-auto-approve", "-to", "0000dead", tc.dir); r.code != 1 || !strings.Contains(r.err, "no audit record of apply 0000dead") {
