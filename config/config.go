@@ -353,3 +353,7 @@ type Volume struct {
 
 // IsBind reports whether the volume is a host path rather than a named volume.
 func (v Volume) IsBind() bool { return len(v.Source) > 0 && v.Source[0] == '/' }
+
+// Millis is n milliseconds as a duration (for the planner, which does not
+// import the clock's package).
+func Millis(n int64) time.Duration { return time.Duration(n) * time.Millisecond }

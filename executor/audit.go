@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -27,6 +28,14 @@ type AuditRecord struct {
 	// block disappears is found again from it.
 	// Not in status -json: it holds local paths (identity files).
 	Nodes []planner.RecordedNode `json:"-"`
+	// Revisions are the services' specs an applied plan left running
+	// (sensitive values as their hash only), for berth rollback; one label
+	// per service on the record's volume.
+	// Not in status -json: they are for berth rollback only.
+	Revisions map[string]*planner.Revision `json:"-"`
+	// RollbackTo is set on the record of a berth rollback: the apply
+	// whose revisions it restored.
+	RollbackTo string `json:"rollback_to,omitempty"`
 }
 
 // WriteAudit records an apply on each node, and drops the oldest records
@@ -54,6 +63,14 @@ func (s *Session) WriteAudit(ctx context.Context, nodes []string, r AuditRecord)
 		}
 		if r.Nodes != nil {
 			labels[planner.LabelNodes] = planner.NodesLabel(r.Nodes)
+		}
+		if r.RollbackTo != "" {
+			labels[planner.LabelRollbackTo] = r.RollbackTo
+		}
+		for svc, rv := range r.Revisions {
+			if b, err := json.Marshal(rv); err == nil {
+				labels[planner.LabelRevisionPrefix+svc] = string(b)
+			}
 		}
 		_, err = n.CreateVolume(ctx, name, labels)
 		if err != nil && firstErr == nil {
@@ -91,7 +108,8 @@ func sortAudit(ls []planner.AuditLabels) []auditVol {
 		started, _ := time.Parse(time.RFC3339, l.Started)
 		ended, _ := time.Parse(time.RFC3339, l.Ended)
 		out = append(out, auditVol{AuditRecord{ApplyID: l.ApplyID, PlanID: l.PlanID, Holder: l.Holder,
-			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Nodes: l.Nodes}, l.Volume, l.Nodes})
+			Started: started, Ended: ended, Result: l.Result, Actions: l.Actions, Nodes: l.Nodes,
+			Revisions: l.Revisions, RollbackTo: l.RollbackTo}, l.Volume, l.Nodes})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Started.Equal(out[j].Started) {

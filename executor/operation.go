@@ -76,6 +76,11 @@ type Request struct {
 	// LockTimeout is how long to wait for another run's lock (0: fail at
 	// once).
 	LockTimeout time.Duration
+	// Rollback makes OpApply plan the revisions of an earlier apply
+	// instead of the configuration's (berth rollback): RollbackTo names
+	// it, else the successful apply before the latest one.
+	Rollback   bool
+	RollbackTo string
 	// LockID is the lock OpForceUnlock removes.
 	LockID string
 	// RemoveVolumes also removes the named volumes of the removed
@@ -510,6 +515,11 @@ func (op *operation) planLocked(ctx context.Context, lock *Lock) error {
 		return err
 	}
 	opts.Interrupted = append(opts.Interrupted, lock.Stale...)
+	if op.req.Rollback {
+		if opts.Rollback, err = RollbackTarget(op.cfg.Project.Name, op.out.Live, op.req.RollbackTo); err != nil {
+			return fmt.Errorf("%w (nothing was changed)", err)
+		}
+	}
 	if err := op.makePlan(opts); err != nil {
 		return err
 	}
@@ -561,9 +571,14 @@ func (op *operation) apply(ctx context.Context, lock *Lock) error {
 	if o.Result == ResultApplied {
 		removedDone = o.Done
 	}
-	_ = op.sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), AuditRecord{
-		ApplyID: o.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: o.Started, Ended: time.Now(),
-		Result: o.Result, Actions: len(p.Actions), Nodes: op.sess.NodeSet(o.Live, removedDone)})
+	rec := AuditRecord{ApplyID: o.ApplyID, PlanID: p.ID, Holder: lock.Info.Holder, Started: o.Started,
+		Result: o.Result, Actions: len(p.Actions), RollbackTo: p.RollbackTo, Nodes: op.sess.NodeSet(o.Live, removedDone)}
+	if err == nil {
+		// What now runs, for a later rollback.
+		rec.Revisions = op.sess.recordedRevisions(context.WithoutCancel(ctx), p)
+	}
+	rec.Ended = time.Now()
+	_ = op.sess.WriteAudit(context.WithoutCancel(ctx), lock.Nodes(), rec)
 	o.Finished = time.Now()
 	o.BytesSent = step.BytesSent()
 	o.Err = err

@@ -51,6 +51,8 @@ func (p *planState) planImages() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	missing := map[string]map[string]bool{}
 	var missingOrder []string
+	refused := map[string]map[string]bool{}
+	var refusedOrder []string
 	for _, b := range p.lv.batches {
 		for _, a := range b {
 			if a.Spec == nil || (a.Kind != Create && a.Kind != Replace) {
@@ -67,7 +69,24 @@ func (p *planState) planImages() hcl.Diagnostics {
 			if pull == "" || built {
 				pull = "missing"
 			}
-			if _, present := n.imageIDs[ref]; present && pull != "always" {
+			if rv := p.rollbackRevision(a.Service); rv != nil {
+				// A rollback runs the recorded image ID, sent or tagged
+				// from the local engine: never built again nor pulled.
+				kind, ok := p.rollbackImage(n, rv)
+				if !ok {
+					k := a.Service + "\x00" + a.Spec.Image
+					if refused[k] == nil {
+						refusedOrder = append(refusedOrder, k)
+						refused[k] = map[string]bool{}
+					}
+					refused[k][a.Node] = true
+					continue
+				}
+				if kind == "" {
+					continue
+				}
+				built, pull = false, "missing"
+			} else if _, present := n.imageIDs[ref]; present && pull != "always" {
 				continue
 			}
 			_, local := p.localImage(ref)
@@ -105,12 +124,14 @@ func (p *planState) planImages() hcl.Diagnostics {
 			Subject: &r})
 	}
 
+	diags = append(diags, p.refuseRollbackImages(refusedOrder, refused)...)
+
 	// Builds: an image some node needs that the local engine lacks. Services
 	// building the same image share one build.
 	var builds []*ImageAction
 	byRef := map[string]*ImageAction{}
 	for _, s := range p.cfg.Services {
-		if s.Build == nil || p.desired[s.Name] == nil {
+		if s.Build == nil || p.desired[s.Name] == nil || p.rollbackRevision(s.Name) != nil {
 			continue
 		}
 		img := p.desired[s.Name].image

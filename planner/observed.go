@@ -120,6 +120,12 @@ type AuditLabels struct {
 	// Nodes is the node set the apply recorded (nil in records from before
 	// berth recorded it, or unreadable).
 	Nodes []RecordedNode
+	// Revisions are the services' specs the apply left running, from
+	// the berth.revision.SERVICE labels (an apply by an older berth, a
+	// failed one and a destroy have none).
+	Revisions map[string]*Revision
+	// RollbackTo is the apply a berth rollback returned to.
+	RollbackTo string
 }
 
 // RecordedNode is one node of a project's node set as an apply records it:
@@ -155,6 +161,14 @@ func RecordedNodes(label string) []RecordedNode {
 	return l
 }
 
+// LabelRollbackTo marks the audit record of a berth rollback, and the
+// containers it created, with the apply whose revisions it restored.
+const LabelRollbackTo = "berth.rollback-to"
+
+// LabelRevisionPrefix starts the label of an audit volume that holds one
+// service's Revision as JSON: berth.revision.SERVICE.
+const LabelRevisionPrefix = "berth.revision."
+
 // ParseAudit reads the project's audit records from a node's volumes, in
 // the volumes' order (the executor orders them by time).
 func ParseAudit(project, node string, vs []Volume) []AuditLabels {
@@ -165,9 +179,24 @@ func ParseAudit(project, node string, vs []Volume) []AuditLabels {
 			continue
 		}
 		n, _ := strconv.Atoi(l[LabelActions])
-		out = append(out, AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
+		a := AuditLabels{Node: node, Volume: v.Name, ApplyID: l[LabelApply], PlanID: l[LabelPlan],
 			Holder: l[LabelHolder], Started: l[LabelSince], Ended: l[LabelEnded], Result: l[LabelResult], Actions: n,
-			Nodes: RecordedNodes(l[LabelNodes])})
+			Nodes: RecordedNodes(l[LabelNodes]), RollbackTo: l[LabelRollbackTo]}
+		for k, raw := range l {
+			svc, ok := strings.CutPrefix(k, LabelRevisionPrefix)
+			if !ok {
+				continue
+			}
+			var rv Revision
+			if json.Unmarshal([]byte(raw), &rv) != nil {
+				continue // edited by hand: not a revision to return to
+			}
+			if a.Revisions == nil {
+				a.Revisions = map[string]*Revision{}
+			}
+			a.Revisions[svc] = &rv
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -91,6 +91,14 @@ type Plan struct {
 	// Warnings explain things the user should know that change nothing
 	// (a volume's data staying behind on a node, an unreachable node).
 	Warnings []string `json:"warnings,omitempty"`
+
+	// Revisions are the services' resolved specs, by service, which an
+	// apply records for a later rollback. Not part of the JSON plan (a
+	// saved plan file carries them beside it); nil for a destroy.
+	Revisions map[string]*Revision `json:"-"`
+	// RollbackTo is the apply whose revisions this plan restores (berth
+	// rollback); empty for an ordinary plan.
+	RollbackTo string `json:"rollback_to,omitempty"`
 }
 
 // ServicePlan is a service's resolved desired state.

@@ -19,12 +19,18 @@ type SavedPlan struct {
 	// for the sensitive values only.
 	ConfigDir string `json:"config_dir"`
 	Plan      *Plan  `json:"plan"`
+	// Revisions are the plan's (Plan.Revisions, which the JSON plan
+	// leaves out), so that applying the file records them for rollback.
+	Revisions map[string]*Revision `json:"revisions,omitempty"`
 }
 
 // EncodePlanFile gives the content of a plan file for sp (JSON, one trailing
 // newline). The caller writes it (mode 0600); the planner does no I/O.
 func EncodePlanFile(sp *SavedPlan) ([]byte, error) {
 	sp.FormatVersion = FormatVersion
+	if sp.Plan != nil && sp.Revisions == nil {
+		sp.Revisions = sp.Plan.Revisions
+	}
 	b, err := json.MarshalIndent(sp, "", "  ")
 	if err != nil {
 		return nil, err
@@ -45,6 +51,7 @@ func DecodePlanFile(name string, b []byte) (*SavedPlan, error) {
 	if sp.FormatVersion[0] != FormatVersion[0] {
 		return nil, fmt.Errorf("%s has plan format %s; this berth reads %s", name, sp.FormatVersion, FormatVersion)
 	}
+	sp.Plan.Revisions = sp.Revisions
 	return &sp, nil
 }
 

@@ -55,6 +55,10 @@ type Options struct {
 	// update { reschedule = true } does it for that service): except a
 	// replica with a named volume, whose data stays where it is.
 	RescheduleUnreachable bool
+	// Rollback, when set, replaces each service's container spec with the
+	// revision an earlier apply recorded (berth rollback): replicas,
+	// placement, ports and the update policy stay as configured.
+	Rollback *Rollback
 }
 
 // Make computes the plan that brings live to cfg. Errors (a service that
@@ -89,6 +93,10 @@ func Make(cfg *config.Config, live *Live, opts Options) (*Plan, hcl.Diagnostics)
 		p.addFirst(append(p.deletesOf(IngressService, "destroy"), p.deletesOf(IngressEdgeService, "destroy")...))
 	}
 	p.removedServices()
+	if opts.Rollback != nil && !opts.Destroy {
+		p.plan.RollbackTo = opts.Rollback.ApplyID
+		p.rollbackWarnings()
+	}
 	if !opts.Destroy {
 		p.assignPorts(order)
 		for _, svc := range order {
@@ -145,6 +153,9 @@ type planState struct {
 	// own holds this project's containers by service (not renamed aside),
 	// on configured reachable nodes, sorted by replica, node and name.
 	own map[string][]ownContainer
+	// warnedRollback holds the services whose rolled-back revision the
+	// plan replaces (warned about once each).
+	warnedRollback map[string]bool
 	// desired by service name, for ServicePlan.
 	desired map[string]*serviceDesired
 	// specCache holds parsed berth.spec labels by value.

@@ -26,9 +26,20 @@ func (p *planState) planService(svc *config.Service) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
+	if rb := p.opts.Rollback; rb != nil && rb.Services[svc.Name] != nil {
+		rv := rb.Services[svc.Name]
+		if rs, diags = rollbackService(p.project, rs, rv, rb.ApplyID); diags.HasErrors() {
+			return diags
+		}
+		image = rv.Image
+	}
 	d := resolveService(p.project, rs, image, p.resolvedPorts[svc.Name])
 	d.causes = causes
 	p.desired[svc.Name] = d
+	if p.plan.Revisions == nil {
+		p.plan.Revisions = map[string]*Revision{}
+	}
+	p.plan.Revisions[svc.Name] = revisionOf(d)
 	p.release(svc.Name)
 
 	pl := p.newPlacement(svc, d)
@@ -96,6 +107,9 @@ func (rc *reconcile) replica(i int) {
 func (rc *reconcile) spec(i int, n *nodeView, keep *Container) *ContainerSpec {
 	spec := rc.d.replicaSpec(rc.p.project, n.name(), i)
 	spec.Labels[LabelReplicas] = strconv.Itoa(rc.svc.Replicas)
+	if rv := rc.p.rollbackRevision(rc.svc.Name); rv != nil {
+		spec.Labels[LabelRollbackTo] = rc.p.opts.Rollback.ApplyID
+	}
 	rc.p.withBackends(spec, n, keep)
 	rc.p.newUpstreams(spec)
 	return spec
@@ -305,6 +319,12 @@ func (p *planState) diffReplica(d *serviceDesired, oc *ownContainer, spec *Conta
 			if len(a.Changes) > 1 {
 				reason = fmt.Sprintf("%s and %d more changed", a.Changes[0].Field, len(a.Changes)-1)
 			}
+		}
+		if to := c.Labels[LabelRollbackTo]; to != "" && p.opts.Rollback == nil {
+			// berth rollback put this revision here: the configuration
+			// was left as it was, and now differs. The user decides.
+			p.rolledBack(d.svc.Name, to)
+			return replace("drift: it runs the revision of apply "+to+" (berth rollback), the configuration differs: "+reason, true)
 		}
 		return replace(reason, false)
 	}

@@ -114,6 +114,9 @@ func (p *Plan) WriteStyledText(w io.Writer, style Styler) error {
 	}
 	r := textRenderer{style: style}
 	b := &r.b
+	if p.RollbackTo != "" {
+		fmt.Fprintf(b, "Rollback to apply %s: each service's container spec as that apply left it.\nThe configuration on disk is not changed: the next plan shows the difference from it.\n\n", p.RollbackTo)
+	}
 	if p.Empty() && len(p.Unreachable()) == 0 {
 		b.WriteString(style(PartSummary, "", p.SummaryLine()) + "\n")
 		r.writeWarnings(p)

@@ -109,11 +109,7 @@ Exit status: as for apply.`
 	}
 	c.setup = func(fs *flag.FlagSet) func(context.Context, Streams, []string) error {
 		cf := addConnFlags(fs)
-		autoApprove := fs.Bool("auto-approve", false, "Do not ask for confirmation.")
-		jsonOut := fs.Bool("json", false, "Print the plan and a stream of events as JSON lines (needs -auto-approve).")
-		lockTimeout := fs.Duration("lock-timeout", 0, "Wait up to this long for another run's lock (default: fail at once).")
-		recover := fs.String("recover", planner.RecoverRollback, "How to finish an interrupted apply found on the nodes: rollback or forward.")
-		allowUnreachable := fs.Bool("allow-unreachable", false, "Carry out a plan made without the nodes that could not be read (else refuse it).")
+		af := addApplyFlags(fs)
 		var volumes, reschedule *bool
 		if destroy {
 			volumes = fs.Bool("volumes", false, "Also remove the named volumes of the removed containers (their data is lost).")
@@ -124,18 +120,15 @@ Exit status: as for apply.`
 			if len(args) > 1 {
 				return usageErr("expected at most one directory or plan file")
 			}
-			if *recover != planner.RecoverRollback && *recover != planner.RecoverForward {
-				return usageErr("-recover must be rollback or forward")
+			r, err := af.run(s, cf)
+			if err != nil {
+				return err
 			}
-			if *jsonOut && !*autoApprove {
-				return usageErr("-json needs -auto-approve")
-			}
+			r.destroy = destroy
 			target := "."
 			if len(args) == 1 {
 				target = args[0]
 			}
-			r := &applyRun{s: s, cf: cf, destroy: destroy, auto: *autoApprove, json: *jsonOut,
-				lockTimeout: *lockTimeout, recover: *recover, allowUnreachable: *allowUnreachable}
 			if volumes != nil {
 				r.volumes = *volumes
 			}
@@ -149,6 +142,35 @@ Exit status: as for apply.`
 		}
 	}
 	return c
+}
+
+// applyFlags are the flags apply, destroy and rollback share.
+type applyFlags struct {
+	autoApprove, json, allowUnreachable *bool
+	lockTimeout                         *time.Duration
+	recover                             *string
+}
+
+func addApplyFlags(fs *flag.FlagSet) *applyFlags {
+	return &applyFlags{
+		autoApprove:      fs.Bool("auto-approve", false, "Do not ask for confirmation."),
+		json:             fs.Bool("json", false, "Print the plan and a stream of events as JSON lines (needs -auto-approve)."),
+		lockTimeout:      fs.Duration("lock-timeout", 0, "Wait up to this long for another run's lock (default: fail at once)."),
+		recover:          fs.String("recover", planner.RecoverRollback, "How to finish an interrupted apply found on the nodes: rollback or forward."),
+		allowUnreachable: fs.Bool("allow-unreachable", false, "Carry out a plan made without the nodes that could not be read (else refuse it)."),
+	}
+}
+
+// run checks the flags and returns the run they ask for.
+func (af *applyFlags) run(s Streams, cf *connFlags) (*applyRun, error) {
+	if *af.recover != planner.RecoverRollback && *af.recover != planner.RecoverForward {
+		return nil, usageErr("-recover must be rollback or forward")
+	}
+	if *af.json && !*af.autoApprove {
+		return nil, usageErr("-json needs -auto-approve")
+	}
+	return &applyRun{s: s, cf: cf, auto: *af.autoApprove, json: *af.json,
+		lockTimeout: *af.lockTimeout, recover: *af.recover, allowUnreachable: *af.allowUnreachable}, nil
 }
 
 // applyRun is one apply or destroy: the request as the flags say, run
@@ -166,6 +188,10 @@ type applyRun struct {
 	allowUnreachable bool
 	// reschedule places the replicas of unreachable nodes elsewhere.
 	reschedule bool
+	// rollback plans the revisions of an earlier apply (rollbackTo, else
+	// the one before the latest) instead of the configuration's.
+	rollback   bool
+	rollbackTo string
 }
 
 // fromDir: lock, gather, plan, confirm, apply.
@@ -200,6 +226,7 @@ func (r *applyRun) run(ctx context.Context, cfg *config.Config, op executor.Op, 
 	req := r.cf.request(s, cfg, op)
 	req.Saved, req.Recover, req.AutoApprove, req.LockTimeout, req.RemoveVolumes = saved, r.recover, r.auto, r.lockTimeout, r.volumes
 	req.AllowUnreachable, req.RescheduleUnreachable = r.allowUnreachable, r.reschedule
+	req.Rollback, req.RollbackTo = r.rollback, r.rollbackTo
 	req.Hook = testHook(s)
 	view := newApplyView(s, r.json, *r.cf.noColor,
 		applyContext{cfg: cfg, destroy: r.destroy, saved: saved != nil, vars: len(r.cf.vars.args) > 0})

@@ -465,7 +465,11 @@ func writeStatusText(out io.Writer, st statusReport, color bool) {
 		tw := tabwriter.NewWriter(&w, 0, 4, 3, ' ', 0)
 		fmt.Fprintln(tw, "  WHEN\tWHO\tAPPLY\tPLAN\tACTIONS\tRESULT\t")
 		for _, a := range st.Applies {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t\n", a.Started.UTC().Format("2006-01-02 15:04:05Z"), a.Holder, a.ApplyID, orDash(a.PlanID), a.Actions, a.Result)
+			result := a.Result
+			if a.RollbackTo != "" {
+				result += " (rollback to " + a.RollbackTo + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\t\n", a.Started.UTC().Format("2006-01-02 15:04:05Z"), a.Holder, a.ApplyID, orDash(a.PlanID), a.Actions, result)
 		}
 		tw.Flush()
 	}

@@ -337,6 +337,15 @@ func (f *Node) SetImageTags(id string, tags ...string) {
 	}
 }
 
+// RemoveImage removes the image named ref (docker image rm -f).
+func (f *Node) RemoveImage(ref string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if img := f.image(ref); img != nil {
+		delete(f.images, img.ID)
+	}
+}
+
 // Container returns a container by ID or name.
 func (f *Node) Container(idOrName string) (planner.Container, bool) {
 	f.mu.Lock()
