@@ -51,9 +51,12 @@ service "web" {
     mode      = "ingress"
   }
 %s
+  # The start period covers a slow container start on a loaded machine:
+  # failures in it do not count, the first success ends it.
   health {
-    http     = "/healthz"
-    interval = "200ms"
+    http         = "/healthz"
+    interval     = "200ms"
+    start_period = "10s"
   }
 
   update {
