@@ -174,8 +174,9 @@ func testHook(s Streams) func(string) {
 		}
 		mu.Lock()
 		count++
+		this := count // boundaries are reached concurrently
 		mu.Unlock()
-		if count == nth {
+		if this == nth {
 			fmt.Fprintf(s.Err, "berth: test hook: sending %v to myself at %s #%d\n", sig, p, nth)
 			if sig == syscall.SIGKILL {
 				syscall.Kill(os.Getpid(), sig)
