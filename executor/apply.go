@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -168,6 +169,25 @@ type applier struct {
 	routes *router // nil when the plan has no ingress node
 	// netsCreated are the networks this apply created, for the rollback.
 	netsCreated []netRef
+
+	// The stops of old containers that overlap the next batch (see
+	// runBatch): tails counts them; tailErr is the first that failed, and
+	// failing cancels the batches' context (cancelRun).
+	tailCtx   context.Context
+	tails     sync.WaitGroup
+	tailErr   error
+	cancelRun context.CancelCauseFunc
+	// stopping are the old containers whose stop is in flight, by node:
+	// a new container that publishes a host port one of them holds waits
+	// for its stop.
+	stopping map[string][]*stopping
+}
+
+// stopping is an old container being stopped after its batch passed its
+// health gate.
+type stopping struct {
+	ports []planner.HostPort
+	done  chan struct{}
 }
 
 // txStep is an action's progress, so that rollback undoes exactly what was
@@ -227,6 +247,14 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 	ap.s.ClearStaleMarkers(ctx, ap.live, ap.lock)
 	ap.routes = newRouter(ap)
 	defer ap.routes.close()
+	// The batches run under runCtx, which a failed stop of an earlier
+	// batch's old container (overlapping them) cancels; those stops run
+	// under ctx itself.
+	parent := ctx
+	ctx, ap.cancelRun = context.WithCancelCause(parent)
+	defer ap.cancelRun(nil)
+	ap.tailCtx = parent
+	ap.stopping = map[string][]*stopping{}
 	var failed error
 	var failedAction *planner.Action
 	if err := ap.createNetworks(ctx); err != nil {
@@ -270,6 +298,23 @@ func (s *Session) Apply(ctx context.Context, plan *planner.Plan, live *planner.L
 			}
 		}
 	}
+	// Every old container's stop has finished (or failed) before the
+	// commit, a pause or a rollback: the transaction's record is complete.
+	ap.tails.Wait()
+	if ap.tailErr != nil && (failed == nil || (parent.Err() == nil && errors.Is(failed, context.Canceled))) {
+		// A stop failed (and cancelled the batch that ran meanwhile): its
+		// error is the cause, not the cancellation it caused.
+		failed, failedAction = ap.tailErr, nil
+		var re *ReplicaError
+		if errors.As(failed, &re) {
+			failedAction = re.Action
+		}
+	}
+	if err := parent.Err(); err != nil && (failed == nil || (errors.Is(failed, context.Canceled) && !strings.HasPrefix(failed.Error(), "interrupted"))) {
+		// Ctrl-C while only stops ran, or cutting one short.
+		failed, failedAction = fmt.Errorf("interrupted: %w", err), nil
+	}
+	ctx = parent
 	if failed != nil {
 		if failedAction != nil && failedAction.Spec != nil && failedAction.Spec.Update.FailureAction == "pause" && ctx.Err() == nil {
 			ap.phase("paused")
@@ -500,7 +545,12 @@ func isNotFound(err error) bool {
 }
 
 // runBatch runs one batch: nodes in parallel (bounded), a node's actions
-// concurrently. The first failure cancels the rest of the batch.
+// concurrently. The first failure cancels the rest of the batch. It returns
+// once every new replica of the batch has passed its health gate (and
+// every other action is done): the stops of the old containers that
+// start-first replacements leave run on meanwhile, overlapping the next
+// batch (see finishLater); Apply waits for them before it commits, pauses
+// or rolls back, and a failed one fails the apply like any action.
 func (ap *applier) runBatch(ctx context.Context, batch []*planner.Action) error {
 	byNode := map[string][]*planner.Action{}
 	var names []string
@@ -552,86 +602,204 @@ func (ap *applier) track(st *txStep) {
 	ap.mu.Unlock()
 }
 
-func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error) {
+// runAction carries out one action. A start-first replacement returns once
+// its new replica is healthy (and routed): taking its old container out of
+// the proxies and stopping it goes on in the background (finishLater), and
+// the action is done when that is.
+func (ap *applier) runAction(ctx context.Context, a *planner.Action) error {
 	st := &txStep{a: a}
 	ap.track(st)
+	later, err := ap.doAction(ctx, st)
+	if err != nil {
+		ap.failed(st, err)
+		return err
+	}
+	if later {
+		ap.finishLater(st)
+		return nil
+	}
+	ap.finished(st)
+	return nil
+}
+
+// failed reports a failed action. The event names the replica: its
+// message is the cause.
+func (ap *applier) failed(st *txStep, err error) {
+	a := st.a
+	m := err.Error()
+	if re := (*ReplicaError)(nil); errors.As(err, &re) {
+		m = re.Cause()
+	}
+	ap.emit(Event{Type: EvActionFailed, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
+		Replica: a.Replica, Node: a.Node, Container: a.Container, Message: msg.OneLine(m)})
+}
+
+// finished records a completed action.
+func (ap *applier) finished(st *txStep) {
+	a := st.a
+	st.done = true
+	ap.mu.Lock()
+	ap.result.Done = append(ap.result.Done, *a)
+	ap.mu.Unlock()
+	ap.emit(Event{Type: EvActionDone, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
+		Replica: a.Replica, Node: a.Node, Container: a.Container, Message: a.Reason})
+	ap.hook("action")
+}
+
+// finishLater takes st's old container out of the proxies and stops it in
+// the background, while the next batch starts. Until it is stopped, a new
+// container on its node that publishes one of its host ports waits
+// (waitPortsFree). The stop runs under the apply's own context: a failure
+// elsewhere does not cut it short (the rollback, which waits for it,
+// starts the old container again).
+func (ap *applier) finishLater(st *txStep) {
+	sp := &stopping{done: make(chan struct{})}
+	if c, ok := ap.liveContainer(st.a.Old.Node, st.a.Old.ID); ok {
+		for _, b := range c.Ports {
+			sp.ports = append(sp.ports, b.Host())
+		}
+	}
+	node := st.a.Old.Node
+	ap.mu.Lock()
+	ap.stopping[node] = append(ap.stopping[node], sp)
+	ap.mu.Unlock()
+	ap.tails.Add(1)
+	go func() {
+		defer ap.tails.Done()
+		defer func() {
+			ap.mu.Lock()
+			ap.stopping[node] = slices.DeleteFunc(ap.stopping[node], func(x *stopping) bool { return x == sp })
+			ap.mu.Unlock()
+			close(sp.done)
+		}()
+		if err := ap.stopOld(ap.tailCtx, st); err != nil {
+			ap.failed(st, err)
+			ap.mu.Lock()
+			if ap.tailErr == nil {
+				ap.tailErr = err
+			}
+			ap.mu.Unlock()
+			ap.cancelRun(err)
+			return
+		}
+		ap.finished(st)
+	}()
+}
+
+// liveContainer is the container id on node in the live state.
+func (ap *applier) liveContainer(node, id string) (planner.Container, bool) {
+	if st := ap.live.Node(node); st != nil {
+		for _, c := range st.Containers {
+			if c.ID == id {
+				return c, true
+			}
+		}
+	}
+	return planner.Container{}, false
+}
+
+// waitPortsFree waits until no old container still being stopped on a's
+// node holds a host port that a's new container publishes.
+func (ap *applier) waitPortsFree(ctx context.Context, a *planner.Action) error {
+	for {
+		var wait chan struct{}
+		ap.mu.Lock()
+		for _, sp := range ap.stopping[a.Node] {
+			if portsOverlap(sp.ports, a.Ports) {
+				wait = sp.done
+				break
+			}
+		}
+		ap.mu.Unlock()
+		if wait == nil {
+			return nil
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func portsOverlap(held []planner.HostPort, want []planner.PortSpec) bool {
+	for _, h := range held {
+		for _, p := range want {
+			if h.Overlaps(p.Host()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wrapErr makes err a ReplicaError of st's action, with the new
+// container's last log lines when there is one.
+func (ap *applier) wrapErr(ctx context.Context, st *txStep, what string, e error) error {
+	if e == nil {
+		return nil
+	}
+	if what != "" {
+		e = fmt.Errorf("%s: %w", what, e)
+	}
+	re := &ReplicaError{Action: st.a, Err: e}
+	if st.newID != "" {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		logs, _ := st.node.Logs(lctx, st.newID, 20)
+		cancel()
+		if ap.opts.Redact != nil {
+			logs = ap.opts.Redact(logs)
+		}
+		re.Logs = logs
+	}
+	return re
+}
+
+// doAction carries out st's action up to where it may finish in the
+// background: later is true when its old container is still to be taken
+// out of the proxies and stopped (stopOld).
+func (ap *applier) doAction(ctx context.Context, st *txStep) (later bool, err error) {
+	a := st.a
 	n, err := ap.s.Node(a.Node)
 	if err != nil {
-		return &ReplicaError{Action: a, Err: err}
+		return false, &ReplicaError{Action: a, Err: err}
 	}
 	st.node, st.oldNode = n, n
 	if a.Old != nil && a.Old.Node != a.Node {
 		if st.oldNode, err = ap.s.Node(a.Old.Node); err != nil {
-			return &ReplicaError{Action: a, Err: err}
+			return false, &ReplicaError{Action: a, Err: err}
 		}
 	}
-	defer func() {
-		if err != nil {
-			// The event names the replica: its message is the cause.
-			m := err.Error()
-			if re := (*ReplicaError)(nil); errors.As(err, &re) {
-				m = re.Cause()
-			}
-			ap.emit(Event{Type: EvActionFailed, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
-				Replica: a.Replica, Node: a.Node, Container: a.Container, Message: msg.OneLine(m)})
-			return
-		}
-		st.done = true
-		ap.mu.Lock()
-		ap.result.Done = append(ap.result.Done, *a)
-		ap.mu.Unlock()
-		ap.emit(Event{Type: EvActionDone, Step: a.Step, Batch: a.Batch, Kind: string(a.Kind), Service: a.Service,
-			Replica: a.Replica, Node: a.Node, Container: a.Container, Message: a.Reason})
-		ap.hook("action")
-	}()
-	wrap := func(what string, e error) error {
-		if e == nil {
-			return nil
-		}
-		if what != "" {
-			e = fmt.Errorf("%s: %w", what, e)
-		}
-		re := &ReplicaError{Action: a, Err: e}
-		if st.newID != "" {
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			logs, _ := st.node.Logs(lctx, st.newID, 20)
-			cancel()
-			if ap.opts.Redact != nil {
-				logs = ap.opts.Redact(logs)
-			}
-			re.Logs = logs
-		}
-		return re
-	}
+	wrap := func(what string, e error) error { return ap.wrapErr(ctx, st, what, e) }
 
 	switch a.Kind {
 	case planner.Update:
 		prev, err := n.Inspect(ctx, a.Old.ID)
 		if err != nil {
-			return wrap("", err)
+			return false, wrap("", err)
 		}
 		st.prev = prev
 		// A repair of the networks alone changes no resources.
 		if prev.NanoCPUs != a.Spec.NanoCPUs || prev.MemoryBytes != a.Spec.MemoryBytes || prev.Restart != a.Spec.Restart || a.Network == nil {
 			ap.stepEvent(a, "update in place")
 			if err := n.UpdateContainer(ctx, a.Old.ID, a.Spec); err != nil {
-				return wrap("", err)
+				return false, wrap("", err)
 			}
 			st.updated = true
 		}
 		if a.Network != nil {
 			if err := ap.repairNetworks(ctx, st, n); err != nil {
-				return wrap("", err)
+				return false, wrap("", err)
 			}
 		}
-		return nil
+		return false, nil
 	case planner.Delete:
-		return wrap("", ap.setAside(ctx, st, true))
+		return false, wrap("", ap.setAside(ctx, st, true))
 	case planner.Create, planner.Replace:
 		if a.Kind == planner.Replace {
 			stopFirst := a.Order == planner.StopFirst
 			if err := ap.setAside(ctx, st, stopFirst); err != nil {
-				return wrap(oldContainer(a, "set the old container %s aside"), err)
+				return false, wrap(oldContainer(a, "set the old container %s aside"), err)
 			}
 		}
 		spec := *a.Spec
@@ -646,49 +814,59 @@ func (ap *applier) runAction(ctx context.Context, a *planner.Action) (err error)
 				// Create named volumes with the project's label (the
 				// engine would create them bare); an existing one is kept.
 				if _, err := n.CreateVolume(ctx, v.Source, map[string]string{planner.LabelProject: ap.s.project, planner.LabelKind: "data"}); err != nil {
-					return wrap("", err)
+					return false, wrap("", err)
 				}
 			}
+		}
+		// An old container of an earlier batch may still be stopping
+		// and hold a host port this one publishes.
+		if err := ap.waitPortsFree(ctx, a); err != nil {
+			return false, wrap("", err)
 		}
 		ap.stepEvent(a, "create")
 		id, err := n.CreateContainer(ctx, a.Container, &spec)
 		if err != nil {
-			return wrap("", err)
+			return false, wrap("", err)
 		}
 		st.newID = id
 		ap.hook("created")
 		ap.stepEvent(a, "start")
 		if err := n.StartContainer(ctx, id); err != nil {
-			return wrap("", err)
+			return false, wrap("", err)
 		}
 		ap.hook("started")
 		ap.stepEvent(a, "wait until healthy")
 		if err := waitHealthy(ctx, n, id, &spec, ap.opts.Poll, true); err != nil {
-			return wrap("health", err)
+			return false, wrap("health", err)
 		}
 		ap.hook("healthy")
 		if len(a.Upstreams) > 0 && ap.routes != nil {
 			ap.stepEvent(a, "add to the ingress proxies")
 			st.routed = true
 			if err := ap.routes.add(ctx, a.Upstreams); err != nil {
-				return wrap("ingress", err)
+				return false, wrap("ingress", err)
 			}
 			ap.hook("routed")
 		}
-		if a.Kind == planner.Replace && st.oldRunning && !st.stopped {
-			if err := ap.unroute(ctx, st); err != nil {
-				return wrap("ingress", err)
-			}
-			ap.stepEvent(a, "stop the old container")
-			if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
-				return wrap(oldContainer(a, "old container %s"), err)
-			}
-			st.stopped = true
-			ap.hook("stopped")
-		}
-		return nil
+		return a.Kind == planner.Replace && st.oldRunning && !st.stopped, nil
 	}
-	return wrap("unknown action", fmt.Errorf("%q", a.Kind))
+	return false, wrap("unknown action", fmt.Errorf("%q", a.Kind))
+}
+
+// stopOld takes the old container of a start-first replacement, whose new
+// replica is healthy, out of the proxies and stops it.
+func (ap *applier) stopOld(ctx context.Context, st *txStep) error {
+	a := st.a
+	if err := ap.unroute(ctx, st); err != nil {
+		return ap.wrapErr(ctx, st, "ingress", err)
+	}
+	ap.stepEvent(a, "stop the old container")
+	if err := st.oldNode.StopContainer(ctx, a.Old.ID, graceOf(a)); err != nil {
+		return ap.wrapErr(ctx, st, oldContainer(a, "old container %s"), err)
+	}
+	st.stopped = true
+	ap.hook("stopped")
+	return nil
 }
 
 // oldContainer is format with the name of a's old container, and its node

@@ -13,7 +13,7 @@ import (
 )
 
 // Gather reads the live state of every node, all nodes in parallel (at most
-// Options.Parallelism at once) and, per node, its engine facts, containers,
+// Options.ReadParallelism at once) and, per node, its engine facts, containers,
 // images, host ports, this project's volumes and networks in parallel too.
 //
 // Every node appears in the result: reachable with its state, or
@@ -24,7 +24,7 @@ func (s *Session) Gather(ctx context.Context) *planner.Live {
 	live := &planner.Live{Nodes: map[string]*planner.NodeState{}}
 	var mu sync.Mutex
 	g := errgroup.Group{}
-	g.SetLimit(s.opts.Parallelism)
+	g.SetLimit(s.opts.ReadParallelism)
 	for _, name := range s.names {
 		g.Go(func() error {
 			st := s.gatherNode(ctx, name)

@@ -60,6 +60,7 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 	var healthySince time.Time
 	restarts := -1
 	var lastErr error
+	backoff := firstPoll
 	for {
 		c, err := n.Inspect(ctx, id)
 		if err != nil {
@@ -114,9 +115,31 @@ func waitHealthy(ctx context.Context, n Node, id string, spec *planner.Container
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(poll):
+		case <-time.After(nextPoll(poll, &backoff, healthySince, mon, time.Now())):
 		}
 	}
+}
+
+// firstPoll is the first wait between probes of a replica that has not
+// been healthy yet; it doubles up to the poll interval. A server
+// usually listens within milliseconds of its container running: the first
+// success is seen then, not a whole poll interval later.
+const firstPoll = 10 * time.Millisecond
+
+// nextPoll is the wait before the next inspection and probe: backoff
+// (doubled for the time after) until the replica is first healthy; then
+// the poll interval, cut short so that the monitor period's last check
+// falls when it ends.
+func nextPoll(poll time.Duration, backoff *time.Duration, healthySince time.Time, mon time.Duration, now time.Time) time.Duration {
+	if healthySince.IsZero() {
+		d := min(*backoff, poll)
+		*backoff = min(2**backoff, poll)
+		return d
+	}
+	if left := mon - now.Sub(healthySince); left > 0 && left < poll {
+		return left
+	}
+	return poll
 }
 
 func describe(err error, c planner.Container) error {

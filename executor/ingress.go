@@ -177,10 +177,15 @@ func (r *router) pushLocked(ctx context.Context) error {
 	g := errgroup.Group{}
 	var mu sync.Mutex
 	var errs []error
+	// Which proxies to push to is decided before any push: the pushes
+	// write r.last.
+	var nodes []planner.IngressNode
 	for _, n := range r.ip.Nodes {
-		if last, ok := r.last[n.Node]; ok && planner.SameRoutes(last, t) {
-			continue
+		if last, ok := r.last[n.Node]; !ok || !planner.SameRoutes(last, t) {
+			nodes = append(nodes, n)
 		}
+	}
+	for _, n := range nodes {
 		c, err := r.client(n.Node)
 		if err != nil {
 			errs = append(errs, err)

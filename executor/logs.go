@@ -76,7 +76,7 @@ func (s *Session) listProject(ctx context.Context) *planner.Live {
 	live := &planner.Live{Nodes: map[string]*planner.NodeState{}}
 	var mu sync.Mutex
 	g := errgroup.Group{}
-	g.SetLimit(s.opts.Parallelism)
+	g.SetLimit(s.opts.ReadParallelism)
 	for _, name := range s.names {
 		g.Go(func() error {
 			st := &planner.NodeState{Name: name}

@@ -51,7 +51,8 @@ const (
 type Request struct {
 	Op Op
 	// Session says how the nodes are reached (Parallelism also bounds the
-	// apply); its Environ also names the lock's holder (USER).
+	// apply, ReadParallelism the connecting and gathering); its Environ
+	// also names the lock's holder (USER).
 	Session Options
 	// Open opens the session; nil means Open. Tests open fake nodes.
 	Open func(ctx context.Context, cfg *config.Config, opts Options) *Session
@@ -446,7 +447,7 @@ func (op *operation) gather(ctx context.Context) (planner.Options, error) {
 	opts.BuildImages, opts.LocalImages, opts.LocalEngineID = r.f.BuildImages, r.f.LocalImages, r.f.LocalEngineID
 	// The layers of the nodes an image may be sent to, so that the plan
 	// says what travels (only nodes that lack an image cost a call).
-	images.NodeLayers(ctx, op.cfg, r.f, op.out.Live, func(name string) (images.Node, error) { return op.sess.Node(name) }, op.sess.opts.Parallelism)
+	images.NodeLayers(ctx, op.cfg, r.f, op.out.Live, func(name string) (images.Node, error) { return op.sess.Node(name) }, op.sess.opts.ReadParallelism)
 	return opts, nil
 }
 

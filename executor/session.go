@@ -24,11 +24,17 @@ import (
 // Defaults for Options; see there. The SSH ones are transport's and the
 // request timeout the engine's, named here so that flags can show them.
 const (
-	DefaultParallelism    = 10
-	DefaultRequestTimeout = engine.DefaultRequestTimeout
-	DefaultConnectTimeout = transport.DefaultConnectTimeout
-	DefaultKeepAlive      = transport.DefaultKeepAlive
-	DefaultKeepAliveMax   = transport.DefaultKeepAliveMax
+	DefaultParallelism = 10
+	// DefaultReadParallelism bounds the read-only work (connecting to the
+	// nodes, gathering them, listing their containers): wider than the
+	// apply's, since a read changes nothing, and still bounded so that a
+	// plan over thousands of nodes does not open thousands of
+	// connections at once.
+	DefaultReadParallelism = 32
+	DefaultRequestTimeout  = engine.DefaultRequestTimeout
+	DefaultConnectTimeout  = transport.DefaultConnectTimeout
+	DefaultKeepAlive       = transport.DefaultKeepAlive
+	DefaultKeepAliveMax    = transport.DefaultKeepAliveMax
 )
 
 // ErrNotFound is wrapped by a Node's error when the container or volume a
@@ -39,9 +45,13 @@ var ErrNotFound = engine.ErrNotFound
 // Options tune how a Session reaches the nodes. The zero value means the
 // defaults.
 type Options struct {
-	// Parallelism bounds how many nodes are connected to and gathered at
-	// once (-parallelism). Default 10.
+	// Parallelism bounds how many nodes an apply (or destroy) changes at
+	// once, and its image transfers (-parallelism). Default 10.
 	Parallelism int
+	// ReadParallelism bounds how many nodes are connected to, gathered
+	// and listed at once, by every command. Default: Parallelism when
+	// that is set, otherwise DefaultReadParallelism.
+	ReadParallelism int
 	// RequestTimeout bounds every Docker API request (a stop gets the grace
 	// on top; image load and pull are bounded only by their context).
 	// Default 20 s.
@@ -53,6 +63,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.ReadParallelism <= 0 {
+		o.ReadParallelism = DefaultReadParallelism
+		if o.Parallelism > 0 {
+			o.ReadParallelism = o.Parallelism
+		}
+	}
 	if o.Parallelism <= 0 {
 		o.Parallelism = DefaultParallelism
 	}
@@ -105,7 +121,7 @@ type Session struct {
 }
 
 // Open connects to every node of cfg in parallel (at most
-// opts.Parallelism at once). It does not fail: a node that cannot be
+// opts.ReadParallelism at once). It does not fail: a node that cannot be
 // reached is recorded with its error (see Node and Gather).
 func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 	opts = opts.withDefaults()
@@ -133,7 +149,7 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) *Session {
 	endResolver()
 	var mu sync.Mutex
 	g := errgroup.Group{}
-	g.SetLimit(opts.Parallelism)
+	g.SetLimit(opts.ReadParallelism)
 	for _, n := range cfg.Nodes {
 		g.Go(func() error {
 			end := trace.Spanf("open %s", n.Name)

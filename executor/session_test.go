@@ -42,3 +42,22 @@ func TestSessionHostKeyMismatches(t *testing.T) {
 		t.Fatalf("mismatches %v, want %v", got, want)
 	}
 }
+
+// Reads go wider than changes by default; a Parallelism set by the caller
+// (an explicit -parallelism) bounds both.
+func TestOptionsReadParallelism(t *testing.T) {
+	for _, tt := range []struct {
+		in           Options
+		par, readPar int
+	}{
+		{Options{}, DefaultParallelism, DefaultReadParallelism},
+		{Options{Parallelism: 5}, 5, 5},
+		{Options{Parallelism: 100}, 100, 100},
+		{Options{ReadParallelism: 50}, DefaultParallelism, 50},
+	} {
+		o := tt.in.withDefaults()
+		if o.Parallelism != tt.par || o.ReadParallelism != tt.readPar {
+			t.Errorf("%+v: parallelism %d, read %d; want %d and %d", tt.in, o.Parallelism, o.ReadParallelism, tt.par, tt.readPar)
+		}
+	}
+}

@@ -120,6 +120,8 @@ func (d *serviceDesired) replicaSpec(project, node string, replica int) *Contain
 	s.Labels[LabelNode] = node
 	s.Labels[LabelHash] = d.hash
 	s.Labels[LabelSpec] = d.specJSON
-	s.Aliases = Aliases(d.svc.Name, replica)
+	// Aliases(service, replica), the second one cut from the name
+	// (PROJECT-SERVICE-N) instead of built again.
+	s.Aliases = []string{d.svc.Name, s.Name[len(project)+1:]}
 	return &s
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -56,20 +57,17 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 	own := map[string]bool{}
 	for _, c := range st.Containers {
 		own[c.ID] = true
-		items = append(items, fmt.Sprintf("container %s %s %s hash=%s", c.Name, ShortID(c.ID), c.State, c.Labels[LabelHash]))
+		// Concatenations, not fmt: these run for every replica.
+		items = append(items, "container "+c.Name+" "+ShortID(c.ID)+" "+c.State+" hash="+c.Labels[LabelHash])
 		if c.Networks != nil {
-			var ns []string
-			for _, a := range c.Networks {
-				ns = append(ns, a.Name+"("+strings.Join(a.Aliases, ",")+")")
-			}
-			items = append(items, fmt.Sprintf("container %s %s networks %s", c.Name, ShortID(c.ID), strings.Join(ns, " ")))
+			items = append(items, networksItem(c))
 		}
 	}
 	// The project network: whether it exists decides its creation, and
 	// containers outside the project attached to it keep it from being
 	// removed.
 	for _, nw := range st.Networks {
-		items = append(items, fmt.Sprintf("network %s %s project=%q", nw.Name, ShortID(nw.ID), nw.Labels[LabelProject]))
+		items = append(items, "network "+nw.Name+" "+ShortID(nw.ID)+" project="+strconv.Quote(nw.Labels[LabelProject]))
 		for _, id := range nw.Containers {
 			if !own[id] {
 				items = append(items, fmt.Sprintf("network %s: container %s attached", nw.Name, ShortID(id)))
@@ -88,12 +86,12 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 			items = append(items, fmt.Sprintf("foreign container %s %s ports %s", c.Name, ShortID(c.ID), strings.Join(ps, ",")))
 		}
 	}
-	seen := map[string]bool{}
+	seen := map[portKey]bool{}
 	for _, hp := range st.HostPorts {
-		k := "port " + hp.Key()
+		k := keyOf(hp)
 		if relevant(hp) && !seen[k] {
 			seen[k] = true
-			items = append(items, k+" in use")
+			items = append(items, "port "+hp.Key()+" in use")
 		}
 	}
 	// The services' named volumes: placement keeps a replica without a
@@ -113,7 +111,7 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 	for _, img := range st.Images {
 		for _, t := range img.Tags {
 			if images[NormalizeRef(t)] {
-				items = append(items, fmt.Sprintf("image %s %s", NormalizeRef(t), ShortID(img.ID)))
+				items = append(items, "image "+NormalizeRef(t)+" "+ShortID(img.ID))
 			}
 		}
 	}
@@ -131,16 +129,52 @@ func fingerprintItems(st *NodeState, project string, relevant func(HostPort) boo
 	return items
 }
 
+// networksItem is "container NAME ID networks NET(ALIAS,...) ...".
+func networksItem(c Container) string {
+	var b strings.Builder
+	n := len("container  networks") + len(c.Name) + 12
+	for _, a := range c.Networks {
+		n += len(a.Name) + 3
+		for _, al := range a.Aliases {
+			n += len(al) + 1
+		}
+	}
+	b.Grow(n)
+	b.WriteString("container ")
+	b.WriteString(c.Name)
+	b.WriteByte(' ')
+	b.WriteString(ShortID(c.ID))
+	b.WriteString(" networks ")
+	for i, a := range c.Networks {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.Name)
+		b.WriteByte('(')
+		for j, al := range a.Aliases {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(al)
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
 func fingerprint(s NodeSnapshot) string {
 	h := sha256.New()
 	if !s.Reachable {
-		fmt.Fprintf(h, "unreachable\n")
+		h.Write([]byte("unreachable\n"))
 	}
+	// One buffer for every item: h.Write([]byte(item)) would copy each.
+	var buf []byte
 	for _, it := range s.Items {
-		h.Write([]byte(it))
-		h.Write([]byte{'\n'})
+		buf = append(append(buf[:0], it...), '\n')
+		h.Write(buf)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:8])
 }
 
 // StaleError says how the live state differs from what a saved plan saw.

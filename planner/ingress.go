@@ -283,7 +283,7 @@ func (p *planState) planIngress() hcl.Diagnostics {
 						r = p.cfg.Project.DeclRange
 					}
 					d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Ingress port %d is taken on node %s", port, n.name()),
-						Detail: fmt.Sprintf("The ingress proxy serves port %d on every ingress node, but on %s it is held by %s. Free it, or leave %s out of the ingress nodes (ingress { nodes = ... }).", port, n.name(), h.Holder, n.name())}
+						Detail: fmt.Sprintf("The ingress proxy serves port %d on every ingress node, but on %s it is held by %s. Free it, or leave %s out of the ingress nodes (ingress { nodes = ... }).", port, n.name(), h.Who(), n.name())}
 					if r != (hcl.Range{}) {
 						d.Subject = &r
 					}

@@ -181,6 +181,19 @@ func ContainerName(project, service string, replica int) string {
 	return project + "-" + service + "-" + strconv.Itoa(replica)
 }
 
+// containerNameAs is ContainerName, returning have itself (no new string)
+// when it is that name already: a no-op plan names every replica it keeps.
+func containerNameAs(have, project, service string, replica int) string {
+	var num [20]byte
+	n := strconv.AppendInt(num[:0], int64(replica), 10)
+	if len(have) == len(project)+len(service)+2+len(n) && have[len(project)] == '-' &&
+		have[len(project)+1+len(service)] == '-' && have[:len(project)] == project &&
+		have[len(project)+1:len(project)+1+len(service)] == service && have[len(have)-len(n):] == string(n) {
+		return have
+	}
+	return ContainerName(project, service, replica)
+}
+
 // diffFields compares two SpecFields and returns the changed fields, sorted
 // by field name. Sensitive values are masked.
 func diffFields(old, new *SpecFields) []FieldChange {

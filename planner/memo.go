@@ -1,8 +1,6 @@
 package planner
 
 import (
-	"strings"
-
 	"github.com/berth-dev/berth/config"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -21,6 +19,7 @@ type exprMemo struct {
 	labelKeys []string
 	whole     bool
 	cache     map[string]memoResult
+	buf       []byte
 }
 
 type memoResult struct {
@@ -77,44 +76,44 @@ func traverserName(t hcl.Traverser) (string, bool) {
 	return "", false
 }
 
-// key is the node's signature for this expression.
-func (m *exprMemo) key(n *nodeView) string {
+// key appends the node's signature for this expression to b.
+func (m *exprMemo) key(b []byte, n *nodeView) []byte {
 	if m.whole {
-		return "\x00" + n.name()
+		return append(append(b, 0), n.name()...)
 	}
-	var b strings.Builder
 	for _, a := range m.attrs {
-		b.WriteString(a)
-		b.WriteByte('=')
+		b = append(append(b, a...), '=')
 		switch a {
 		case "name":
-			b.WriteString(n.name())
+			b = append(b, n.name()...)
 		case "address":
-			b.WriteString(n.cfg.Address)
+			b = append(b, n.cfg.Address...)
 		default:
 			v := n.value.GetAttr(a)
-			b.WriteString(v.GoString())
+			b = append(b, v.GoString()...)
 		}
-		b.WriteByte(0)
+		b = append(b, 0)
 	}
 	for _, k := range m.labelKeys {
 		v, ok := n.cfg.Labels[k]
-		b.WriteString("l:" + k)
+		b = append(append(b, "l:"...), k...)
 		if ok {
-			b.WriteByte('=')
-			b.WriteString(v)
+			b = append(append(b, '='), v...)
 		}
-		b.WriteByte(0)
+		b = append(b, 0)
 	}
-	return b.String()
+	return b
 }
 
+// value is the expression's value on n. The signature is built in a
+// buffer of the memo's, and a string of it made only for a new entry:
+// the planner is single-threaded.
 func (m *exprMemo) value(n *nodeView) (cty.Value, hcl.Diagnostics) {
-	k := m.key(n)
-	if r, ok := m.cache[k]; ok {
+	m.buf = m.key(m.buf[:0], n)
+	if r, ok := m.cache[string(m.buf)]; ok {
 		return r.val, r.diags
 	}
 	v, d := m.expr.Value(config.PlacementContext(n.value))
-	m.cache[k] = memoResult{v, d}
+	m.cache[string(m.buf)] = memoResult{v, d}
 	return v, d
 }

@@ -115,3 +115,16 @@ func TestSharedEngine(t *testing.T) {
 		t.Fatalf("node3 unreachable: %v", diags)
 	}
 }
+
+// containerNameAs is ContainerName, whatever name it is handed.
+func TestContainerNameAs(t *testing.T) {
+	for _, have := range []string{"", "demo-web-1", "demo-web-12", "demo-web-2", "demo-webx1", "demo-we-b-1", "demox-web-1", "demo-web-1x", "demo_web_1"} {
+		for _, r := range []int{1, 2, 12, 100} {
+			want := ContainerName("demo", "web", r)
+			got := containerNameAs(have, "demo", "web", r)
+			if got != want {
+				t.Errorf("containerNameAs(%q, demo, web, %d) = %q, want %q", have, r, got, want)
+			}
+		}
+	}
+}

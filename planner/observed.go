@@ -65,12 +65,23 @@ func (c *Container) Running() bool {
 // PortHold is a host port held on a node, and by whom.
 type PortHold struct {
 	HostPort
-	// Holder names it for people: `service "web" replica 1`, `container
-	// x (not managed by berth)`, "a host process".
+	// Holder names it for people when Service does not: `container x (not
+	// managed by berth)`, "a host process", "the ingress proxy". Who
+	// names any holder.
 	Holder string
 	// Service is this project's service holding it, "" for a foreign
-	// container or a host process.
+	// container or a host process; Replica is the replica's index.
 	Service string
+	Replica int
+}
+
+// Who names the holder for people: Holder, or `service "web" replica 1`.
+// (A replica's name is built only when a message needs it.)
+func (h PortHold) Who() string {
+	if h.Holder == "" && h.Service != "" {
+		return replicaHolder(h.Service, h.Replica)
+	}
+	return h.Holder
 }
 
 // LockLabels is a project lock volume as its labels record it. Since is the
@@ -259,10 +270,10 @@ func (o *Observed) indexContainers(node string, st *NodeState) {
 // which are stopped).
 func (o *Observed) indexHolds(node string, st *NodeState) {
 	var holds []PortHold
-	bound := map[string]bool{}
+	bound := map[portKey]bool{}
 	for i := range st.Containers {
 		for _, b := range st.Containers[i].Ports {
-			bound[b.Host().Key()] = true
+			bound[keyOf(b.Host())] = true
 		}
 	}
 	for i := range st.Foreign {
@@ -274,7 +285,7 @@ func (o *Observed) indexHolds(node string, st *NodeState) {
 			who += " (not managed by berth)"
 		}
 		for _, b := range c.Ports {
-			bound[b.Host().Key()] = true
+			bound[keyOf(b.Host())] = true
 			holds = append(holds, PortHold{HostPort: b.Host(), Holder: who})
 		}
 	}
@@ -282,14 +293,14 @@ func (o *Observed) indexHolds(node string, st *NodeState) {
 	if st.Ingress != nil {
 		for _, r := range st.Ingress.Routes {
 			hp := HostPort{Protocol: "tcp", Port: r.Port}
-			if !bound[hp.Key()] {
-				bound[hp.Key()] = true
+			if !bound[keyOf(hp)] {
+				bound[keyOf(hp)] = true
 				holds = append(holds, PortHold{HostPort: hp, Holder: "the ingress proxy", Service: IngressEdgeService})
 			}
 		}
 	}
 	for _, hp := range st.HostPorts {
-		if !bound[hp.Key()] {
+		if !bound[keyOf(hp)] {
 			holds = append(holds, PortHold{HostPort: hp, Holder: "a host process"})
 		}
 	}
@@ -304,7 +315,7 @@ func (o *Observed) indexHolds(node string, st *NodeState) {
 			r = 0
 		}
 		for _, b := range c.Ports {
-			holds = append(holds, PortHold{HostPort: b.Host(), Holder: replicaHolder(svc, r), Service: svc})
+			holds = append(holds, PortHold{HostPort: b.Host(), Service: svc, Replica: r})
 		}
 	}
 	o.holds[node] = holds

@@ -54,7 +54,7 @@ func TestObserve(t *testing.T) {
 	}
 	var holds []string
 	for _, h := range o.Holds("b") {
-		holds = append(holds, h.String()+" "+h.Holder)
+		holds = append(holds, h.String()+" "+h.Who())
 	}
 	want := []string{"443/tcp container nginx (not managed by berth)", "22/tcp a host process", `8080/tcp service "web" replica 1`}
 	if !slices.Equal(holds, want) {

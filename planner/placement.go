@@ -355,7 +355,7 @@ func (pl *placement) fit(n *nodeView) (reason, kind string) {
 		}
 		for _, h := range n.ports {
 			if h.Overlaps(pt.Host()) {
-				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.Holder), "port[" + strconv.Itoa(i) + "]"
+				return fmt.Sprintf("port %s is held by %s", pt.Host(), h.Who()), "port[" + strconv.Itoa(i) + "]"
 			}
 		}
 	}
@@ -397,7 +397,7 @@ func (pl *placement) claim(n *nodeView, replica int) {
 	n.usedCPUs += pl.d.template.NanoCPUs
 	n.usedMem += pl.d.template.MemoryBytes
 	for _, pt := range pl.d.hostPorts() {
-		n.ports = append(n.ports, PortHold{HostPort: pt.Host(), Holder: replicaHolder(pl.svc.Name, replica), Service: pl.svc.Name})
+		n.ports = append(n.ports, PortHold{HostPort: pt.Host(), Service: pl.svc.Name, Replica: replica})
 	}
 	if g := pl.nodeGroup[n]; g != nil {
 		g.count++

@@ -106,12 +106,12 @@ func dedupJoin(errs []error) error {
 // Refingerprint computes node snapshots of live the way p's were computed
 // (same nodes, same relevant ports and images), for the stale check.
 func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
-	ports := map[string]bool{}
+	ports := map[portKey]bool{}
 	images := map[string]bool{}
 	volumes := map[string]bool{}
 	for _, sp := range p.Services {
 		for _, pt := range sp.Ports {
-			ports[pt.Host().Key()] = true
+			ports[keyOf(pt.Host())] = true
 		}
 		images[NormalizeRef(sp.Image)] = true
 		for _, v := range sp.Volumes {
@@ -125,10 +125,10 @@ func (p *Plan) Refingerprint(live *Live) []NodeSnapshot {
 	// ingress replica (its backend moves).
 	for _, a := range p.Actions {
 		for _, pt := range a.Ports {
-			ports[pt.Host().Key()] = true
+			ports[keyOf(pt.Host())] = true
 		}
 	}
-	relevant := func(h HostPort) bool { return ports[h.Key()] }
+	relevant := func(h HostPort) bool { return ports[keyOf(h)] }
 	out := make([]NodeSnapshot, 0, len(p.Nodes))
 	for _, n := range p.Nodes {
 		st := live.Node(n.Name)

@@ -472,22 +472,27 @@ func (p *planState) finish() {
 // and each node's fingerprint.
 func planID(pl *Plan) string {
 	h := sha256.New()
+	// One buffer for every line: h.Write([]byte(s)) would copy each part.
+	var buf []byte
 	w := func(parts ...string) {
+		buf = buf[:0]
 		for _, s := range parts {
-			h.Write([]byte(s))
-			h.Write([]byte{0})
+			buf = append(append(buf, s...), 0)
 		}
-		h.Write([]byte{'\n'})
+		h.Write(append(buf, '\n'))
 	}
 	w(pl.FormatVersion, pl.Project)
+	var sb []byte
 	act := func(a *Action) {
 		old, spec := "", ""
 		if a.Old != nil {
 			old = a.Old.ID
 		}
 		if a.Spec != nil {
-			spec = a.Spec.Labels[LabelHash] + "/" + strconv.FormatInt(a.Spec.NanoCPUs, 10) + "/" +
-				strconv.FormatInt(a.Spec.MemoryBytes, 10) + "/" + a.Spec.Restart + "/" + a.Spec.Labels[LabelReplicas]
+			sb = append(strconv.AppendInt(append(append(sb[:0], a.Spec.Labels[LabelHash]...), '/'), a.Spec.NanoCPUs, 10), '/')
+			sb = append(strconv.AppendInt(sb, a.Spec.MemoryBytes, 10), '/')
+			sb = append(append(append(sb, a.Spec.Restart...), '/'), a.Spec.Labels[LabelReplicas]...)
+			spec = string(sb)
 		}
 		w(string(a.Kind), a.Order, a.Service, strconv.Itoa(a.Replica), a.Node, a.Container, old, spec, strconv.Itoa(a.Batch))
 		if r := a.Network; r != nil {

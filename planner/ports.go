@@ -10,16 +10,16 @@ import (
 // any service.
 func (p *planState) assignPorts(order []*config.Service) {
 	p.desired = map[string]*serviceDesired{}
-	taken := map[string]bool{}
+	taken := map[portKey]bool{}
 	for _, n := range p.nodes {
 		for _, h := range n.ports {
-			taken[h.Key()] = true
+			taken[keyOf(h.HostPort)] = true
 		}
 	}
 	for _, s := range p.cfg.Services {
 		for _, pt := range s.Ports {
 			if pt.Published != 0 {
-				taken[HostPort{Protocol: pt.Protocol, Port: pt.Published}.Key()] = true
+				taken[portKey{pt.Protocol, pt.Published}] = true
 			}
 		}
 	}
@@ -35,7 +35,7 @@ func (p *planState) assignPorts(order []*config.Service) {
 				ports[i].Assigned = true
 				if kept := p.keptPort(s.Name, pt); kept != 0 {
 					ports[i].Published = kept
-					taken[ports[i].Host().Key()] = true
+					taken[keyOf(ports[i].Host())] = true
 				}
 			}
 		}
@@ -47,9 +47,9 @@ func (p *planState) assignPorts(order []*config.Service) {
 			if ports[i].Assigned && ports[i].Published == 0 {
 				for c := config.AutoPortMin; c <= config.AutoPortMax; c++ {
 					h := HostPort{Protocol: ports[i].Protocol, Port: c}
-					if !taken[h.Key()] {
+					if !taken[keyOf(h)] {
 						ports[i].Published = c
-						taken[h.Key()] = true
+						taken[keyOf(h)] = true
 						break
 					}
 				}
@@ -82,3 +82,12 @@ func (p *planState) keptPort(service string, pt config.Port) int {
 	}
 	return best
 }
+
+// portKey is HostPort.Key as a map key that costs no string: protocol and
+// port, regardless of the address.
+type portKey struct {
+	proto string
+	port  int
+}
+
+func keyOf(h HostPort) portKey { return portKey{h.Protocol, h.Port} }

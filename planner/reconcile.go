@@ -71,6 +71,8 @@ type reconcile struct {
 	// containers: a missing replica below it was removed outside berth.
 	recorded                  int
 	deletes, creates, changes []Action
+	// replicas is the service's replica count as its label records it.
+	replicas string
 }
 
 // recordedReplicas is the highest replica count recorded on the service's
@@ -106,7 +108,10 @@ func (rc *reconcile) replica(i int) {
 // ones. Its upstreams go into the final route table.
 func (rc *reconcile) spec(i int, n *nodeView, keep *Container) *ContainerSpec {
 	spec := rc.d.replicaSpec(rc.p.project, n.name(), i)
-	spec.Labels[LabelReplicas] = strconv.Itoa(rc.svc.Replicas)
+	if rc.replicas == "" {
+		rc.replicas = strconv.Itoa(rc.svc.Replicas)
+	}
+	spec.Labels[LabelReplicas] = rc.replicas
 	if rv := rc.p.rollbackRevision(rc.svc.Name); rv != nil {
 		spec.Labels[LabelRollbackTo] = rc.p.opts.Rollback.ApplyID
 	}
@@ -120,7 +125,7 @@ func (rc *reconcile) keep(i int, n *nodeView, oc *ownContainer) {
 	rc.used[oc.c] = true
 	// Compare against the template first; a replica that needs nothing
 	// (the common case) costs no spec of its own.
-	a, ok := rc.p.diffReplica(rc.d, oc, &rc.d.template, ContainerName(rc.p.project, rc.svc.Name, i), n)
+	a, ok := rc.p.diffReplica(rc.d, oc, &rc.d.template, containerNameAs(oc.c.Name, rc.p.project, rc.svc.Name, i), n)
 	if !ok {
 		rc.p.plan.unchanged(rc.svc.Name)
 		rc.p.keptUpstreams(rc.d, oc.c, n)

@@ -31,7 +31,8 @@ type connFlags struct {
 
 func addConnFlags(fs *flag.FlagSet) *connFlags {
 	return &connFlags{
-		parallelism:   fs.Int("parallelism", executor.DefaultParallelism, "Work on at most N nodes at once."),
+		parallelism: fs.Int("parallelism", 0, fmt.Sprintf("Work on at most N nodes at once (default: %d when connecting to and reading the nodes, %d when changing them).",
+			executor.DefaultReadParallelism, executor.DefaultParallelism)),
 		trustNewHosts: fs.Bool("trust-new-hosts", false, "Accept and record the host key of a node not yet in known_hosts (never a changed key)."),
 		noColor:       fs.Bool("no-color", false, "Do not colour the output (also: NO_COLOR)."),
 		vars:          addVarFlags(fs),
@@ -174,8 +175,9 @@ func testHook(s Streams) func(string) {
 		}
 		mu.Lock()
 		count++
+		this := count // boundaries are reached concurrently
 		mu.Unlock()
-		if count == nth {
+		if this == nth {
 			fmt.Fprintf(s.Err, "berth: test hook: sending %v to myself at %s #%d\n", sig, p, nth)
 			if sig == syscall.SIGKILL {
 				syscall.Kill(os.Getpid(), sig)

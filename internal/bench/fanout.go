@@ -38,7 +38,7 @@ func (b *bench) fanout() error {
 	sec.note("the nodes past the first three are extra sshd processes in node1..3's namespaces on ports %d.. (round-robin), sharing those nodes' engines: N nodes here are N SSH connections and N gathers, but only 3 engines and 2 CPUs, so the curve shows berth's fan-out cost, not N machines'", fanoutPortBase)
 	sec.note("the project has no services (the gather is the same: engine info, containers, images, host ports, volumes per node)")
 	if b.opts.fanoutPeers {
-		sec.note("peer: OpenSSH 'ssh -i KEY ... NODE true' to every endpoint, a fresh connection each, at most 10 at once (berth's default -parallelism)")
+		sec.note("peer: OpenSSH 'ssh -i KEY ... NODE true' to every endpoint, a fresh connection each, at most 10 at once (berth's default -parallelism for changes; its reads go 32 wide)")
 	} else {
 		sec.note("-fanout-peers adds OpenSSH 'ssh true' to every endpoint (10 at once) and berth plan -parallelism N at each point (left out by default for time)")
 	}
@@ -82,7 +82,7 @@ func (b *bench) fanout() error {
 		}
 		points = append(points, point{n, dir})
 		lbl := fmt.Sprintf("berth plan, %d nodes", n)
-		sec.series(fmt.Sprintf("fanout/berth/%d", n), lbl+" (-parallelism 10, the default)", "berth", "s", "")
+		sec.series(fmt.Sprintf("fanout/berth/%d", n), lbl+" (default parallelism: 32 nodes read at once)", "berth", "s", "")
 		if b.opts.fanoutPeers {
 			if n > 10 {
 				sec.series(fmt.Sprintf("fanout/berth-par/%d", n), fmt.Sprintf("%s -parallelism %d", lbl, n), "berth", "s", "")
@@ -93,17 +93,20 @@ func (b *bench) fanout() error {
 	for round := 0; round <= b.opts.rounds && b.ctx.Err() == nil; round++ {
 		warm := round == 0
 		for _, p := range points {
-			variants := []string{"10"}
+			// "": berth's default (reads 32 wide).
+			variants := []string{""}
 			if p.n > 10 && b.opts.fanoutPeers {
 				variants = append(variants, strconv.Itoa(p.n))
 			}
 			for _, par := range variants {
 				id := fmt.Sprintf("fanout/berth/%d", p.n)
-				if par != "10" {
+				args := []string{"plan", "-detailed-exitcode", p.dir}
+				if par != "" {
 					id = fmt.Sprintf("fanout/berth-par/%d", p.n)
+					args = []string{"plan", "-detailed-exitcode", "-parallelism", par, p.dir}
 				}
 				x := b.findSeries(id)
-				r := b.exec(b.ctx, cmdSpec{name: b.berth, args: []string{"plan", "-detailed-exitcode", "-parallelism", par, p.dir}, timeout: 3 * time.Minute, log: filepath.Join(b.tmp, "fanout.log")})
+				r := b.exec(b.ctx, cmdSpec{name: b.berth, args: args, timeout: 3 * time.Minute, log: filepath.Join(b.tmp, "fanout.log")})
 				if r.err != nil {
 					x.fail(warm, round, r.failure())
 				} else {
