@@ -166,23 +166,8 @@ service "api" {
 		t.Errorf("apply shows no convergence:\n%s", r.out)
 	}
 	running := func(service string) map[string]int {
-		tasks, err := mgr.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
-			filters.Arg("service", project+"-"+service), filters.Arg("desired-state", "running"))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes, _ := mgr.NodeList(ctx, swarm.NodeListOptions{})
-		host := map[string]string{}
-		for _, n := range nodes {
-			host[n.ID] = n.Description.Hostname
-		}
-		out := map[string]int{}
-		for _, tk := range tasks {
-			if tk.Status.State == swarm.TaskStateRunning {
-				out[host[tk.NodeID]]++
-			}
-		}
-		return out
+		got, _ := swarmTasks(t, c, project+"-"+service)
+		return got
 	}
 	if got := running("echo"); len(got) != 3 {
 		t.Errorf("echo tasks running per node = %v, want one on each of 3 nodes", got)
