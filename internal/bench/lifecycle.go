@@ -82,6 +82,9 @@ func (b *bench) lifecycle() error {
 	defer release()
 	var active []lifeTool
 	for _, t := range tools {
+		if b.opts.lifeTools != nil && !b.opts.lifeTools[t.name()] {
+			continue
+		}
 		if err := t.setup(b.ctx); err != nil {
 			logf("lifecycle: %s: %v (left out)", t.name(), err)
 			dep.note("%s left out: %v", t.name(), err)
@@ -159,7 +162,7 @@ func (b *bench) lifecycle() error {
 				median(sw.Samples)/median(st.Samples), median(sw.Samples), median(st.Samples))
 		}
 	}
-	if b.opts.composeSSH == 0 && b.ctx.Err() == nil {
+	if b.opts.composeSSH == 0 && b.ctx.Err() == nil && (b.opts.lifeTools == nil || b.opts.lifeTools["compose"]) {
 		b.composeSSHProbe(dep)
 	}
 	return nil
