@@ -70,11 +70,11 @@ type options struct {
 	fanout      []int
 	composeSSH  int
 	fanoutPeers bool
-	// lifeTools are the lifecycle's tools to run (nil: all).
-	lifeTools map[string]bool
 	trace       bool
 	keepTmp     bool
 	verbose     bool
+	// lifeTools are the lifecycle's tools to run (nil: all).
+	lifeTools map[string]bool
 
 	ingressRequests int // GETs per round and kind in the ingress latency
 	ingressRate     int // requests a second to every node during the ingress updates
