@@ -250,6 +250,20 @@ func TestSwarmAcceptance(t *testing.T) {
 		t.Errorf("the lock is left on node1 after the recovering apply")
 	}
 	mustBerth(t, nil, "destroy", "-auto-approve", dir)
+	// destroy returns once Swarm has no task left; the nodes remove the
+	// tasks' containers (which hold the ports) a moment later.
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		left := 0
+		for _, n := range c.Nodes {
+			left += len(projectContainers(t, c, n.Name, project))
+		}
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d containers of the swarm project left 2 minutes after destroy", left)
+		}
+	}
 	t.Logf("swarm target: %s", time.Since(start).Round(time.Millisecond))
 
 	// The same services with berth's own target (no swarm block).
