@@ -13,86 +13,44 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
 
 	"github.com/berth-dev/berth/internal/testcluster"
 	"github.com/berth-dev/berth/planner"
 )
 
-// swarmUp forms a swarm of the test cluster: node1 manager, node2 and node3
-// workers. It takes the cluster for the test alone, and always takes the
-// swarm apart again (services and networks of project, swarm leave --force
-// on every node, docker_gwbridge removed), so other tests find the nodes as
-// they were.
-func swarmUp(t *testing.T, c *testcluster.Cluster, project string) {
+// swarmUp forms a swarm of the test cluster with scripts/testcluster swarm
+// up (node1 manager, node2 and node3 workers, labels zone and role): it
+// takes the cluster for the test alone, and always takes the swarm apart
+// again (swarm down: every node leaves, no service, swarm network or task
+// container is left), then removes what the swarm's tasks left of project
+// (the named volumes Swarm created without berth's labels, the project's
+// networks), so other tests find the nodes as they were.
+func swarmUp(t *testing.T, c *testcluster.Cluster, project string, volumes ...string) {
 	t.Helper()
-	c.Exclusive(t)
-	start := time.Now()
-	defer func() {
-		t.Logf("swarm formed in %s (once the cluster was ours)", time.Since(start).Round(time.Millisecond))
-	}()
-	ctx := context.Background()
-	addr := map[string]string{}
-	for _, n := range c.Nodes {
-		addr[n.Name] = n.Addr
-	}
-	t.Cleanup(func() { swarmDown(t, c, project) })
-	// A swarm left behind by an earlier run that was killed goes first.
-	for _, n := range []string{"node3", "node2", "node1"} {
-		_ = c.Docker(t, n).SwarmLeave(ctx, true)
-	}
-	mgr := c.Docker(t, "node1")
-	if _, err := mgr.SwarmInit(ctx, swarm.InitRequest{ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addr["node1"]}); err != nil {
-		t.Fatalf("swarm init on node1: %v", err)
-	}
-	sw, err := mgr.SwarmInspect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"node2", "node3"} {
-		err := c.Docker(t, n).SwarmJoin(ctx, swarm.JoinRequest{ListenAddr: "0.0.0.0:2377", AdvertiseAddr: addr[n],
-			RemoteAddrs: []string{addr["node1"] + ":2377"}, JoinToken: sw.JoinTokens.Worker})
-		if err != nil {
-			t.Fatalf("swarm join on %s: %v", n, err)
-		}
-	}
-}
-
-func swarmDown(t *testing.T, c *testcluster.Cluster, project string) {
-	ctx := context.Background()
-	mgr := c.Docker(t, "node1")
-	svcs, _ := mgr.ServiceList(ctx, swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))})
-	for _, s := range svcs {
-		if err := mgr.ServiceRemove(ctx, s.ID); err != nil {
-			t.Logf("cleanup: remove service %s: %v", s.Spec.Name, err)
-		}
-	}
-	for _, n := range []string{"node3", "node2", "node1"} {
-		cli := c.Docker(t, n)
-		if err := cli.SwarmLeave(ctx, true); err != nil {
-			t.Logf("cleanup: swarm leave on %s: %v", n, err)
-		}
-	}
-	for _, n := range []string{"node1", "node2", "node3"} {
-		cli := c.Docker(t, n)
-		// Task containers go with the swarm; docker_gwbridge stays behind.
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			err := cli.NetworkRemove(ctx, "docker_gwbridge")
-			if err == nil || strings.Contains(err.Error(), "not found") || time.Now().After(deadline) {
-				if err != nil && !strings.Contains(err.Error(), "not found") {
-					t.Logf("cleanup: remove docker_gwbridge on %s: %v", n, err)
+	// Registered before swarm up, so it runs after swarm down (which
+	// removes every service first).
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, n := range c.Nodes {
+			cli := c.Docker(t, n.Name)
+			for _, v := range volumes {
+				for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+					err := cli.VolumeRemove(ctx, v, true)
+					if err == nil || client.IsErrNotFound(err) || time.Now().After(deadline) {
+						break
+					}
 				}
-				break
 			}
-			time.Sleep(200 * time.Millisecond) // containers still detaching
+			nets, _ := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))})
+			for _, nw := range nets {
+				_ = cli.NetworkRemove(ctx, nw.ID)
+			}
 		}
-		// The named volume Swarm created for api (no berth labels).
-		_ = cli.VolumeRemove(ctx, project+"-data", true)
-		nets, _ := cli.NetworkList(ctx, network.ListOptions{Filters: filters.NewArgs(filters.Arg("label", "berth.project="+project))})
-		for _, nw := range nets {
-			_ = cli.NetworkRemove(ctx, nw.ID)
-		}
-	}
+	})
+	start := time.Now()
+	c.SwarmUp(t)
+	t.Logf("swarm formed in %s (with the wait for the cluster)", time.Since(start).Round(time.Millisecond))
 }
 
 // TestSwarmPlanApply drives a three-node swarm with berth: plan, apply
@@ -162,7 +120,7 @@ service "api" {
 `, project, testcluster.ImageV1, port, testcluster.ImageV1, project)})
 	// After ConfigDirProject, so that its cleanup (which removes the
 	// project's containers) runs after the swarm is gone.
-	swarmUp(t, c, project)
+	swarmUp(t, c, project, project+"-data")
 	start = time.Now()
 	mgr := c.Docker(t, "node1")
 	ctx := context.Background()
@@ -208,23 +166,8 @@ service "api" {
 		t.Errorf("apply shows no convergence:\n%s", r.out)
 	}
 	running := func(service string) map[string]int {
-		tasks, err := mgr.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(
-			filters.Arg("service", project+"-"+service), filters.Arg("desired-state", "running"))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes, _ := mgr.NodeList(ctx, swarm.NodeListOptions{})
-		host := map[string]string{}
-		for _, n := range nodes {
-			host[n.ID] = n.Description.Hostname
-		}
-		out := map[string]int{}
-		for _, tk := range tasks {
-			if tk.Status.State == swarm.TaskStateRunning {
-				out[host[tk.NodeID]]++
-			}
-		}
-		return out
+		got, _ := swarmTasks(t, c, project+"-"+service)
+		return got
 	}
 	if got := running("echo"); len(got) != 3 {
 		t.Errorf("echo tasks running per node = %v, want one on each of 3 nodes", got)

@@ -76,7 +76,14 @@ func (v *applyHuman) Applying(_ *planner.Plan, at time.Time) {
 	v.progress = newProgress(v.s.Out, v.s.OutTerminal, v.color, at)
 }
 
-func (v *applyHuman) Event(e executor.Event) { v.progress.event(e) }
+func (v *applyHuman) Event(e executor.Event) {
+	if v.progress == nil {
+		// Events before the plan: a Swarm project's recovery of a killed
+		// apply, which runs before it plans.
+		v.progress = newProgress(v.s.Out, v.s.OutTerminal, v.color, e.Time)
+	}
+	v.progress.event(e)
+}
 
 // ImageOutput: image progress goes to stderr (never stdout, where the
 // replicas' lines are redrawn), in place only when stderr is a terminal.

@@ -144,6 +144,66 @@ func redactStreams(s Streams, cfg *config.Config) Streams {
 // BERTH_TEST_KILL_AT=trace prints "berth: boundary POINT #N" on stderr at
 // every boundary instead, so a test can enumerate them.
 func testHook(s Streams) func(string) {
+	kill, pause := killHook(s), pauseHook(s)
+	switch {
+	case kill == nil:
+		return pause
+	case pause == nil:
+		return kill
+	}
+	return func(p string) {
+		pause(p)
+		kill(p)
+	}
+}
+
+// pauseHook returns the pause hook set by BERTH_TEST_PAUSE_AT=POINT[#N]
+// and BERTH_TEST_PAUSE_FILE=PATH (test-only): at the Nth time apply
+// reaches boundary POINT, berth creates PATH and waits (up to two minutes)
+// until the test removed it, so that the test can change the cluster at
+// that exact moment.
+func pauseHook(s Streams) func(string) {
+	spec, path := s.Getenv("BERTH_TEST_PAUSE_AT"), s.Getenv("BERTH_TEST_PAUSE_FILE")
+	if spec == "" || path == "" {
+		return nil
+	}
+	point, nth := splitHookSpec(spec)
+	var mu sync.Mutex
+	count := 0
+	return func(p string) {
+		if p != point {
+			return
+		}
+		mu.Lock()
+		count++
+		n := count
+		mu.Unlock()
+		if n != nth {
+			return
+		}
+		fmt.Fprintf(s.Err, "berth: test hook: paused at %s #%d until %s is removed\n", p, nth, path)
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			fmt.Fprintf(s.Err, "berth: test hook: %v\n", err)
+			return
+		}
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if _, err := os.Stat(path); os.IsNotExist(err) {
+				return
+			}
+		}
+	}
+}
+
+func splitHookSpec(spec string) (point string, nth int) {
+	point, nth = spec, 1
+	if i := strings.LastIndex(spec, "#"); i >= 0 {
+		point = spec[:i]
+		fmt.Sscanf(spec[i+1:], "%d", &nth)
+	}
+	return point, nth
+}
+
+func killHook(s Streams) func(string) {
 	spec := s.Getenv("BERTH_TEST_KILL_AT")
 	if spec == "" {
 		return nil
@@ -158,11 +218,7 @@ func testHook(s Streams) func(string) {
 			mu.Unlock()
 		}
 	}
-	point, nth := spec, 1
-	if i := strings.LastIndex(spec, "#"); i >= 0 {
-		point = spec[:i]
-		fmt.Sscanf(spec[i+1:], "%d", &nth)
-	}
+	point, nth := splitHookSpec(spec)
 	sig := syscall.SIGKILL
 	if strings.EqualFold(s.Getenv("BERTH_TEST_KILL_SIGNAL"), "INT") {
 		sig = syscall.SIGINT

@@ -275,7 +275,7 @@ func (a *applier) action(ctx context.Context, act *planner.Action) error {
 	}
 	switch act.Kind {
 	case planner.Create:
-		spec := a.specs[act.Service]
+		spec := a.withApplyID(a.specs[act.Service])
 		resp, err := cli.ServiceCreate(ctx, spec, swarm.ServiceCreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create service %s: %w", ss.Name, err)
@@ -291,7 +291,7 @@ func (a *applier) action(ctx context.Context, act *planner.Action) error {
 		if live.Version.Index != ss.Version {
 			return &StaleServiceError{Service: act.Service, Planned: ss.Version, Now: live.Version.Index}
 		}
-		spec := a.specs[act.Service]
+		spec := a.withApplyID(a.specs[act.Service])
 		spec.TaskTemplate.ForceUpdate = live.Spec.TaskTemplate.ForceUpdate
 		if act.Drift {
 			spec.TaskTemplate.ForceUpdate++
@@ -356,6 +356,17 @@ func (a *applier) waitGone(ctx context.Context, act *planner.Action, ss *planner
 		case <-time.After(pollEvery):
 		}
 	}
+}
+
+// withApplyID returns spec labelled with the apply's ID: the record by
+// which the next apply finds what a killed run changed (see recover).
+func (a *applier) withApplyID(spec swarm.ServiceSpec) swarm.ServiceSpec {
+	spec.Labels = maps.Clone(spec.Labels)
+	if spec.Labels == nil {
+		spec.Labels = map[string]string{}
+	}
+	spec.Labels[swarmplan.LabelApply] = a.applyID
+	return spec
 }
 
 func (a *applier) boundary(point string) {

@@ -195,6 +195,14 @@ func Run(ctx context.Context, cfg *config.Config, req executor.Request, view exe
 		return out, err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
+	// A killed run's lock was taken over: finish what it left first.
+	mode := req.Recover
+	if mode == "" {
+		mode = planner.RecoverRollback
+	}
+	if err := recoverInterrupted(ctx, m, cfg.Project.Name, lock.Stale, mode, view.Event); err != nil {
+		return out, err
+	}
 
 	var p *planner.Plan
 	if req.Op == executor.OpApplySaved {

@@ -397,3 +397,43 @@ func poll(ctx context.Context, interval, timeout time.Duration, f func(ctx conte
 		}
 	}
 }
+
+// exclusive turns the bench's cluster lock exclusive, the way a test that
+// changes the nodes takes it (internal/testcluster): it waits in the
+// waiting room (DIR/lock.wait), so that test processes step out of the
+// cluster at their next test, then for the lock itself. The lifecycle's
+// swarm turns (swarm init on node1) need the nodes alone. release turns it
+// back to shared.
+func (b *bench) exclusive(timeout time.Duration) (release func(), err error) {
+	room, err := os.OpenFile(b.lock.Name()+".wait", os.O_RDONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer room.Close()
+	try := func(f *os.File, how int) error {
+		deadline := time.Now().Add(timeout)
+		for {
+			err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+				return fmt.Errorf("lock %s: %w", f.Name(), err)
+			}
+			select {
+			case <-b.ctx.Done():
+				return b.ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	logf("waiting for the test cluster alone (other test processes finish their tests first)")
+	if err := try(room, syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	if err := try(b.lock, syscall.LOCK_EX); err != nil {
+		try(b.lock, syscall.LOCK_SH)
+		return nil, err
+	}
+	return func() { syscall.Flock(int(b.lock.Fd()), syscall.LOCK_SH) }, nil
+}

@@ -47,6 +47,9 @@ func (b *bench) lifecycle() error {
 	upd.series("update/compose-healthy", "  … until all 30 v2 healthy", "compose", "s", "update/berth")
 	upd.series("update/stack", "docker stack deploy, until 30 v2 tasks running", "stack", "s", "update/berth")
 	rem.series("remove/berth", "berth destroy -auto-approve", "berth", "s", "")
+	dep.series("deploy/berth-swarm", "berth apply, Swarm target (node1's swarm), until converged", "berth", "s", "")
+	upd.series("update/berth-swarm", "berth apply, Swarm target (node1's swarm), until converged", "berth", "s", "")
+	rem.series("remove/berth-swarm", "berth destroy, Swarm target, until its containers are gone", "berth", "s", "")
 	rem.series("remove/compose", "docker-compose down", "compose", "s", "remove/berth")
 	rem.series("remove/stack", "docker stack rm, until its containers are gone", "stack", "s", "remove/berth")
 	if b.opts.composeSSH > 0 {
@@ -66,12 +69,22 @@ func (b *bench) lifecycle() error {
 		&berthLife{b: b},
 		&composeLife{b: b, id: "compose", project: "benchc" + b.id},
 		&stackLife{b: b},
+		&berthSwarmLife{b: b},
 	}
 	if b.opts.composeSSH > 0 {
 		tools = append(tools, &composeLife{b: b, id: "compose-ssh", project: "benchs" + b.id, ssh: true, limit: b.opts.composeSSH})
 	}
+	// The stack's and berth-swarm's turns put node1 into swarm mode.
+	release, err := b.exclusive(10 * time.Minute)
+	if err != nil {
+		return fmt.Errorf("the test cluster alone: %w", err)
+	}
+	defer release()
 	var active []lifeTool
 	for _, t := range tools {
+		if b.opts.lifeTools != nil && !b.opts.lifeTools[t.name()] {
+			continue
+		}
 		if err := t.setup(b.ctx); err != nil {
 			logf("lifecycle: %s: %v (left out)", t.name(), err)
 			dep.note("%s left out: %v", t.name(), err)
@@ -134,7 +147,22 @@ func (b *bench) lifecycle() error {
 			dep.note("swarm init (node1) before and swarm leave --force after the stack's turn in every round, not timed: init median %.2f s, leave (with docker_gwbridge removal) median %.2f s", median(st.swarmInit), median(st.swarmLeave))
 		}
 	}
-	if b.opts.composeSSH == 0 && b.ctx.Err() == nil {
+	for _, sec := range []*Section{dep, upd, rem} {
+		var sw, st *Series
+		for _, x := range sec.Series {
+			switch x.ID {
+			case sec.ID + "/berth-swarm":
+				sw = x
+			case sec.ID + "/stack":
+				st = x
+			}
+		}
+		if sw != nil && st != nil && len(sw.Samples) > 0 && len(st.Samples) > 0 {
+			sec.note("berth with the Swarm target over docker stack deploy (medians, same swarm, replicas, health check and update_config): %.2f (%.2f s / %.2f s)",
+				median(sw.Samples)/median(st.Samples), median(sw.Samples), median(st.Samples))
+		}
+	}
+	if b.opts.composeSSH == 0 && b.ctx.Err() == nil && (b.opts.lifeTools == nil || b.opts.lifeTools["compose"]) {
 		b.composeSSHProbe(dep)
 	}
 	return nil

@@ -34,7 +34,9 @@ Sections (-only, comma-separated; default all):
             connection) vs 'docker -H ssh://node ps' for each node in turn
   lifecycle 30 replicas of berth-test/echo: deploy from nothing (v1), rolling
             update to v2, removal; berth over 3 nodes vs docker-compose v1 and
-            docker stack deploy (single-node swarm) on node1's engine
+            docker stack deploy (single-node swarm) on node1's engine, and
+            berth with the Swarm target on that same swarm (berth-swarm);
+            -lifecycle-tools picks tools; it takes the cluster alone
   independent three services of 1 replica that do not depend on each other
             (they roll out together) vs one of them alone, first deploy
   planner   the pure planner at 100/1,000/10,000 nodes (go test -bench)
@@ -71,6 +73,8 @@ type options struct {
 	trace       bool
 	keepTmp     bool
 	verbose     bool
+	// lifeTools are the lifecycle's tools to run (nil: all).
+	lifeTools map[string]bool
 
 	ingressRequests int // GETs per round and kind in the ingress latency
 	ingressRate     int // requests a second to every node during the ingress updates
@@ -96,6 +100,7 @@ func run() int {
 	fs.StringVar(&only, "only", strings.Join(sections, ","), "run only these `SECTIONS`")
 	fs.StringVar(&o.monitor, "monitor", "1s", "update.monitor for berth and the stack (berth's default is 5s)")
 	fs.IntVar(&o.parallelism, "update-parallelism", 10, "update.parallelism for berth and the stack")
+	tools := fs.String("lifecycle-tools", "", "lifecycle: run only these `TOOLS` (comma-separated: berth, compose, stack, berth-swarm; default all)")
 	fs.StringVar(&fan, "fanout", "3,10,25,50,100,200", "node counts for the fan-out curve (3 real nodes plus extra sshd endpoints)")
 	fs.BoolVar(&o.fanoutPeers, "fanout-peers", false, "fan-out: also time OpenSSH 'ssh true' to every node (10 at once) and berth plan -parallelism N")
 	fs.IntVar(&o.composeSSH, "compose-ssh", 0, "also run docker-compose over ssh:// in every lifecycle round with COMPOSE_PARALLEL_LIMIT=`N` (slow; 0: one attempt with compose's defaults only)")
@@ -164,6 +169,19 @@ func run() int {
 			return 2
 		}
 		o.only[s] = true
+	}
+	for _, s := range strings.Split(*tools, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains([]string{"berth", "compose", "stack", "berth-swarm"}, s) {
+			fmt.Fprintf(os.Stderr, "bench: unknown lifecycle tool %q (berth, compose, stack, berth-swarm)\n", s)
+			return 2
+		}
+		if o.lifeTools == nil {
+			o.lifeTools = map[string]bool{}
+		}
+		o.lifeTools[s] = true
 	}
 	for _, s := range strings.Split(fan, ",") {
 		var n int

@@ -226,3 +226,41 @@ func EstablishedSSH(pid int) int {
 	}
 	return n
 }
+
+// SwarmUp forms a Swarm of the nodes with scripts/testcluster swarm up
+// (node1 manager, node2 and node3 workers, node labels zone and role as in
+// nodes.hcl). Swarm mode changes the nodes for every test, so it holds the
+// cluster exclusively for the rest of the test, and takes the swarm apart
+// again when the test ends (scripts/testcluster swarm down: every node
+// leaves, nothing is left behind). Register cleanups that need the swarm
+// after calling it: they run before the swarm goes.
+func (c *Cluster) SwarmUp(t testing.TB) {
+	t.Helper()
+	c.exclusive(t)
+	t.Cleanup(func() { c.SwarmDown(t) })
+	c.swarmScript(t, "up")
+}
+
+// SwarmDown takes the swarm apart (scripts/testcluster swarm down).
+func (c *Cluster) SwarmDown(t testing.TB) {
+	t.Helper()
+	c.swarmScript(t, "down")
+}
+
+// swarmScript runs scripts/testcluster swarm ARG of this checkout (the
+// cluster may have been brought up by another one: BERTH_TC_DIR names it).
+func (c *Cluster) swarmScript(t testing.TB, arg string) {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cmd := exec.Command(filepath.Join(root, "scripts", "testcluster"), "swarm", arg)
+	cmd.Env = append(os.Environ(), "BERTH_TC_DIR="+c.Dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/testcluster swarm %s: %v\n%s", arg, err, out)
+	}
+	t.Logf("scripts/testcluster swarm %s (%s): %s", arg, time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))
+}

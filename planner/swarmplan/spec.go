@@ -28,6 +28,11 @@ const (
 	LabelService = planner.LabelService // berth.service
 	// LabelImage is the image as configured; the spec runs it pinned.
 	LabelImage = "berth.image"
+	// LabelApply is the apply ID of the run that last created or updated
+	// the service: the record a killed run leaves for the next apply's
+	// recovery. Never compared (it is the executor's, not the
+	// configuration's).
+	LabelApply = planner.LabelApply
 )
 
 // EndpointMode is the endpoint mode of every service: DNS round robin.
@@ -230,7 +235,7 @@ func fields(spec *swarm.ServiceSpec, sensitive map[string]bool, netName func(str
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(spec.Labels)) {
-		if k != LabelImage { // part of "image"
+		if k != LabelImage && k != LabelApply { // image: part of "image"
 			add("labels."+k, fmt.Sprintf("%q", spec.Labels[k]))
 		}
 	}
