@@ -192,7 +192,7 @@ func (b *bench) ingress() error {
 	upd.note("every project: service echo (%s <-> %s), health GET /healthz every 200 ms, stop_grace_period 3s, update parallelism 1, order start-first, monitor %s; the same HCL but for the port's mode and the replica count", imageV1, imageV2, b.opts.monitor)
 	upd.note("host mode allows one replica per node on a published port, so the fair pair is 3 replicas (one per node) in both modes; there berth turns start-first into stop-first (the new container needs the old one's host port) and says so in the plan. The 6-replica ingress row is the issue's case (2 per node)")
 	upd.note("load: per node one goroutine ticking %d times a second, at most %d requests in flight per node (a tick finding %d in flight is skipped, not counted), keep-alive HTTP/1.1, 5 s timeout; failed = connection error, timeout or non-2xx. Started just before 'berth apply' and stopped when it exits; the ratio column is ingress3 over this row", b.opts.ingressRate, ingressLoadPerMax, ingressLoadPerMax)
-	upd.note("the proxies of both ingress projects (one Caddy per node per project, host network) and all three projects' replicas run throughout; only the project being updated is under load")
+	upd.note("the proxies of both ingress projects (an edge and a router Caddy per node per project, host network) and all three projects' replicas run throughout; only the project being updated is under load")
 
 	logf("ingress: destroying the projects (not timed)")
 	var errs []error
