@@ -365,6 +365,16 @@ func (c *Cluster) removeProject(ctx context.Context, node string, f filters.Args
 		return errors.Join(append(errs, fmt.Errorf("list networks: %w", err))...)
 	}
 	for _, nw := range ns {
+		// An endpoint can outlive its container's removal for a moment
+		// (the engine releases it after ContainerRemove returns), or
+		// belong to a container another project's test put there: force
+		// every endpoint off first, so the removal cannot meet "active
+		// endpoints".
+		if in, err := cli.NetworkInspect(ctx, nw.ID, network.InspectOptions{}); err == nil {
+			for id := range in.Containers {
+				_ = cli.NetworkDisconnect(ctx, nw.ID, id, true)
+			}
+		}
 		if err := cli.NetworkRemove(ctx, nw.ID); err != nil && !client.IsErrNotFound(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", nw.Name, err))
 		}
