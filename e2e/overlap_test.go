@@ -88,24 +88,8 @@ func TestReliabilityKillOverlappedRollout(t *testing.T) {
 	}
 	mustBerth(t, nil, "apply", "-auto-approve", dirs[0])
 	writeMain(t, dirs[0], overlapHCL(imageOf("v2")))
-	tr := mustBerth(t, []string{"BERTH_TEST_KILL_AT=trace"}, "apply", "-auto-approve", dirs[0])
-	var cases []boundaryCase
-	for _, m := range boundaryLine.FindAllStringSubmatch(tr.err, -1) {
-		var n int
-		fmt.Sscanf(m[2], "%d", &n)
-		cases = append(cases, boundaryCase{m[1], n})
-	}
-	for _, want := range []string{"locked#1", "preflight#1", "renamed#3", "created#3", "started#3", "healthy#3",
-		"stopped#3", "action#3", "batch#3", "commit-marked#1", "committed#1"} {
-		found := false
-		for _, bc := range cases {
-			found = found || bc.String() == want
-		}
-		if !found {
-			t.Fatalf("the traced apply did not reach boundary %s; it listed %v", want, cases)
-		}
-	}
-	t.Logf("%d boundaries: %v", len(cases), cases)
+	cases := tracedBoundaries(t, dirs[0], "locked#1", "preflight#1", "renamed#3", "created#3", "started#3", "healthy#3",
+		"stopped#3", "action#3", "batch#3", "commit-marked#1", "committed#1")
 
 	type job struct {
 		sig string

@@ -253,25 +253,9 @@ func TestReliabilityKillAndInterruptAtEveryBoundary(t *testing.T) {
 	}
 	mustBerth(t, nil, "apply", "-auto-approve", dirs[0])
 	writeMain(t, dirs[0], rWeb(imageOf("v2"), basePort, "200ms", 1, ""))
-	tr := mustBerth(t, []string{"BERTH_TEST_KILL_AT=trace"}, "apply", "-auto-approve", dirs[0])
-	var cases []boundaryCase
-	for _, m := range boundaryLine.FindAllStringSubmatch(tr.err, -1) {
-		var n int
-		fmt.Sscanf(m[2], "%d", &n)
-		cases = append(cases, boundaryCase{m[1], n})
-	}
 	// Every per-replica boundary of the three batches, and the apply-wide ones.
-	for _, want := range []string{"locked#1", "preflight#1", "stopped#3", "renamed#3", "created#3", "started#3",
-		"healthy#3", "action#3", "batch#3", "commit-marked#1", "committed#1"} {
-		found := false
-		for _, bc := range cases {
-			found = found || bc.String() == want
-		}
-		if !found {
-			t.Fatalf("the traced apply did not reach boundary %s; it listed %v", want, cases)
-		}
-	}
-	t.Logf("%d boundaries: %v", len(cases), cases)
+	cases := tracedBoundaries(t, dirs[0], "locked#1", "preflight#1", "stopped#3", "renamed#3", "created#3", "started#3",
+		"healthy#3", "action#3", "batch#3", "commit-marked#1", "committed#1")
 	scenarioFigure(scKill, "%d boundaries", len(cases))
 	scenarioFigure(scInterrupt, "%d boundaries", len(cases))
 
@@ -387,4 +371,29 @@ func interruptedRolledBack(t *testing.T, c *testcluster.Cluster, project, dir st
 	}
 	assertClean(t, c, project)
 	assertNoLock(t, c, project)
+}
+
+// tracedBoundaries runs berth apply on dir with the trace hook and returns
+// the step boundaries it passed, in order; the test fails unless every one
+// of want is among them.
+func tracedBoundaries(t *testing.T, dir string, want ...string) []boundaryCase {
+	t.Helper()
+	tr := mustBerth(t, []string{"BERTH_TEST_KILL_AT=trace"}, "apply", "-auto-approve", dir)
+	var cases []boundaryCase
+	for _, m := range boundaryLine.FindAllStringSubmatch(tr.err, -1) {
+		var n int
+		fmt.Sscanf(m[2], "%d", &n)
+		cases = append(cases, boundaryCase{m[1], n})
+	}
+	for _, w := range want {
+		found := false
+		for _, bc := range cases {
+			found = found || bc.String() == w
+		}
+		if !found {
+			t.Fatalf("the traced apply did not reach boundary %s; it listed %v", w, cases)
+		}
+	}
+	t.Logf("%d boundaries: %v", len(cases), cases)
+	return cases
 }
